@@ -1,0 +1,140 @@
+"""Settings (one typed object, ``MLOPS_`` environment prefix) and the model-version catalogue."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+
+
+class Settings(BaseSettings):
+    """Everything the CLI, the API and the UI can be told; every field reads ``MLOPS_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="MLOPS_", extra="ignore")
+
+    artifacts_dir: Path = Field(Path("artifacts"), description="Folder written by `mlops train`.")
+    db_path: Path = Field(Path("data/predictions.db"), description="SQLite prediction log.")
+    host: str = Field("127.0.0.1", description="Interface the API binds to.")
+    port: int = Field(5000, ge=0, le=65535, description="API port.")
+    workers: int = Field(2, ge=1, le=64, description="gunicorn worker processes.")
+    versions_file: Path | None = Field(
+        None, description="Model-version catalogue (TOML); the shipped one when unset."
+    )
+    ab_weights: dict[str, float] | None = Field(
+        None, description='Traffic split as JSON, e.g. {"v1": 0.5, "v2": 0.5}; catalogue when unset.'
+    )
+    router_seed: int | None = Field(
+        None, description="Seed of the A/B router's random generator (tests); OS entropy when unset."
+    )
+    max_batch_rows: int = Field(10_000, ge=1, description="Most rows one batch request may carry.")
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
+    )
+    log_predictions: bool = Field(True, description="Append every answered prediction to the log.")
+    metrics_dir: Path | None = Field(
+        None, description="prometheus_client multiprocess folder; a fresh temporary one when unset."
+    )
+    api_url: str = Field("http://127.0.0.1:5000", description="Where clients (UI, smoke) reach the API.")
+    prometheus_url: str = Field("http://127.0.0.1:9090", description="Prometheus server URL.")
+    prometheus_port: int = Field(9090, ge=0, le=65535, description="Port `make up` gives Prometheus.")
+    ui_port: int = Field(8501, ge=0, le=65535, description="Streamlit UI port.")
+    admin_token: SecretStr | None = Field(None, description="Bearer token for admin endpoints.")
+
+    @field_validator("ab_weights")
+    @classmethod
+    def _weights_are_valid(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is not None:
+            validate_weights(value)
+        return value
+
+
+class ModelVersionSpec(BaseModel):
+    """One entry of the catalogue: a named estimator with its hyper-parameters."""
+
+    name: str
+    algorithm: str
+    weight: float = Field(1.0, ge=0)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_safe(cls, value: str) -> str:
+        # The name becomes a folder and a metric label value: keep it short and path-safe.
+        if not VERSION_NAME.match(value):
+            raise ValueError(f"version name {value!r} must match {VERSION_NAME.pattern}")
+        return value
+
+
+class VersionCatalogue(BaseModel):
+    """The model versions `mlops train` builds and their default traffic split."""
+
+    seed: int = 42
+    test_size: float = Field(0.2, gt=0, lt=1)
+    versions: list[ModelVersionSpec]
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> VersionCatalogue:
+        names = [spec.name for spec in self.versions]
+        if not names:
+            raise ValueError("the catalogue names no model version")
+        if len(set(names)) != len(names):
+            raise ValueError(f"version names repeat: {names}")
+        validate_weights({spec.name: spec.weight for spec in self.versions})
+        return self
+
+    def default_weights(self) -> dict[str, float]:
+        return normalise_weights({spec.name: spec.weight for spec in self.versions})
+
+
+def validate_weights(weights: Mapping[str, float]) -> None:
+    """Raise ValueError unless the weights are finite, non-negative and not all zero."""
+    if not weights:
+        raise ValueError("weights name no version")
+    for name, weight in weights.items():
+        if isinstance(weight, bool) or not isinstance(weight, int | float):
+            raise ValueError(f"weight of {name!r} is not a number")
+        if not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"weight of {name!r} must be finite and >= 0, got {weight}")
+    if sum(weights.values()) <= 0:
+        raise ValueError("at least one weight must be positive")
+
+
+def normalise_weights(weights: Mapping[str, float]) -> dict[str, float]:
+    validate_weights(weights)
+    total = sum(weights.values())
+    return {name: weight / total for name, weight in weights.items()}
+
+
+def load_catalogue(path: Path | None = None) -> VersionCatalogue:
+    """Read the catalogue from ``path``, or the one shipped inside the package."""
+    if path is None:
+        text = resources.files("mlops_pipeline").joinpath("model_versions.toml").read_text("utf-8")
+    else:
+        text = path.read_text("utf-8")
+    return VersionCatalogue.model_validate(tomllib.loads(text))
+
+
+def settings_to_env(settings: Settings) -> dict[str, str]:
+    """``MLOPS_*`` variables that rebuild ``settings`` in a child process (gunicorn, Streamlit)."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, dict):
+            value = json.dumps(value)
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        env[f"MLOPS_{name.upper()}"] = str(value)
+    return env

@@ -1,0 +1,46 @@
+"""Client-visible errors: each carries an HTTP status and a stable code. No web framework here."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidJSON(ApiError):
+    code = "invalid_json"
+
+
+class MissingFeatures(ApiError):
+    code = "missing_features"
+
+
+class WrongFeatureCount(ApiError):
+    code = "wrong_feature_count"
+
+
+class InvalidFeatureValue(ApiError):
+    code = "invalid_feature_value"
+
+
+class InvalidUserId(ApiError):
+    code = "invalid_user_id"
+
+
+class InvalidParameter(ApiError):
+    code = "invalid_parameter"
+
+
+class BatchTooLarge(ApiError):
+    status = 413
+    code = "batch_too_large"
+
+
+class NotReady(ApiError):
+    status = 503
+    code = "not_ready"

@@ -1,0 +1,100 @@
+"""The prediction service: route, infer, record. It knows nothing about HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mlops_pipeline.inference import OnnxPredictor
+from mlops_pipeline.metrics import Metrics
+from mlops_pipeline.routing import ABRouter
+from mlops_pipeline.store import PredictionBatch, PredictionStore
+from mlops_pipeline.validation import PredictRequest
+
+
+@dataclass(frozen=True)
+class Prediction:
+    request_id: str
+    model_version: str
+    classes: NDArray[np.int64]
+    probabilities: NDArray[np.float64]
+    latency_ms: float
+
+
+class PredictionService:
+    def __init__(
+        self,
+        predictors: Mapping[str, OnnxPredictor],
+        router: ABRouter,
+        store: PredictionStore | None,
+        metrics: Metrics,
+        feature_names: tuple[str, ...],
+        class_names: tuple[str, ...],
+        model_metadata: Mapping[str, dict[str, Any]],
+        clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        unknown = set(router.versions) - set(predictors)
+        if unknown:
+            raise ValueError(f"router weights name versions with no model: {sorted(unknown)}")
+        self._predictors = dict(predictors)
+        self.router = router
+        self._store = store
+        self.metrics = metrics
+        self.feature_names = feature_names
+        self.class_names = class_names
+        self._model_metadata = dict(model_metadata)
+        self._clock = clock
+        self._timer = timer
+
+    @property
+    def ready(self) -> bool:
+        return bool(self._predictors)
+
+    @property
+    def versions(self) -> list[str]:
+        return list(self._predictors)
+
+    def predict(self, request: PredictRequest, request_id: str) -> Prediction:
+        started = self._timer()
+        version = self.router.choose(request.user_id)
+        classes, probabilities = self._predictors[version].predict(request.rows)
+        inference_seconds = self._timer() - started
+        latency_ms = inference_seconds * 1000
+        if self._store is not None:
+            # Committed before the caller answers: an answered prediction is never lost.
+            self._store.append(PredictionBatch(
+                request_id=request_id, created_at=self._clock(), model_version=version,
+                user_id=request.user_id, features=request.rows, predictions=classes,
+                probabilities=probabilities, latency_ms=latency_ms,
+            ))
+        self._record_metrics(version, classes, inference_seconds)
+        return Prediction(request_id, version, classes, probabilities, latency_ms)
+
+    def _record_metrics(self, version: str, classes: NDArray[np.int64], seconds: float) -> None:
+        if len(classes) == 1:
+            counts = {self.class_names[int(classes[0])]: 1}
+        else:
+            per_class = np.bincount(classes, minlength=len(self.class_names))
+            counts = {self.class_names[i]: int(per_class[i]) for i in np.flatnonzero(per_class)}
+        self.metrics.observe_prediction(version, counts, seconds)
+
+    def recent_predictions(self, limit: int) -> list[dict[str, Any]]:
+        return [] if self._store is None else self._store.recent(limit)
+
+    def models(self) -> dict[str, dict[str, Any]]:
+        return dict(self._model_metadata)
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "weights": self.router.weights,
+            "versions": self.versions,
+            "feature_names": list(self.feature_names),
+            "class_names": list(self.class_names),
+            "prediction_log": self._store is not None,
+        }

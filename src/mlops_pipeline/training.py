@@ -1,0 +1,236 @@
+"""Train every catalogued model version, evaluate it, and write its artifacts."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata as package_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mlops_pipeline import artifacts
+from mlops_pipeline.config import ModelVersionSpec, VersionCatalogue
+from mlops_pipeline.data import Dataset
+from mlops_pipeline.inference import OnnxPredictor
+from mlops_pipeline.onnx_export import measure_parity, to_onnx
+
+QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
+# Below this many training rows the rows themselves are kept for two-sample drift tests.
+MAX_REFERENCE_SAMPLE = 5_000
+LIBRARIES = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "skops", "numpy")
+
+
+def _random_forest(params: dict[str, Any], seed: int) -> Any:
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(**{"random_state": seed, "n_jobs": 1, **params})
+
+
+def _extra_trees(params: dict[str, Any], seed: int) -> Any:
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    return ExtraTreesClassifier(**{"random_state": seed, "n_jobs": 1, **params})
+
+
+# Only estimators whose skops files hold nothing beyond artifacts.TRUSTED_SKOPS_TYPES.
+ALGORITHMS: dict[str, Callable[[dict[str, Any], int], Any]] = {
+    "random_forest": _random_forest,
+    "extra_trees": _extra_trees,
+}
+
+
+@dataclass(frozen=True)
+class VersionReport:
+    name: str
+    accuracy: float
+    macro_f1: float
+    max_probability_diff: float
+
+
+@dataclass(frozen=True)
+class Split:
+    train_x: NDArray[np.float64]
+    test_x: NDArray[np.float64]
+    train_y: NDArray[np.int64]
+    test_y: NDArray[np.int64]
+
+
+def split_dataset(dataset: Dataset, test_size: float, seed: int) -> Split:
+    from sklearn.model_selection import train_test_split
+
+    train_x, test_x, train_y, test_y = train_test_split(
+        dataset.features, dataset.labels, test_size=test_size, stratify=dataset.labels,
+        random_state=seed,
+    )
+    return Split(train_x, test_x, train_y, test_y)
+
+
+def build_estimator(spec: ModelVersionSpec, seed: int) -> Any:
+    try:
+        factory = ALGORITHMS[spec.algorithm]
+    except KeyError:
+        raise ValueError(
+            f"version {spec.name}: unknown algorithm {spec.algorithm!r}; known: {sorted(ALGORITHMS)}"
+        ) from None
+    return factory(spec.params, seed)
+
+
+def evaluate(model: Any, split: Split, class_names: tuple[str, ...]) -> dict[str, Any]:
+    from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+
+    predicted = model.predict(split.test_x)
+    labels = list(range(len(class_names)))
+    return {
+        "accuracy": float(accuracy_score(split.test_y, predicted)),
+        "macro_f1": float(f1_score(split.test_y, predicted, average="macro", labels=labels)),
+        "per_class": classification_report(
+            split.test_y, predicted, labels=labels, target_names=list(class_names),
+            output_dict=True, zero_division=0,
+        ),
+        "confusion_matrix": confusion_matrix(split.test_y, predicted, labels=labels).tolist(),
+    }
+
+
+def out_of_fold_class_shares(
+    spec: ModelVersionSpec, split: Split, n_classes: int, seed: int
+) -> list[float]:
+    """Share of each predicted class on rows the model did not fit.
+
+    A forest predicts its own training rows almost perfectly, so the predicted-class reference
+    for drift detection comes from cross-validated predictions instead.
+    """
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    folds = min(5, int(np.bincount(split.train_y).min()))
+    if folds < 2:
+        counts = np.bincount(split.train_y, minlength=n_classes)
+    else:
+        cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        predicted = cross_val_predict(build_estimator(spec, seed), split.train_x, split.train_y, cv=cv)
+        counts = np.bincount(predicted, minlength=n_classes)
+    return [float(share) for share in counts / counts.sum()]
+
+
+def reference_statistics(dataset: Dataset, split: Split) -> dict[str, Any]:
+    train = split.train_x
+    per_feature = {}
+    for column, name in enumerate(dataset.feature_names):
+        values = train[:, column]
+        per_feature[name] = {
+            "mean": float(values.mean()),
+            "std": float(values.std(ddof=1)),
+            "min": float(values.min()),
+            "max": float(values.max()),
+            "quantiles": {str(q): float(np.quantile(values, q)) for q in QUANTILES},
+        }
+    class_counts = np.bincount(split.train_y, minlength=len(dataset.class_names))
+    return {
+        "feature_names": list(dataset.feature_names),
+        "class_names": list(dataset.class_names),
+        "n_rows": len(train),
+        "features": per_feature,
+        "class_shares": [float(share) for share in class_counts / class_counts.sum()],
+        "sample": train.tolist() if len(train) <= MAX_REFERENCE_SAMPLE else None,
+    }
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = package_metadata.version(name)
+        except package_metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def train_all(
+    dataset: Dataset, catalogue: VersionCatalogue, out_dir: Path, now: datetime | None = None
+) -> list[VersionReport]:
+    """Train every version into a fresh folder, then swap it in place of ``out_dir``."""
+    created_at = (now or datetime.now(UTC)).isoformat()
+    split = split_dataset(dataset, catalogue.test_size, catalogue.seed)
+    weights = catalogue.default_weights()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        stats = reference_statistics(dataset, split)
+        stats["predicted_class_shares"] = {}
+        reports = []
+        for spec in catalogue.versions:
+            report, shares = _train_version(spec, dataset, split, catalogue, staging, created_at,
+                                            weights[spec.name])
+            stats["predicted_class_shares"][spec.name] = shares
+            reports.append(report)
+        artifacts.write_json(staging / artifacts.TRAINING_STATS, stats)
+        artifacts.write_manifest(staging, [spec.name for spec in catalogue.versions], weights)
+        _replace_dir(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return reports
+
+
+def _train_version(
+    spec: ModelVersionSpec, dataset: Dataset, split: Split, catalogue: VersionCatalogue,
+    root: Path, created_at: str, weight: float,
+) -> tuple[VersionReport, list[float]]:
+    model = build_estimator(spec, catalogue.seed).fit(split.train_x, split.train_y)
+    evaluation = evaluate(model, split, dataset.class_names)
+    onnx_bytes = to_onnx(model, dataset.n_features)
+    parity = measure_parity(model, OnnxPredictor(spec.name, onnx_bytes), split.test_x)
+    if parity.class_agreement < 1.0 or parity.max_probability_diff > 1e-5:
+        raise RuntimeError(f"version {spec.name}: ONNX export disagrees with scikit-learn: {parity}")
+
+    folder = root / spec.name
+    artifacts.save_skops(model, folder / artifacts.MODEL_SKOPS)
+    (folder / artifacts.MODEL_ONNX).write_bytes(onnx_bytes)
+    shares = out_of_fold_class_shares(spec, split, len(dataset.class_names), catalogue.seed)
+    artifacts.write_json(folder / artifacts.METADATA, {
+        "version": spec.name,
+        "algorithm": spec.algorithm,
+        "params": {**spec.params, "random_state": catalogue.seed},
+        "default_weight": weight,
+        "evaluation": evaluation,
+        "onnx_parity_on_test_split": {
+            "rows": parity.rows,
+            "class_agreement": parity.class_agreement,
+            "max_probability_diff": parity.max_probability_diff,
+        },
+        "feature_names": list(dataset.feature_names),
+        "class_names": list(dataset.class_names),
+        "library_versions": library_versions(),
+        "training_data": {
+            "source": dataset.source,
+            "sha256": dataset.content_hash(),
+            "rows": len(dataset.labels),
+            "train_rows": len(split.train_y),
+            "test_rows": len(split.test_y),
+            "test_size": catalogue.test_size,
+            "seed": catalogue.seed,
+        },
+        "created_at": created_at,
+        "files": {
+            name: artifacts.sha256_file(folder / name)
+            for name in (artifacts.MODEL_SKOPS, artifacts.MODEL_ONNX)
+        },
+    })
+    report = VersionReport(spec.name, evaluation["accuracy"], evaluation["macro_f1"],
+                           parity.max_probability_diff)
+    return report, shares
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    # Rename is atomic per directory entry: readers see the old folder or the new, never a mix.
+    backup = target.with_name(f".{target.name}-old")
+    shutil.rmtree(backup, ignore_errors=True)
+    if target.exists():
+        target.rename(backup)
+    new.rename(target)
+    shutil.rmtree(backup, ignore_errors=True)

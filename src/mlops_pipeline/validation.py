@@ -1,0 +1,118 @@
+"""Turn a decoded JSON body into a validated prediction request, or raise a client error."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mlops_pipeline.errors import (
+    BatchTooLarge,
+    InvalidFeatureValue,
+    InvalidUserId,
+    MissingFeatures,
+    WrongFeatureCount,
+)
+
+MAX_USER_ID_LENGTH = 128
+_NUMBER_TYPES = frozenset({int, float})
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    rows: NDArray[np.float64]  # shape (n, n_features), all finite
+    user_id: str | None
+    is_batch: bool
+
+
+def parse_predict_request(
+    payload: Any,
+    feature_names: Sequence[str],
+    max_rows: int,
+    header_user_id: str | None = None,
+) -> PredictRequest:
+    if not isinstance(payload, dict):
+        raise MissingFeatures("body must be a JSON object with 'features' or 'instances'")
+    user_id = parse_user_id(payload.get("user_id", header_user_id))
+    if "instances" in payload:
+        rows = _parse_instances(payload["instances"], feature_names, max_rows)
+        return PredictRequest(rows, user_id, is_batch=True)
+    if "features" in payload:
+        row = _parse_row(payload["features"], feature_names, "features")
+        return PredictRequest(np.array([row], dtype=np.float64), user_id, is_batch=False)
+    raise MissingFeatures("body has neither 'features' (one row) nor 'instances' (a batch)")
+
+
+def parse_user_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidUserId("user_id must be a string or an integer")
+    text = str(value)
+    if not text or len(text) > MAX_USER_ID_LENGTH:
+        raise InvalidUserId(f"user_id must have 1 to {MAX_USER_ID_LENGTH} characters")
+    return text
+
+
+def _parse_instances(value: Any, feature_names: Sequence[str], max_rows: int) -> NDArray[np.float64]:
+    if not isinstance(value, list) or not value:
+        raise MissingFeatures("'instances' must be a non-empty list of rows")
+    if len(value) > max_rows:
+        raise BatchTooLarge(f"'instances' has {len(value)} rows; at most {max_rows} are accepted")
+    width = len(feature_names)
+    # Fast path for the common shape (lists of plain numbers); the slow path names the bad cell.
+    if all(type(row) is list and len(row) == width for row in value) and {
+        type(cell) for row in value for cell in row
+    } <= _NUMBER_TYPES:
+        try:
+            rows = np.array(value, dtype=np.float64)
+        except OverflowError:
+            rows = None
+        if rows is not None and bool(np.isfinite(rows).all()):
+            return rows
+    return np.array(
+        [_parse_row(row, feature_names, f"instances[{index}]") for index, row in enumerate(value)],
+        dtype=np.float64,
+    )
+
+
+def _parse_row(value: Any, feature_names: Sequence[str], where: str) -> list[float]:
+    width = len(feature_names)
+    if isinstance(value, list):
+        if len(value) != width:
+            raise WrongFeatureCount(f"{where} has {len(value)} values; expected {width}")
+        return [_number(cell, f"{where}[{index}]") for index, cell in enumerate(value)]
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(feature_names))
+        if unknown:
+            raise InvalidFeatureValue(
+                f"{where} has unknown feature names {unknown}; expected {list(feature_names)}"
+            )
+        if len(value) != width:
+            missing = [name for name in feature_names if name not in value]
+            raise WrongFeatureCount(f"{where} is missing features {missing}")
+        return [_number(value[name], f"{where}.{name}") for name in feature_names]
+    raise InvalidFeatureValue(
+        f"{where} must be a list of {width} numbers or an object keyed by {list(feature_names)}"
+    )
+
+
+def _number(value: Any, where: str) -> float:
+    if type(value) not in _NUMBER_TYPES:  # excludes bool, a subclass of int
+        raise InvalidFeatureValue(f"{where}: {_preview(value)} is not a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise InvalidFeatureValue(f"{where}: integer too large") from None
+    if not math.isfinite(number):
+        raise InvalidFeatureValue(f"{where}: {number} is not a finite number")
+    return number
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
