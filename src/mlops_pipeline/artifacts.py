@@ -130,7 +130,8 @@ def _read_verified(root: Path, relative: str, expected: dict[str, str]) -> bytes
     actual = sha256_bytes(data)
     if actual != expected[relative]:
         raise ArtifactError(
-            f"artifact hash mismatch: {path} has SHA-256 {actual}, manifest says {expected[relative]}"
+            f"artifact hash mismatch: {path} has SHA-256 {actual},"
+            f" manifest says {expected[relative]}"
         )
     return data
 

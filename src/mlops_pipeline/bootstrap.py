@@ -49,7 +49,10 @@ def build_service(
         router.weights,
     )
     return PredictionService(
-        predictors, router, store, metrics,
+        predictors,
+        router,
+        store,
+        metrics,
         feature_names=bundle.feature_names,
         class_names=bundle.class_names,
         model_metadata={name: version.metadata for name, version in bundle.versions.items()},

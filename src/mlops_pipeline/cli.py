@@ -66,8 +66,13 @@ def settings_from(args: argparse.Namespace, **flag_to_field: str) -> Settings:
     return Settings.model_validate({**base.model_dump(), **overrides})
 
 
-SERVER_FLAGS = {"artifacts": "artifacts_dir", "db": "db_path", "host": "host", "port": "port",
-                "workers": "workers"}
+SERVER_FLAGS = {
+    "artifacts": "artifacts_dir",
+    "db": "db_path",
+    "host": "host",
+    "port": "port",
+    "workers": "workers",
+}
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -79,7 +84,9 @@ def run_train(args: argparse.Namespace) -> int:
     if (args.data is None) != (args.target is None):
         raise CliError("--data and --target go together")
     try:
-        dataset = load_iris_dataset() if args.data is None else load_csv_dataset(args.data, args.target)
+        dataset = (
+            load_iris_dataset() if args.data is None else load_csv_dataset(args.data, args.target)
+        )
         catalogue = load_catalogue(settings.versions_file)
         reports = train_all(dataset, catalogue, settings.artifacts_dir)
     except (DataError, ValueError, OSError) as exc:
@@ -87,8 +94,10 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"trained on {dataset.source}: {len(dataset.labels)} rows, {dataset.n_features} features")
     print(f"{'version':<10}{'accuracy':>10}{'macro-F1':>10}{'ONNX max |dp|':>16}")
     for report in reports:
-        print(f"{report.name:<10}{report.accuracy:>10.4f}{report.macro_f1:>10.4f}"
-              f"{report.max_probability_diff:>16.2e}")
+        print(
+            f"{report.name:<10}{report.accuracy:>10.4f}{report.macro_f1:>10.4f}"
+            f"{report.max_probability_diff:>16.2e}"
+        )
     print(f"artifacts written to {settings.artifacts_dir}")
     return 0
 
@@ -122,8 +131,11 @@ def run_up(args: argparse.Namespace) -> int:
     settings = settings_from(args, **SERVER_FLAGS)
     if not (settings.artifacts_dir / MANIFEST).exists():
         print(f"no models in {settings.artifacts_dir}: training them first")
-        run_train(argparse.Namespace(data=None, target=None, out=settings.artifacts_dir,
-                                     versions_file=None))
+        run_train(
+            argparse.Namespace(
+                data=None, target=None, out=settings.artifacts_dir, versions_file=None
+            )
+        )
     settings = _checked_server_settings(args)
     metrics_dir = fresh_metrics_dir(settings)
     processes = [api_process(settings, metrics_dir)]

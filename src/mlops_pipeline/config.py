@@ -31,10 +31,12 @@ class Settings(BaseSettings):
         None, description="Model-version catalogue (TOML); the shipped one when unset."
     )
     ab_weights: dict[str, float] | None = Field(
-        None, description='Traffic split as JSON, e.g. {"v1": 0.5, "v2": 0.5}; catalogue when unset.'
+        None,
+        description='Traffic split as JSON, e.g. {"v1": 0.5, "v2": 0.5}; catalogue when unset.',
     )
     router_seed: int | None = Field(
-        None, description="Seed of the A/B router's random generator (tests); OS entropy when unset."
+        None,
+        description="Seed of the A/B router's random generator (tests); OS entropy when unset.",
     )
     max_batch_rows: int = Field(10_000, ge=1, description="Most rows one batch request may carry.")
     max_body_bytes: int = Field(
@@ -44,9 +46,13 @@ class Settings(BaseSettings):
     metrics_dir: Path | None = Field(
         None, description="prometheus_client multiprocess folder; a fresh temporary one when unset."
     )
-    api_url: str = Field("http://127.0.0.1:5000", description="Where clients (UI, smoke) reach the API.")
+    api_url: str = Field(
+        "http://127.0.0.1:5000", description="Where clients (UI, smoke) reach the API."
+    )
     prometheus_url: str = Field("http://127.0.0.1:9090", description="Prometheus server URL.")
-    prometheus_port: int = Field(9090, ge=0, le=65535, description="Port `make up` gives Prometheus.")
+    prometheus_port: int = Field(
+        9090, ge=0, le=65535, description="Port `make up` gives Prometheus."
+    )
     ui_port: int = Field(8501, ge=0, le=65535, description="Streamlit UI port.")
     admin_token: SecretStr | None = Field(None, description="Bearer token for admin endpoints.")
 

@@ -91,7 +91,9 @@ def load_csv_dataset(path: Path, target: str) -> Dataset:
     return Dataset(
         features=features,
         labels=labels,
-        feature_names=tuple(snake_case(column) or f"feature_{i}" for i, column in enumerate(feature_columns)),
+        feature_names=tuple(
+            snake_case(column) or f"feature_{i}" for i, column in enumerate(feature_columns)
+        ),
         class_names=class_names,
         source=f"csv:{path.name}",
     )

@@ -25,7 +25,9 @@ class OnnxPredictor:
         shape = self._session.get_inputs()[0].shape
         self.n_features = int(shape[1])
 
-    def predict(self, features: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    def predict(
+        self, features: NDArray[np.float64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         # scikit-learn trees compare float32-rounded inputs; round the same way to answer alike.
         rounded = features.astype(np.float32).astype(np.float64)
         labels, probabilities = self._session.run(None, {self._input_name: rounded})

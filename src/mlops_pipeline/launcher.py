@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -16,14 +17,21 @@ from mlops_pipeline.config import Settings, settings_to_env
 
 def gunicorn_command(settings: Settings) -> list[str]:
     return [
-        sys.executable, "-m", "gunicorn",
-        "--bind", f"{settings.host}:{settings.port}",
-        "--workers", str(settings.workers),
-        "--config", "python:mlops_pipeline.api.gunicorn_conf",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"{settings.host}:{settings.port}",
+        "--workers",
+        str(settings.workers),
+        "--config",
+        "python:mlops_pipeline.api.gunicorn_conf",
         # gunicorn 27 opens ~/.gunicorn/ control sockets by default; several servers collide.
         "--no-control-socket",
-        "--timeout", "30",
-        "--graceful-timeout", "10",
+        "--timeout",
+        "30",
+        "--graceful-timeout",
+        "10",
         "mlops_pipeline.api.wsgi:app",
     ]
 
@@ -59,10 +67,8 @@ def supervise(processes: Sequence[subprocess.Popen[bytes]]) -> int:
                 if code is not None:
                     exit_code, stopping = code, True
             if not stopping:
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     processes[0].wait(timeout=0.2)
-                except subprocess.TimeoutExpired:
-                    pass
     finally:
         stop_all(processes)
         for sig, handler in previous.items():

@@ -16,7 +16,19 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 # 100 µs to 1 s, roughly three buckets per decade.
 LATENCY_BUCKETS = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
 )
 
 # Error codes are a closed set so the error counter's label stays bounded.
@@ -50,32 +62,49 @@ def exposition_registry() -> CollectorRegistry:
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None) -> None:
         self.requests = Counter(
-            "mlops_requests", "HTTP requests answered.",
-            ["endpoint", "method", "status"], registry=registry,
+            "mlops_requests",
+            "HTTP requests answered.",
+            ["endpoint", "method", "status"],
+            registry=registry,
         )
         self.request_latency = Histogram(
-            "mlops_request_latency_seconds", "Time from request arrival to response, by endpoint.",
-            ["endpoint"], buckets=LATENCY_BUCKETS, registry=registry,
+            "mlops_request_latency_seconds",
+            "Time from request arrival to response, by endpoint.",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
         )
         self.predictions = Counter(
-            "mlops_predictions", "Rows predicted, by model version and predicted class.",
-            ["model_version", "predicted_class"], registry=registry,
+            "mlops_predictions",
+            "Rows predicted, by model version and predicted class.",
+            ["model_version", "predicted_class"],
+            registry=registry,
         )
         self.inference_latency = Histogram(
-            "mlops_inference_latency_seconds", "Model time per prediction call, by version.",
-            ["model_version"], buckets=LATENCY_BUCKETS, registry=registry,
+            "mlops_inference_latency_seconds",
+            "Model time per prediction call, by version.",
+            ["model_version"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
         )
         self.errors = Counter(
-            "mlops_errors", "Requests answered with an error, by error code.",
-            ["code"], registry=registry,
+            "mlops_errors",
+            "Requests answered with an error, by error code.",
+            ["code"],
+            registry=registry,
         )
         self.ab_weight = Gauge(
-            "mlops_ab_weight", "Configured share of traffic per model version.",
-            ["model_version"], registry=registry, multiprocess_mode="mostrecent",
+            "mlops_ab_weight",
+            "Configured share of traffic per model version.",
+            ["model_version"],
+            registry=registry,
+            multiprocess_mode="mostrecent",
         )
         self.model_info = Gauge(
-            "mlops_model_info", "Served model versions (value 1), with their algorithm and hash.",
-            ["model_version", "algorithm", "onnx_sha256"], registry=registry,
+            "mlops_model_info",
+            "Served model versions (value 1), with their algorithm and hash.",
+            ["model_version", "algorithm", "onnx_sha256"],
+            registry=registry,
             multiprocess_mode="max",
         )
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
@@ -116,7 +145,9 @@ class Metrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def observe_prediction(self, version: str, class_counts: Mapping[str, int], seconds: float) -> None:
+    def observe_prediction(
+        self, version: str, class_counts: Mapping[str, int], seconds: float
+    ) -> None:
         self._inference_children(version).observe(seconds)
         for class_name, count in class_counts.items():
             self._prediction_children(version, class_name).inc(count)

@@ -44,10 +44,7 @@ class ABRouter:
         self._upper_bounds = bounds
 
     def choose(self, user_id: str | None = None) -> str:
-        if user_id is None:
-            point = self._rng.random()
-        else:
-            point = (user_bucket(user_id) + 0.5) / BUCKETS
+        point = self._rng.random() if user_id is None else (user_bucket(user_id) + 0.5) / BUCKETS
         return self._version_at(point)
 
     def _version_at(self, point: float) -> str:

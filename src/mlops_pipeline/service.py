@@ -68,11 +68,18 @@ class PredictionService:
         latency_ms = inference_seconds * 1000
         if self._store is not None:
             # Committed before the caller answers: an answered prediction is never lost.
-            self._store.append(PredictionBatch(
-                request_id=request_id, created_at=self._clock(), model_version=version,
-                user_id=request.user_id, features=request.rows, predictions=classes,
-                probabilities=probabilities, latency_ms=latency_ms,
-            ))
+            self._store.append(
+                PredictionBatch(
+                    request_id=request_id,
+                    created_at=self._clock(),
+                    model_version=version,
+                    user_id=request.user_id,
+                    features=request.rows,
+                    predictions=classes,
+                    probabilities=probabilities,
+                    latency_ms=latency_ms,
+                )
+            )
         self._record_metrics(version, classes, inference_seconds)
         return Prediction(request_id, version, classes, probabilities, latency_ms)
 
@@ -86,6 +93,10 @@ class PredictionService:
 
     def recent_predictions(self, limit: int) -> list[dict[str, Any]]:
         return [] if self._store is None else self._store.recent(limit)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
 
     def models(self) -> dict[str, dict[str, Any]]:
         return dict(self._model_metadata)

@@ -109,9 +109,17 @@ class SQLitePredictionStore:
         probabilities = batch.probabilities.tolist()
         predictions = batch.predictions.tolist()
         rows = [
-            (batch.request_id, index, batch.created_at, batch.model_version, batch.user_id,
-             json.dumps(features[index]), predictions[index], json.dumps(probabilities[index]),
-             batch.latency_ms)
+            (
+                batch.request_id,
+                index,
+                batch.created_at,
+                batch.model_version,
+                batch.user_id,
+                json.dumps(features[index]),
+                predictions[index],
+                json.dumps(probabilities[index]),
+                batch.latency_ms,
+            )
             for index in range(len(predictions))
         ]
         connection = self._connection()
@@ -141,9 +149,11 @@ class SQLitePredictionStore:
 
     def recent(self, limit: int) -> list[dict[str, Any]]:
         connection = self._connection()
-        rows = self._retry_while_locked(lambda: connection.execute(
-            f"SELECT {COLUMNS} FROM predictions ORDER BY id DESC LIMIT ?", (limit,)
-        ).fetchall())
+        rows = self._retry_while_locked(
+            lambda: connection.execute(
+                f"SELECT {COLUMNS} FROM predictions ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        )
         return [_row_to_dict(row) for row in rows]
 
     def count(self) -> int:

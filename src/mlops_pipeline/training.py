@@ -33,16 +33,10 @@ def _random_forest(params: dict[str, Any], seed: int) -> Any:
     return RandomForestClassifier(**{"random_state": seed, "n_jobs": 1, **params})
 
 
-def _extra_trees(params: dict[str, Any], seed: int) -> Any:
-    from sklearn.ensemble import ExtraTreesClassifier
-
-    return ExtraTreesClassifier(**{"random_state": seed, "n_jobs": 1, **params})
-
-
-# Only estimators whose skops files hold nothing beyond artifacts.TRUSTED_SKOPS_TYPES.
+# Only estimators whose skops files hold nothing beyond artifacts.TRUSTED_SKOPS_TYPES and whose
+# ONNX export passes the parity check (skl2onnx's float64 ExtraTrees export does not load).
 ALGORITHMS: dict[str, Callable[[dict[str, Any], int], Any]] = {
     "random_forest": _random_forest,
-    "extra_trees": _extra_trees,
 }
 
 
@@ -66,7 +60,10 @@ def split_dataset(dataset: Dataset, test_size: float, seed: int) -> Split:
     from sklearn.model_selection import train_test_split
 
     train_x, test_x, train_y, test_y = train_test_split(
-        dataset.features, dataset.labels, test_size=test_size, stratify=dataset.labels,
+        dataset.features,
+        dataset.labels,
+        test_size=test_size,
+        stratify=dataset.labels,
         random_state=seed,
     )
     return Split(train_x, test_x, train_y, test_y)
@@ -77,7 +74,8 @@ def build_estimator(spec: ModelVersionSpec, seed: int) -> Any:
         factory = ALGORITHMS[spec.algorithm]
     except KeyError:
         raise ValueError(
-            f"version {spec.name}: unknown algorithm {spec.algorithm!r}; known: {sorted(ALGORITHMS)}"
+            f"version {spec.name}: unknown algorithm {spec.algorithm!r};"
+            f" known: {sorted(ALGORITHMS)}"
         ) from None
     return factory(spec.params, seed)
 
@@ -91,8 +89,12 @@ def evaluate(model: Any, split: Split, class_names: tuple[str, ...]) -> dict[str
         "accuracy": float(accuracy_score(split.test_y, predicted)),
         "macro_f1": float(f1_score(split.test_y, predicted, average="macro", labels=labels)),
         "per_class": classification_report(
-            split.test_y, predicted, labels=labels, target_names=list(class_names),
-            output_dict=True, zero_division=0,
+            split.test_y,
+            predicted,
+            labels=labels,
+            target_names=list(class_names),
+            output_dict=True,
+            zero_division=0,
         ),
         "confusion_matrix": confusion_matrix(split.test_y, predicted, labels=labels).tolist(),
     }
@@ -113,7 +115,9 @@ def out_of_fold_class_shares(
         counts = np.bincount(split.train_y, minlength=n_classes)
     else:
         cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        predicted = cross_val_predict(build_estimator(spec, seed), split.train_x, split.train_y, cv=cv)
+        predicted = cross_val_predict(
+            build_estimator(spec, seed), split.train_x, split.train_y, cv=cv
+        )
         counts = np.bincount(predicted, minlength=n_classes)
     return [float(share) for share in counts / counts.sum()]
 
@@ -165,8 +169,9 @@ def train_all(
         stats["predicted_class_shares"] = {}
         reports = []
         for spec in catalogue.versions:
-            report, shares = _train_version(spec, dataset, split, catalogue, staging, created_at,
-                                            weights[spec.name])
+            report, shares = _train_version(
+                spec, dataset, split, catalogue, staging, created_at, weights[spec.name]
+            )
             stats["predicted_class_shares"][spec.name] = shares
             reports.append(report)
         artifacts.write_json(staging / artifacts.TRAINING_STATS, stats)
@@ -178,51 +183,62 @@ def train_all(
 
 
 def _train_version(
-    spec: ModelVersionSpec, dataset: Dataset, split: Split, catalogue: VersionCatalogue,
-    root: Path, created_at: str, weight: float,
+    spec: ModelVersionSpec,
+    dataset: Dataset,
+    split: Split,
+    catalogue: VersionCatalogue,
+    root: Path,
+    created_at: str,
+    weight: float,
 ) -> tuple[VersionReport, list[float]]:
     model = build_estimator(spec, catalogue.seed).fit(split.train_x, split.train_y)
     evaluation = evaluate(model, split, dataset.class_names)
     onnx_bytes = to_onnx(model, dataset.n_features)
     parity = measure_parity(model, OnnxPredictor(spec.name, onnx_bytes), split.test_x)
     if parity.class_agreement < 1.0 or parity.max_probability_diff > 1e-5:
-        raise RuntimeError(f"version {spec.name}: ONNX export disagrees with scikit-learn: {parity}")
+        raise RuntimeError(
+            f"version {spec.name}: ONNX export disagrees with scikit-learn: {parity}"
+        )
 
     folder = root / spec.name
     artifacts.save_skops(model, folder / artifacts.MODEL_SKOPS)
     (folder / artifacts.MODEL_ONNX).write_bytes(onnx_bytes)
     shares = out_of_fold_class_shares(spec, split, len(dataset.class_names), catalogue.seed)
-    artifacts.write_json(folder / artifacts.METADATA, {
-        "version": spec.name,
-        "algorithm": spec.algorithm,
-        "params": {**spec.params, "random_state": catalogue.seed},
-        "default_weight": weight,
-        "evaluation": evaluation,
-        "onnx_parity_on_test_split": {
-            "rows": parity.rows,
-            "class_agreement": parity.class_agreement,
-            "max_probability_diff": parity.max_probability_diff,
+    artifacts.write_json(
+        folder / artifacts.METADATA,
+        {
+            "version": spec.name,
+            "algorithm": spec.algorithm,
+            "params": {**spec.params, "random_state": catalogue.seed},
+            "default_weight": weight,
+            "evaluation": evaluation,
+            "onnx_parity_on_test_split": {
+                "rows": parity.rows,
+                "class_agreement": parity.class_agreement,
+                "max_probability_diff": parity.max_probability_diff,
+            },
+            "feature_names": list(dataset.feature_names),
+            "class_names": list(dataset.class_names),
+            "library_versions": library_versions(),
+            "training_data": {
+                "source": dataset.source,
+                "sha256": dataset.content_hash(),
+                "rows": len(dataset.labels),
+                "train_rows": len(split.train_y),
+                "test_rows": len(split.test_y),
+                "test_size": catalogue.test_size,
+                "seed": catalogue.seed,
+            },
+            "created_at": created_at,
+            "files": {
+                name: artifacts.sha256_file(folder / name)
+                for name in (artifacts.MODEL_SKOPS, artifacts.MODEL_ONNX)
+            },
         },
-        "feature_names": list(dataset.feature_names),
-        "class_names": list(dataset.class_names),
-        "library_versions": library_versions(),
-        "training_data": {
-            "source": dataset.source,
-            "sha256": dataset.content_hash(),
-            "rows": len(dataset.labels),
-            "train_rows": len(split.train_y),
-            "test_rows": len(split.test_y),
-            "test_size": catalogue.test_size,
-            "seed": catalogue.seed,
-        },
-        "created_at": created_at,
-        "files": {
-            name: artifacts.sha256_file(folder / name)
-            for name in (artifacts.MODEL_SKOPS, artifacts.MODEL_ONNX)
-        },
-    })
-    report = VersionReport(spec.name, evaluation["accuracy"], evaluation["macro_f1"],
-                           parity.max_probability_diff)
+    )
+    report = VersionReport(
+        spec.name, evaluation["accuracy"], evaluation["macro_f1"], parity.max_probability_diff
+    )
     return report, shares
 
 

@@ -58,16 +58,19 @@ def parse_user_id(value: Any) -> str | None:
     return text
 
 
-def _parse_instances(value: Any, feature_names: Sequence[str], max_rows: int) -> NDArray[np.float64]:
+def _parse_instances(
+    value: Any, feature_names: Sequence[str], max_rows: int
+) -> NDArray[np.float64]:
     if not isinstance(value, list) or not value:
         raise MissingFeatures("'instances' must be a non-empty list of rows")
     if len(value) > max_rows:
         raise BatchTooLarge(f"'instances' has {len(value)} rows; at most {max_rows} are accepted")
     width = len(feature_names)
     # Fast path for the common shape (lists of plain numbers); the slow path names the bad cell.
-    if all(type(row) is list and len(row) == width for row in value) and {
-        type(cell) for row in value for cell in row
-    } <= _NUMBER_TYPES:
+    if (
+        all(type(row) is list and len(row) == width for row in value)
+        and {type(cell) for row in value for cell in row} <= _NUMBER_TYPES
+    ):
         try:
             rows = np.array(value, dtype=np.float64)
         except OverflowError:

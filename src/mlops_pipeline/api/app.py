@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-import time
 import os
+import time
 
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CollectorRegistry
@@ -71,8 +71,11 @@ def create_app(
         request_id = g.get("request_id", "")
         logger.exception("unhandled error in request %s", request_id)
         metrics.errors.labels("internal_error").inc()
-        body = {"error": "internal error; the server log has details", "code": "internal_error",
-                "request_id": request_id}
+        body = {
+            "error": "internal error; the server log has details",
+            "code": "internal_error",
+            "request_id": request_id,
+        }
         return jsonify(body), 500
 
     app.register_blueprint(blueprint)

@@ -43,7 +43,9 @@ def _json_body() -> Any:
 def predict() -> Response:
     service = _service()
     parsed = parse_predict_request(
-        _json_body(), service.feature_names, _settings().max_batch_rows,
+        _json_body(),
+        service.feature_names,
+        _settings().max_batch_rows,
         header_user_id=request.headers.get("X-User-ID"),
     )
     result = service.predict(parsed, g.request_id)

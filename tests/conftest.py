@@ -1,0 +1,76 @@
+"""Fixtures chain: artifacts -> settings -> registry/metrics -> service -> app -> client."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from prometheus_client import CollectorRegistry
+
+from mlops_pipeline.api import create_app
+from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
+from mlops_pipeline.bootstrap import build_service
+from mlops_pipeline.config import Settings, load_catalogue
+from mlops_pipeline.data import Dataset, load_iris_dataset
+from mlops_pipeline.metrics import Metrics
+from mlops_pipeline.service import PredictionService
+
+
+@pytest.fixture(scope="session")
+def iris() -> Dataset:
+    return load_iris_dataset()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir(tmp_path_factory: pytest.TempPathFactory, iris: Dataset) -> Path:
+    from mlops_pipeline.training import train_all
+
+    out = tmp_path_factory.mktemp("trained") / "artifacts"
+    train_all(iris, load_catalogue(), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def bundle(artifacts_dir: Path) -> ArtifactBundle:
+    return load_bundle(artifacts_dir)
+
+
+@pytest.fixture
+def settings(artifacts_dir: Path, tmp_path: Path) -> Settings:
+    return Settings(
+        artifacts_dir=artifacts_dir,
+        db_path=tmp_path / "predictions.db",
+        max_body_bytes=64 * 1024,
+        max_batch_rows=500,
+    )
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def metrics(registry: CollectorRegistry) -> Metrics:
+    return Metrics(registry)
+
+
+@pytest.fixture
+def service(settings: Settings, metrics: Metrics) -> Iterator[PredictionService]:
+    service = build_service(settings, metrics, rng=random.Random(7))
+    yield service
+    service.close()
+
+
+@pytest.fixture
+def app(settings: Settings, service: PredictionService, registry: CollectorRegistry) -> Flask:
+    return create_app(settings, service, registry)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

@@ -1,0 +1,95 @@
+"""Helpers to run real servers on free ports (used by end-to-end tests and benchmarks)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import requests
+
+
+def free_port() -> int:
+    """A port the kernel just handed out; bind 0, read it, release it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_ready(url: str, timeout: float = 30.0, method: str = "GET") -> None:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            response = requests.request(method, url, timeout=2, json={})
+            if response.status_code < 500:
+                return
+        except requests.RequestException as exc:
+            last_error = exc
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready after {timeout}s: {last_error}")
+
+
+@contextlib.contextmanager
+def running_api(
+    artifacts: Path,
+    db_path: Path,
+    workers: int = 2,
+    extra_env: Mapping[str, str] | None = None,
+    log_path: Path | None = None,
+) -> Iterator[str]:
+    """`mlops serve` on a free port; yields its base URL and stops it afterwards."""
+    for _ in range(3):  # another program may grab the port between free_port() and bind
+        port = free_port()
+        env = {**os.environ, **(extra_env or {})}
+        log = open(log_path or os.devnull, "ab")  # noqa: SIM115 - closed below
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlops_pipeline.cli",
+                "serve",
+                "--artifacts",
+                str(artifacts),
+                "--db",
+                str(db_path),
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_ready(url + "/ready", timeout=30)
+        except TimeoutError:
+            stop(process)
+            log.close()
+            continue
+        try:
+            yield url
+        finally:
+            stop(process)
+            log.close()
+        return
+    raise RuntimeError("could not start the API on a free port")
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mlops_pipeline.cli import main
+
+
+def test_train_on_a_users_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    csv = tmp_path / "flowers.csv"
+    lines = ["width,height,kind"] + [
+        f"{1 + n % 5},{2 + (n % 7) * (1 if n % 2 else 3)},{'tall' if n % 2 else 'short'}"
+        for n in range(60)
+    ]
+    csv.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "artifacts"
+    assert main(["train", "--data", str(csv), "--target", "kind", "--out", str(out)]) == 0
+    stats = json.loads((out / "training_stats.json").read_text())
+    assert stats["feature_names"] == ["width", "height"]
+    assert stats["class_names"] == ["short", "tall"]
+    printed = capsys.readouterr().out
+    assert "trained on csv:flowers.csv: 60 rows, 2 features" in printed
+    assert "v1" in printed
+    assert "v2" in printed
+
+
+def test_train_data_needs_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--data", str(tmp_path / "x.csv")]) == 2
+    assert "--data and --target go together" in capsys.readouterr().err
+
+
+def test_train_reports_bad_csv_without_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "bad.csv"
+    csv.write_text("a,label\n" + "x,1\n" * 12)
+    assert (
+        main(["train", "--data", str(csv), "--target", "label", "--out", str(tmp_path / "o")]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "'x' is not a number" in err
+    assert "Traceback" not in err
+
+
+def test_serve_refuses_missing_artifacts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--artifacts", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to start: artifact missing" in err
+    assert "run `mlops train` first" in err
+
+
+def test_serve_refuses_tampered_artifacts_naming_the_file(
+    artifacts_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "artifacts"
+    shutil.copytree(artifacts_dir, copy)
+    with (copy / "v2" / "model.skops").open("ab") as handle:
+        handle.write(b"tampered")
+    assert main(["serve", "--artifacts", str(copy)]) == 2
+    assert "hash mismatch" in capsys.readouterr().err
