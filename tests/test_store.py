@@ -69,7 +69,7 @@ def test_committed_rows_are_visible_to_another_connection_immediately(tmp_path: 
         assert other.execute("SELECT request_id FROM predictions").fetchall() == [("x",)]
 
 
-def test_duplicate_request_row_is_refused_and_nothing_half_written(tmp_path: Path) -> None:
+def test_duplicate_request_id_is_refused_and_nothing_half_written(tmp_path: Path) -> None:
     store = SQLitePredictionStore(tmp_path / "log.db")
     store.append(batch("dup", rows=3))
     try:

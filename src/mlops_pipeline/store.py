@@ -6,7 +6,6 @@ implementation (one file shared by all gunicorn workers through SQLite's WAL mod
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -19,31 +18,36 @@ import numpy as np
 from numpy.typing import NDArray
 
 T = TypeVar("T")
+FLOAT = np.dtype("<f8")
+INT = np.dtype("<i8")
 
 SCHEMA_VERSION = 1
+# One row per answered request; a batch's rows travel together as float64/int64 arrays, so
+# logging 10,000 predictions costs one insert, not 10,000.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
     id            INTEGER PRIMARY KEY,  -- rowid: increases with every insert
-    request_id    TEXT    NOT NULL,
-    row_index     INTEGER NOT NULL,
-    created_at    REAL    NOT NULL,
+    request_id    TEXT    NOT NULL UNIQUE,
+    created_at    REAL    NOT NULL,     -- Unix seconds
     model_version TEXT    NOT NULL,
     user_id       TEXT,
-    features      TEXT    NOT NULL,
-    prediction    INTEGER NOT NULL,
-    probabilities TEXT    NOT NULL,
-    latency_ms    REAL    NOT NULL,
-    UNIQUE (request_id, row_index)
+    n_rows        INTEGER NOT NULL,
+    features      BLOB    NOT NULL,     -- n_rows x n_features float64, little-endian, row-major
+    predictions   BLOB    NOT NULL,     -- n_rows int64 class indices, little-endian
+    probabilities BLOB    NOT NULL,     -- n_rows x n_classes float64, little-endian, row-major
+    latency_ms    REAL    NOT NULL
 );
 """
 INSERT = (
-    "INSERT INTO predictions (request_id, row_index, created_at, model_version, user_id,"
-    " features, prediction, probabilities, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO predictions (request_id, created_at, model_version, user_id, n_rows, features,"
+    " predictions, probabilities, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 COLUMNS = (
-    "request_id, row_index, created_at, model_version, user_id, features, prediction,"
+    "request_id, created_at, model_version, user_id, n_rows, features, predictions,"
     " probabilities, latency_ms"
 )
+
+RECENT_PAGE = f"SELECT id, {COLUMNS} FROM predictions WHERE id < ? ORDER BY id DESC LIMIT 64"
 
 
 @dataclass(frozen=True)
@@ -65,9 +69,10 @@ class PredictionStore(Protocol):
         """Durably record the batch; return only once it is committed."""
 
     def recent(self, limit: int) -> list[dict[str, Any]]:
-        """The newest ``limit`` rows, newest first."""
+        """The newest ``limit`` predictions, newest first."""
 
-    def count(self) -> int: ...
+    def count(self) -> int:
+        """Predictions logged (rows, not requests)."""
 
     def close(self) -> None: ...
 
@@ -90,7 +95,8 @@ class SQLitePredictionStore:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
             # timeout=0: SQLite's own busy handler sleeps in whole milliseconds, which dominates
-            # a sub-millisecond request when two workers collide; _write retries far sooner.
+            # a sub-millisecond request when two workers collide; _retry_while_locked retries
+            # far sooner.
             connection = sqlite3.connect(
                 self.path, timeout=0, check_same_thread=False, isolation_level=None
             )
@@ -105,35 +111,55 @@ class SQLitePredictionStore:
         return connection
 
     def append(self, batch: PredictionBatch) -> None:
-        features = batch.features.tolist()
-        probabilities = batch.probabilities.tolist()
-        predictions = batch.predictions.tolist()
-        rows = [
-            (
-                batch.request_id,
-                index,
-                batch.created_at,
-                batch.model_version,
-                batch.user_id,
-                json.dumps(features[index]),
-                predictions[index],
-                json.dumps(probabilities[index]),
-                batch.latency_ms,
-            )
-            for index in range(len(predictions))
-        ]
+        row = (
+            batch.request_id,
+            batch.created_at,
+            batch.model_version,
+            batch.user_id,
+            len(batch.predictions),
+            np.ascontiguousarray(batch.features, dtype=FLOAT).tobytes(),
+            np.ascontiguousarray(batch.predictions, dtype=INT).tobytes(),
+            np.ascontiguousarray(batch.probabilities, dtype=FLOAT).tobytes(),
+            batch.latency_ms,
+        )
         connection = self._connection()
-        if len(rows) == 1:
-            # One statement in autocommit mode is its own transaction: no BEGIN/COMMIT trips.
-            self._retry_while_locked(lambda: connection.execute(INSERT, rows[0]))
-            return
-        self._retry_while_locked(lambda: connection.execute("BEGIN IMMEDIATE"))
-        try:
-            connection.executemany(INSERT, rows)
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        self._retry_while_locked(lambda: connection.execute("COMMIT"))
+        # One statement in autocommit mode is its own transaction, committed when it returns.
+        self._retry_while_locked(lambda: connection.execute(INSERT, row))
+
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` predictions (a batch contributes one per row), newest first."""
+        connection = self._connection()
+        records: list[dict[str, Any]] = []
+        before = 2**63 - 1  # largest rowid
+        while len(records) < limit:
+            # Pages of requests, newest first, until enough rows: a read holds no long cursor.
+            rows = self._retry_while_locked(
+                lambda before=before: connection.execute(RECENT_PAGE, (before,)).fetchall()  # type: ignore[misc]
+            )
+            if not rows:
+                break
+            for row in rows:
+                records.extend(_expand(row, limit - len(records)))
+                if len(records) >= limit:
+                    break
+            before = rows[-1]["id"]
+        return records
+
+    def count(self) -> int:
+        connection = self._connection()
+        (total,) = self._retry_while_locked(
+            lambda: connection.execute(
+                "SELECT COALESCE(SUM(n_rows), 0) FROM predictions"
+            ).fetchone()
+        )
+        return int(total)
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+        self._local = threading.local()
 
     def _retry_while_locked(self, statement: Callable[[], T]) -> T:
         deadline = time.monotonic() + self._busy_timeout_ms / 1000
@@ -147,32 +173,27 @@ class SQLitePredictionStore:
             time.sleep(pause)
             pause = min(pause * 2, 2e-3)
 
-    def recent(self, limit: int) -> list[dict[str, Any]]:
-        connection = self._connection()
-        rows = self._retry_while_locked(
-            lambda: connection.execute(
-                f"SELECT {COLUMNS} FROM predictions ORDER BY id DESC LIMIT ?", (limit,)
-            ).fetchall()
-        )
-        return [_row_to_dict(row) for row in rows]
 
-    def count(self) -> int:
-        connection = self._connection()
-        (total,) = self._retry_while_locked(
-            lambda: connection.execute("SELECT COUNT(*) FROM predictions").fetchone()
-        )
-        return int(total)
-
-    def close(self) -> None:
-        with self._lock:
-            for connection in self._connections:
-                connection.close()
-            self._connections.clear()
-        self._local = threading.local()
-
-
-def _row_to_dict(row: sqlite3.Row) -> dict[str, Any]:
-    record = dict(row)
-    record["features"] = json.loads(record["features"])
-    record["probabilities"] = json.loads(record["probabilities"])
-    return record
+def _expand(row: sqlite3.Row, limit: int) -> list[dict[str, Any]]:
+    """One dict per predicted row of a logged request, last row first, at most ``limit``."""
+    n_rows = row["n_rows"]
+    features = np.frombuffer(row["features"], dtype=FLOAT).reshape(n_rows, -1)
+    predictions = np.frombuffer(row["predictions"], dtype=INT)
+    probabilities = np.frombuffer(row["probabilities"], dtype=FLOAT).reshape(n_rows, -1)
+    common = {
+        "request_id": row["request_id"],
+        "created_at": row["created_at"],
+        "model_version": row["model_version"],
+        "user_id": row["user_id"],
+        "latency_ms": row["latency_ms"],
+    }
+    return [
+        {
+            **common,
+            "row_index": index,
+            "features": features[index].tolist(),
+            "prediction": int(predictions[index]),
+            "probabilities": probabilities[index].tolist(),
+        }
+        for index in range(n_rows - 1, max(n_rows - 1 - limit, -1), -1)
+    ]
