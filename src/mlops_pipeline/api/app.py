@@ -6,11 +6,11 @@ import logging
 import os
 import time
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, jsonify, request
 from prometheus_client import CollectorRegistry
 from werkzeug.exceptions import HTTPException
 
-from mlops_pipeline.api.routes import blueprint
+from mlops_pipeline.api.routes import REQUEST_ID, STARTED, build_blueprint
 from mlops_pipeline.config import Settings
 from mlops_pipeline.errors import ApiError
 from mlops_pipeline.service import PredictionService
@@ -36,20 +36,26 @@ def create_app(
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["mlops"] = {"settings": settings, "service": service, "registry": registry}
     metrics = service.metrics
 
     @app.before_request
     def start_request() -> None:
-        g.started = time.perf_counter()
-        g.request_id = new_request_id()
+        environ = request.environ
+        environ[STARTED] = time.perf_counter()
+        environ[REQUEST_ID] = new_request_id()
 
     @app.after_request
     def record_request(response: Response) -> Response:
-        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        metrics.observe_request(endpoint, request.method, response.status_code, elapsed)
-        response.headers["X-Request-ID"] = g.get("request_id", "")
+        environ = request.environ
+        rule = request.url_rule
+        elapsed = time.perf_counter() - environ.get(STARTED, time.perf_counter())
+        metrics.observe_request(
+            rule.rule if rule is not None else "unmatched",
+            environ["REQUEST_METHOD"],
+            response.status_code,
+            elapsed,
+        )
+        response.headers["X-Request-ID"] = environ.get(REQUEST_ID, "")
         return response
 
     def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
@@ -68,7 +74,7 @@ def create_app(
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> tuple[Response, int]:
-        request_id = g.get("request_id", "")
+        request_id = request.environ.get(REQUEST_ID, "")
         logger.exception("unhandled error in request %s", request_id)
         metrics.errors.labels("internal_error").inc()
         body = {
@@ -78,5 +84,5 @@ def create_app(
         }
         return jsonify(body), 500
 
-    app.register_blueprint(blueprint)
+    app.register_blueprint(build_blueprint(settings, service, registry))
     return app
