@@ -28,6 +28,7 @@ from mlops_pipeline.config import load_catalogue  # noqa: E402
 from mlops_pipeline.data import load_iris_dataset  # noqa: E402
 from mlops_pipeline.inference import OnnxPredictor  # noqa: E402
 from mlops_pipeline.training import train_all  # noqa: E402
+
 from servers import free_port, wait_until_ready  # noqa: E402
 
 

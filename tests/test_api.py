@@ -8,10 +8,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
-from helpers import SETOSA_ROW, sample
 from mlops_pipeline.api import create_app
 from mlops_pipeline.config import Settings
 from mlops_pipeline.service import PredictionService
+
+from helpers import SETOSA_ROW, sample
 
 
 def post(client: FlaskClient, body: Any, **kwargs: Any):  # type: ignore[no-untyped-def]

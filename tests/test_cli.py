@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 from mlops_pipeline.cli import main
+
+from servers import free_port, stop, wait_until_ready
 
 
 def test_train_on_a_users_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -63,3 +70,38 @@ def test_serve_refuses_tampered_artifacts_naming_the_file(
         handle.write(b"tampered")
     assert main(["serve", "--artifacts", str(copy)]) == 2
     assert "hash mismatch" in capsys.readouterr().err
+
+
+@pytest.mark.e2e
+def test_up_trains_when_needed_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "MLOPS_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+        "MLOPS_DB_PATH": str(tmp_path / "log.db"),
+        "MLOPS_PORT": str(port),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlops_pipeline.cli", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}/ready", timeout=60)
+        response = requests.post(
+            f"http://127.0.0.1:{port}/predict", json={"features": [5.1, 3.5, 1.4, 0.2]}, timeout=5
+        )
+        assert response.json()["class_name"] == "setosa"
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        stop(process)
+    text = output.decode()
+    assert process.returncode == 0, text
+    assert "training them first" in text
+    assert f"API         http://127.0.0.1:{port}" in text
+    assert (tmp_path / "artifacts" / "manifest.json").exists()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/health", timeout=2)

@@ -7,8 +7,9 @@ import subprocess
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from helpers import sample
 from mlops_pipeline.metrics import ERROR_CODES, Metrics
+
+from helpers import sample
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from helpers import SETOSA_ROW, sample
 from mlops_pipeline.artifacts import ArtifactBundle
 from mlops_pipeline.inference import OnnxPredictor
 from mlops_pipeline.metrics import Metrics
@@ -14,6 +13,8 @@ from mlops_pipeline.routing import ABRouter
 from mlops_pipeline.service import PredictionService
 from mlops_pipeline.store import SQLitePredictionStore
 from mlops_pipeline.validation import PredictRequest
+
+from helpers import SETOSA_ROW, sample
 
 
 def request(rows: list[list[float]], user: str | None = None) -> PredictRequest:

@@ -76,17 +76,23 @@ SERVER_FLAGS = {
 
 
 def run_train(args: argparse.Namespace) -> int:
+    if (args.data is None) != (args.target is None):
+        raise CliError("--data and --target go together")
+    settings = settings_from(args, out="artifacts_dir", versions_file="versions_file")
+    train(settings, args.data, args.target)
+    return 0
+
+
+def train(settings: Settings, data: Path | None = None, target: str | None = None) -> None:
     from mlops_pipeline.config import load_catalogue
     from mlops_pipeline.data import DataError, load_csv_dataset, load_iris_dataset
     from mlops_pipeline.training import train_all
 
-    settings = settings_from(args, out="artifacts_dir", versions_file="versions_file")
-    if (args.data is None) != (args.target is None):
-        raise CliError("--data and --target go together")
     try:
-        dataset = (
-            load_iris_dataset() if args.data is None else load_csv_dataset(args.data, args.target)
-        )
+        if data is None or target is None:
+            dataset = load_iris_dataset()
+        else:
+            dataset = load_csv_dataset(data, target)
         catalogue = load_catalogue(settings.versions_file)
         reports = train_all(dataset, catalogue, settings.artifacts_dir)
     except (DataError, ValueError, OSError) as exc:
@@ -99,7 +105,6 @@ def run_train(args: argparse.Namespace) -> int:
             f"{report.max_probability_diff:>16.2e}"
         )
     print(f"artifacts written to {settings.artifacts_dir}")
-    return 0
 
 
 def _checked_server_settings(args: argparse.Namespace) -> Settings:
@@ -131,20 +136,22 @@ def run_up(args: argparse.Namespace) -> int:
     settings = settings_from(args, **SERVER_FLAGS)
     if not (settings.artifacts_dir / MANIFEST).exists():
         print(f"no models in {settings.artifacts_dir}: training them first")
-        run_train(
-            argparse.Namespace(
-                data=None, target=None, out=settings.artifacts_dir, versions_file=None
-            )
-        )
+        train(settings)
     settings = _checked_server_settings(args)
     metrics_dir = fresh_metrics_dir(settings)
     processes = [api_process(settings, metrics_dir)]
-    print(f"API:        http://{settings.host}:{settings.port}  (metrics at /metrics)")
+    base = f"http://{_display_host(settings.host)}:{settings.port}"
+    print(f"API         {base}  (try: curl {base}/ready)")
+    print(f"Metrics     {base}/metrics")
     print("Press Ctrl-C to stop everything.")
     try:
         return supervise(processes)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _display_host(host: str) -> str:
+    return "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host
 
 
 if __name__ == "__main__":
