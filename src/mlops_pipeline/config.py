@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
@@ -46,15 +46,6 @@ class Settings(BaseSettings):
     metrics_dir: Path | None = Field(
         None, description="prometheus_client multiprocess folder; a fresh temporary one when unset."
     )
-    api_url: str = Field(
-        "http://127.0.0.1:5000", description="Where clients (UI, smoke) reach the API."
-    )
-    prometheus_url: str = Field("http://127.0.0.1:9090", description="Prometheus server URL.")
-    prometheus_port: int = Field(
-        9090, ge=0, le=65535, description="Port `make up` gives Prometheus."
-    )
-    ui_port: int = Field(8501, ge=0, le=65535, description="Streamlit UI port.")
-    admin_token: SecretStr | None = Field(None, description="Bearer token for admin endpoints.")
 
     @field_validator("ab_weights")
     @classmethod
@@ -136,9 +127,7 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
     for name, value in settings.model_dump().items():
         if value is None:
             continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        elif isinstance(value, dict):
+        if isinstance(value, dict):
             value = json.dumps(value)
         elif isinstance(value, bool):
             value = "true" if value else "false"
