@@ -31,7 +31,9 @@ WINDOW, STEP, PRE, POST = 100, 10, 300, 300
 Transform = Callable[[NDArray[np.float64], np.random.Generator], NDArray[np.float64]]
 
 
-def scenarios(gen: ClassConditionalGaussian, names: tuple[str, ...]) -> dict[str, tuple[Transform | None, NDArray[np.float64] | None]]:  # noqa: E501
+def scenarios(
+    gen: ClassConditionalGaussian, names: tuple[str, ...]
+) -> dict[str, tuple[Transform | None, NDArray[np.float64] | None]]:
     sd = gen.overall_std
     result: dict[str, tuple[Transform | None, NDArray[np.float64] | None]] = {}
 
@@ -40,6 +42,7 @@ def scenarios(gen: ClassConditionalGaussian, names: tuple[str, ...]) -> dict[str
             out = rows.copy()
             out[:, i] = np.round((out[:, i] + amount * sd[i]) * 10) / 10
             return out
+
         return apply
 
     def scale(i: int, factor: float) -> Transform:
@@ -47,8 +50,10 @@ def scenarios(gen: ClassConditionalGaussian, names: tuple[str, ...]) -> dict[str
 
         def apply(rows: NDArray[np.float64], _: np.random.Generator) -> NDArray[np.float64]:
             out = rows.copy()
-            out[:, i] = np.maximum(np.round((centre + (out[:, i] - centre) * factor) * 10) / 10, 0.1)
+            scaled = centre + (out[:, i] - centre) * factor
+            out[:, i] = np.maximum(np.round(scaled * 10) / 10, 0.1)
             return out
+
         return apply
 
     def millimetres(i: int) -> Transform:
@@ -56,6 +61,7 @@ def scenarios(gen: ClassConditionalGaussian, names: tuple[str, ...]) -> dict[str
             out = rows.copy()
             out[:, i] = out[:, i] * 10
             return out
+
         return apply
 
     def constant(i: int) -> Transform:
@@ -65,6 +71,7 @@ def scenarios(gen: ClassConditionalGaussian, names: tuple[str, ...]) -> dict[str
             out = rows.copy()
             out[:, i] = value
             return out
+
         return apply
 
     for i, name in enumerate(names):
@@ -82,10 +89,14 @@ def scenarios(gen: ClassConditionalGaussian, names: tuple[str, ...]) -> dict[str
 
 
 class Stream:
-    def __init__(self, gen: ClassConditionalGaussian, predictors: list[OnnxPredictor], seed: int) -> None:  # noqa: E501
+    def __init__(
+        self, gen: ClassConditionalGaussian, predictors: list[OnnxPredictor], seed: int
+    ) -> None:
         self.gen, self.predictors, self.rng = gen, predictors, np.random.default_rng(seed)
 
-    def make(self, transform: Transform | None, priors: NDArray[np.float64] | None, post: int) -> tuple[NDArray[np.float64], NDArray[np.int64], list[str]]:  # noqa: E501
+    def make(
+        self, transform: Transform | None, priors: NDArray[np.float64] | None, post: int
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64], list[str]]:
         before, _ = self.gen.sample(PRE, self.rng)
         after, _ = self.gen.sample(post, self.rng, priors=priors)
         if transform is not None:
@@ -104,22 +115,34 @@ def ours(reference: Reference, threshold: float) -> Callable[[Window], tuple[boo
     def detect(window: Window) -> tuple[bool, float]:
         report = drift_report(reference, window, threshold, WINDOW, 0.0)
         return bool(report["drift"]), float(report["score"])
+
     return detect
 
 
-def ks_bonferroni(reference: Reference, alpha: float = 0.05) -> Callable[[Window], tuple[bool, float]]:  # noqa: E501
+def ks_bonferroni(
+    reference: Reference, alpha: float = 0.05
+) -> Callable[[Window], tuple[bool, float]]:
     k = len(reference.feature_names)
 
     def detect(window: Window) -> tuple[bool, float]:
         p = min(ks_pvalue(reference.sample[:, i], window.features[:, i])[1] for i in range(k))
         return p * k < alpha, p
+
     return detect
 
 
-def first_alarm(detect: Callable[[Window], tuple[bool, float]], rows: NDArray[np.float64], predictions: NDArray[np.int64], versions: list[str], start: int) -> int | None:  # noqa: E501
+def first_alarm(
+    detect: Callable[[Window], tuple[bool, float]],
+    rows: NDArray[np.float64],
+    predictions: NDArray[np.int64],
+    versions: list[str],
+    start: int,
+) -> int | None:
     """Rows after ``start`` at the first alarming evaluation at or after it; None if none."""
     for end in range(start + STEP, len(rows) + 1, STEP):
-        window = Window(rows[end - WINDOW:end], predictions[end - WINDOW:end], versions[end - WINDOW:end])  # noqa: E501
+        window = Window(
+            rows[end - WINDOW : end], predictions[end - WINDOW : end], versions[end - WINDOW : end]
+        )
         if detect(window)[0]:
             return end - start
     return None
@@ -150,7 +173,11 @@ def main() -> None:
         rows, predictions, versions = Stream(gen, predictors, run).make(None, None, POST)
         hit = dict.fromkeys(detectors, False)
         for end in range(WINDOW, len(rows) + 1, STEP):
-            window = Window(rows[end - WINDOW:end], predictions[end - WINDOW:end], versions[end - WINDOW:end])  # noqa: E501
+            window = Window(
+                rows[end - WINDOW : end],
+                predictions[end - WINDOW : end],
+                versions[end - WINDOW : end],
+            )
             evaluations += 1
             for name, detect in detectors.items():
                 alarm, value = detect(window)
@@ -160,23 +187,39 @@ def main() -> None:
                     scores.append(value)
         for name in detectors:
             runs_alarming[name] += hit[name]
-    print(f"drift-free: {args.runs} streams of {PRE + POST} rows, window {WINDOW}, re-tested every {STEP} rows ({evaluations} windows)")  # noqa: E501
+    print(
+        f"drift-free: {args.runs} streams of {PRE + POST} rows, window {WINDOW},"
+        f" re-tested every {STEP} rows ({evaluations} windows)"
+    )
     for name in detectors:
-        print(f"  {name:14s} false alarms on {alarms[name] / evaluations:6.2%} of windows;"
-              f" {runs_alarming[name] / args.runs:6.1%} of streams alarm at least once")
+        print(
+            f"  {name:14s} false alarms on {alarms[name] / evaluations:6.2%} of windows;"
+            f" {runs_alarming[name] / args.runs:6.1%} of streams alarm at least once"
+        )
     quantiles = np.quantile(scores, [0.5, 0.9, 0.95, 0.99, 0.999])
     print("  score quantiles (ours) 50/90/95/99/99.9%: " + " ".join(f"{q:.3f}" for q in quantiles))
     for threshold in (0.4, 0.45, 0.5, 0.55, 0.6):
-        print(f"    threshold {threshold:.2f}: false alarms on {np.mean(np.array(scores) >= threshold):6.2%} of windows")  # noqa: E501
+        print(
+            f"    threshold {threshold:.2f}: false alarms on"
+            f" {np.mean(np.array(scores) >= threshold):6.2%} of windows"
+        )
 
-    print(f"\nchange after {PRE} drift-free rows; detected = alarm within 200 rows of the change ({args.runs} runs each)")  # noqa: E501
-    print(f"  {'scenario':34s} {'ours: rate':>11s} {'median delay':>13s}   {'KS+Bonf: rate':>13s} {'median delay':>13s}")  # noqa: E501
+    print(
+        f"\nchange after {PRE} drift-free rows; detected = alarm within 200 rows of the change"
+        f" ({args.runs} runs each)"
+    )
+    print(
+        f"  {'scenario':34s} {'ours: rate':>11s} {'median delay':>13s}"
+        f"   {'KS+Bonf: rate':>13s} {'median delay':>13s}"
+    )
     for label, (transform, priors) in scenarios(gen, reference.feature_names).items():
         cells = []
-        for name, detect in detectors.items():
+        for detect in detectors.values():
             delays = []
             for run in range(args.runs):
-                rows, predictions, versions = Stream(gen, predictors, 10_000 + run).make(transform, priors, 200)  # noqa: E501
+                rows, predictions, versions = Stream(gen, predictors, 10_000 + run).make(
+                    transform, priors, 200
+                )
                 delays.append(first_alarm(detect, rows, predictions, versions, PRE))
             found = [d for d in delays if d is not None and d <= 200]
             rate = len(found) / args.runs

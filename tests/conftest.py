@@ -13,10 +13,11 @@ from prometheus_client import CollectorRegistry
 
 from mlops_pipeline.api import create_app
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
-from mlops_pipeline.bootstrap import build_service
+from mlops_pipeline.bootstrap import Components, build_components
 from mlops_pipeline.config import Settings, load_catalogue
 from mlops_pipeline.data import Dataset, load_iris_dataset
 from mlops_pipeline.metrics import Metrics
+from mlops_pipeline.monitoring import DriftMonitor
 from mlops_pipeline.service import PredictionService
 
 
@@ -46,6 +47,7 @@ def settings(artifacts_dir: Path, tmp_path: Path) -> Settings:
         db_path=tmp_path / "predictions.db",
         max_body_bytes=64 * 1024,
         max_batch_rows=500,
+        drift_interval_seconds=0,
     )
 
 
@@ -60,15 +62,31 @@ def metrics(registry: CollectorRegistry) -> Metrics:
 
 
 @pytest.fixture
-def service(settings: Settings, metrics: Metrics) -> Iterator[PredictionService]:
-    service = build_service(settings, metrics, rng=random.Random(7))
-    yield service
-    service.close()
+def components(settings: Settings, metrics: Metrics) -> Iterator[Components]:
+    components = build_components(settings, metrics, rng=random.Random(7))
+    yield components
+    components.service.close()
 
 
 @pytest.fixture
-def app(settings: Settings, service: PredictionService, registry: CollectorRegistry) -> Flask:
-    return create_app(settings, service, registry)
+def service(components: Components) -> PredictionService:
+    return components.service
+
+
+@pytest.fixture
+def monitor(components: Components) -> DriftMonitor:
+    assert components.monitor is not None
+    return components.monitor
+
+
+@pytest.fixture
+def app(
+    settings: Settings,
+    service: PredictionService,
+    registry: CollectorRegistry,
+    monitor: DriftMonitor,
+) -> Flask:
+    return create_app(settings, service, registry, monitor)
 
 
 @pytest.fixture

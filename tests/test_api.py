@@ -230,3 +230,32 @@ def test_app_factory_builds_independent_apps(
     other = create_app(settings, service, other_registry)
     assert other is not app
     assert other.config["MAX_CONTENT_LENGTH"] == settings.max_body_bytes
+
+
+def test_drift_endpoint_reports_warming_up_then_state(client: FlaskClient) -> None:
+    first = client.get("/drift").get_json()
+    assert (first["status"], first["window_size"], first["min_window"]) == ("warming_up", 0, 30)
+    for row in ([5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]) * 12:
+        post(client, {"features": row})
+    report = client.get("/drift").get_json()
+    assert report["window_size"] == 36
+    assert report["status"] in {"ok", "drift"}
+    assert set(report["features"]) == {"sepal_length", "sepal_width", "petal_length", "petal_width"}
+    assert 0.0 <= report["score"] <= 1.0
+
+
+def test_rejected_inputs_are_recorded_for_drift(client: FlaskClient) -> None:
+    for _ in range(3):
+        post(client, '{"features": [1, 2, 3, NaN]}')
+    post(client, {"features": [1, 2]})
+    post(client, "{not json")  # not an input at all: not counted
+    for _ in range(30):
+        post(client, {"features": SETOSA_ROW})
+    assert client.get("/drift").get_json()["bad_values"]["rejected"] == 4
+
+
+def test_drift_without_a_prediction_log_is_503(
+    settings: Settings, service: PredictionService, registry: CollectorRegistry
+) -> None:
+    response = create_app(settings, service, registry, monitor=None).test_client().get("/drift")
+    assert (response.status_code, response.get_json()["code"]) == (503, "drift_unavailable")

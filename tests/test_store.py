@@ -101,3 +101,36 @@ def test_concurrent_writers_in_separate_processes_lose_nothing(tmp_path: Path) -
     assert store.count() == 900
     ids = {row["request_id"] for row in store.recent(900)}
     assert len(ids) == 900
+
+
+def test_newest_rows_cross_requests_oldest_first(tmp_path: Path) -> None:
+    store = SQLitePredictionStore(tmp_path / "log.db")
+    store.append(batch("a", rows=3, version="v1"))
+    store.append(batch("b", rows=2, version="v2"))
+    rows = store.newest_rows(4)
+    # The newest 4: last 2 of "a" then both of "b".
+    assert rows.features[:, 0].tolist() == [4.0, 8.0, 0.0, 4.0]
+    assert rows.predictions.tolist() == [1, 2, 0, 1]
+    assert rows.versions == ["v1", "v1", "v2", "v2"]
+    assert rows.oldest_created_at == 1_700_000_000.0
+
+
+def test_newest_rows_of_an_empty_log(tmp_path: Path) -> None:
+    rows = SQLitePredictionStore(tmp_path / "log.db").newest_rows(10)
+    assert (len(rows.predictions), rows.versions, rows.oldest_created_at) == (0, [], None)
+
+
+def test_newest_rows_pages_through_many_requests(tmp_path: Path) -> None:
+    store = SQLitePredictionStore(tmp_path / "log.db")
+    for n in range(150):
+        store.append(batch(f"r{n}"))
+    assert len(store.newest_rows(140).predictions) == 140
+    assert len(store.recent(200)) == 150
+
+
+def test_rejections_are_counted_since_a_time(tmp_path: Path) -> None:
+    store = SQLitePredictionStore(tmp_path / "log.db")
+    for when in (10.0, 20.0, 30.0):
+        store.record_rejection("invalid_feature_value", when)
+    assert store.count_rejections(since=20.0) == 2
+    assert store.count_rejections(since=31.0) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 from flask import Flask
 from prometheus_client import CollectorRegistry
@@ -10,8 +11,10 @@ from prometheus_client import CollectorRegistry
 from mlops_pipeline.api import create_app
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
 from mlops_pipeline.config import Settings
+from mlops_pipeline.drift import Reference
 from mlops_pipeline.inference import OnnxPredictor
 from mlops_pipeline.metrics import Metrics, exposition_registry, multiprocess_enabled
+from mlops_pipeline.monitoring import DriftMonitor
 from mlops_pipeline.routing import ABRouter
 from mlops_pipeline.service import PredictionService
 from mlops_pipeline.store import SQLitePredictionStore
@@ -28,9 +31,15 @@ def serving_weights(settings: Settings, bundle: ArtifactBundle) -> dict[str, flo
     return weights
 
 
-def build_service(
+@dataclass(frozen=True)
+class Components:
+    service: PredictionService
+    monitor: DriftMonitor | None  # None without a prediction log to watch
+
+
+def build_components(
     settings: Settings, metrics: Metrics, rng: random.Random | None = None
-) -> PredictionService:
+) -> Components:
     bundle = load_bundle(settings.artifacts_dir)
     predictors = {
         name: OnnxPredictor(name, version.onnx_bytes) for name, version in bundle.versions.items()
@@ -48,7 +57,7 @@ def build_service(
         bundle.class_names,
         router.weights,
     )
-    return PredictionService(
+    service = PredictionService(
         predictors,
         router,
         store,
@@ -57,6 +66,17 @@ def build_service(
         class_names=bundle.class_names,
         model_metadata={name: version.metadata for name, version in bundle.versions.items()},
     )
+    monitor = None
+    if store is not None:
+        monitor = DriftMonitor(
+            Reference.from_training_stats(bundle.training_stats),
+            store,
+            metrics,
+            window=settings.drift_window,
+            min_window=settings.drift_min_window,
+            threshold=settings.drift_threshold,
+        )
+    return Components(service, monitor)
 
 
 def build_app(settings: Settings) -> Flask:
@@ -66,4 +86,7 @@ def build_app(settings: Settings) -> Flask:
     else:
         registry = CollectorRegistry()
         metrics = Metrics(registry)
-    return create_app(settings, build_service(settings, metrics), registry)
+    components = build_components(settings, metrics)
+    if components.monitor is not None and settings.drift_interval_seconds > 0:
+        components.monitor.start(settings.drift_interval_seconds)
+    return create_app(settings, components.service, registry, components.monitor)

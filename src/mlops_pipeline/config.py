@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     metrics_dir: Path | None = Field(
         None, description="prometheus_client multiprocess folder; a fresh temporary one when unset."
     )
+    drift_window: int = Field(100, ge=2, description="Newest predicted rows drift compares.")
+    drift_min_window: int = Field(
+        30, ge=2, description="Below this many rows drift reports warming_up."
+    )
+    drift_threshold: float = Field(
+        0.4, ge=0, le=1, description="Drift score at or above which drift is declared."
+    )
+    drift_interval_seconds: float = Field(
+        5.0, ge=0, description="Seconds between drift recomputations; 0 computes on request only."
+    )
 
     @field_validator("ab_weights")
     @classmethod

@@ -44,3 +44,8 @@ class BatchTooLarge(ApiError):
 class NotReady(ApiError):
     status = 503
     code = "not_ready"
+
+
+class DriftUnavailable(ApiError):
+    status = 503
+    code = "drift_unavailable"

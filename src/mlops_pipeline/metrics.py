@@ -44,6 +44,7 @@ ERROR_CODES = (
     "not_found",
     "method_not_allowed",
     "not_ready",
+    "drift_unavailable",
     "internal_error",
 )
 
@@ -107,6 +108,44 @@ class Metrics:
             registry=registry,
             multiprocess_mode="max",
         )
+        self.drift_score = Gauge(
+            "mlops_drift_score",
+            "Drift score in [0, 1] over the newest window of predictions.",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.drift_detected = Gauge(
+            "mlops_drift_detected",
+            "1 when the drift score is at or above the threshold.",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.feature_drift_pvalue = Gauge(
+            "mlops_feature_drift_pvalue",
+            "Holm-adjusted drift p-value per feature.",
+            ["feature"],
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.feature_psi = Gauge(
+            "mlops_feature_psi",
+            "Population stability index per feature (reported, not alerted).",
+            ["feature"],
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.prediction_drift_pvalue = Gauge(
+            "mlops_prediction_drift_pvalue",
+            "Holm-adjusted p-value of the predicted-class test.",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.drift_window_size = Gauge(
+            "mlops_drift_window_size",
+            "Predicted rows in the drift window.",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._inference_cache: dict[str, Any] = {}
         self._prediction_cache: dict[tuple[str, str], Any] = {}
@@ -130,6 +169,12 @@ class Metrics:
         for code in ERROR_CODES:
             self.errors.labels(code)
         self.set_weights(weights)
+
+    def initialise_drift(self, feature_names: Iterable[str]) -> None:
+        for feature in feature_names:
+            self.feature_drift_pvalue.labels(feature).set(1)
+            self.feature_psi.labels(feature).set(0)
+        self.prediction_drift_pvalue.set(1)
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         # Resolving label children costs more than the update itself; the label sets are
@@ -164,6 +209,17 @@ class Metrics:
         if child is None:
             child = self._prediction_cache[key] = self.predictions.labels(version, class_name)
         return child
+
+    def set_drift(self, report: Mapping[str, Any]) -> None:
+        self.drift_window_size.set(report["window_size"])
+        self.drift_score.set(report["score"])
+        self.drift_detected.set(1 if report["drift"] else 0)
+        if "features" not in report:  # warming up: no p-values yet, 1 means "no evidence"
+            return
+        for feature, values in report["features"].items():
+            self.feature_drift_pvalue.labels(feature).set(values["adjusted_pvalue"])
+            self.feature_psi.labels(feature).set(values["psi"])
+        self.prediction_drift_pvalue.set(report["prediction"]["adjusted_pvalue"])
 
     def set_weights(self, weights: Mapping[str, float]) -> None:
         for version, weight in weights.items():

@@ -91,6 +91,11 @@ class PredictionService:
             counts = {self.class_names[i]: int(per_class[i]) for i in np.flatnonzero(per_class)}
         self.metrics.observe_prediction(version, counts, seconds)
 
+    def record_rejection(self, code: str) -> None:
+        """An input refused as invalid: drift detection counts these as bad values."""
+        if self._store is not None:
+            self._store.record_rejection(code, self._clock())
+
     def recent_predictions(self, limit: int) -> list[dict[str, Any]]:
         return [] if self._store is None else self._store.recent(limit)
 

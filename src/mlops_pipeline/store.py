@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -37,6 +37,13 @@ CREATE TABLE IF NOT EXISTS predictions (
     probabilities BLOB    NOT NULL,     -- n_rows x n_classes float64, little-endian, row-major
     latency_ms    REAL    NOT NULL
 );
+-- Inputs refused as invalid (NaN, wrong width, ...): drift detection counts them as bad values.
+CREATE TABLE IF NOT EXISTS rejected_inputs (
+    id         INTEGER PRIMARY KEY,
+    created_at REAL    NOT NULL,
+    code       TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rejected_inputs_created_at ON rejected_inputs (created_at);
 """
 INSERT = (
     "INSERT INTO predictions (request_id, created_at, model_version, user_id, n_rows, features,"
@@ -47,7 +54,20 @@ COLUMNS = (
     " probabilities, latency_ms"
 )
 
-RECENT_PAGE = f"SELECT id, {COLUMNS} FROM predictions WHERE id < ? ORDER BY id DESC LIMIT 64"
+RECENT_PAGE_SIZE = 64
+RECENT_PAGE = (
+    f"SELECT id, {COLUMNS} FROM predictions WHERE id < ? ORDER BY id DESC LIMIT {RECENT_PAGE_SIZE}"
+)
+
+
+@dataclass(frozen=True)
+class LoggedRows:
+    """The newest logged rows as arrays, oldest first (what drift detection compares)."""
+
+    features: NDArray[np.float64]
+    predictions: NDArray[np.int64]
+    versions: list[str]
+    oldest_created_at: float | None
 
 
 @dataclass(frozen=True)
@@ -73,6 +93,15 @@ class PredictionStore(Protocol):
 
     def count(self) -> int:
         """Predictions logged (rows, not requests)."""
+
+    def newest_rows(self, limit: int) -> LoggedRows:
+        """The newest ``limit`` predicted rows, across requests and workers."""
+
+    def record_rejection(self, code: str, created_at: float) -> None:
+        """Note an input refused as invalid."""
+
+    def count_rejections(self, since: float) -> int:
+        """Inputs refused at or after ``since`` (Unix seconds)."""
 
     def close(self) -> None: ...
 
@@ -126,24 +155,68 @@ class SQLitePredictionStore:
         # One statement in autocommit mode is its own transaction, committed when it returns.
         self._retry_while_locked(lambda: connection.execute(INSERT, row))
 
-    def recent(self, limit: int) -> list[dict[str, Any]]:
-        """The newest ``limit`` predictions (a batch contributes one per row), newest first."""
+    def _newest_requests(self) -> Iterator[sqlite3.Row]:
+        """Logged requests, newest first, read a page at a time (no long-lived cursor)."""
         connection = self._connection()
-        records: list[dict[str, Any]] = []
-        before = 2**63 - 1  # largest rowid
-        while len(records) < limit:
-            # Pages of requests, newest first, until enough rows: a read holds no long cursor.
+        before = 2**63 - 1  # above every rowid
+        while True:
             rows = self._retry_while_locked(
                 lambda before=before: connection.execute(RECENT_PAGE, (before,)).fetchall()  # type: ignore[misc]
             )
-            if not rows:
-                break
-            for row in rows:
-                records.extend(_expand(row, limit - len(records)))
-                if len(records) >= limit:
-                    break
+            yield from rows
+            if len(rows) < RECENT_PAGE_SIZE:
+                return
             before = rows[-1]["id"]
+
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` predictions (a batch contributes one per row), newest first."""
+        records: list[dict[str, Any]] = []
+        for row in self._newest_requests():
+            if len(records) >= limit:
+                break
+            records.extend(_expand(row, limit - len(records)))
         return records
+
+    def newest_rows(self, limit: int) -> LoggedRows:
+        chunks: list[tuple[NDArray[np.float64], NDArray[np.int64], str]] = []
+        oldest: float | None = None
+        taken = 0
+        for row in self._newest_requests():
+            if taken >= limit:
+                break
+            n_rows = row["n_rows"]
+            keep = min(n_rows, limit - taken)  # the newest rows of a batch that overflows
+            matrix = np.frombuffer(row["features"], dtype=FLOAT).reshape(n_rows, -1)
+            classes = np.frombuffer(row["predictions"], dtype=INT)
+            chunks.append((matrix[n_rows - keep :], classes[n_rows - keep :], row["model_version"]))
+            oldest = row["created_at"]
+            taken += keep
+        if not chunks:
+            return LoggedRows(np.empty((0, 0)), np.empty(0, dtype=np.int64), [], None)
+        chunks.reverse()  # requests arrived newest first; rows run oldest to newest
+        return LoggedRows(
+            np.vstack([features for features, _, _ in chunks]),
+            np.concatenate([classes for _, classes, _ in chunks]).astype(np.int64),
+            [version for _, classes, version in chunks for _ in range(len(classes))],
+            oldest,
+        )
+
+    def record_rejection(self, code: str, created_at: float) -> None:
+        connection = self._connection()
+        self._retry_while_locked(
+            lambda: connection.execute(
+                "INSERT INTO rejected_inputs (created_at, code) VALUES (?, ?)", (created_at, code)
+            )
+        )
+
+    def count_rejections(self, since: float) -> int:
+        connection = self._connection()
+        (total,) = self._retry_while_locked(
+            lambda: connection.execute(
+                "SELECT COUNT(*) FROM rejected_inputs WHERE created_at >= ?", (since,)
+            ).fetchone()
+        )
+        return int(total)
 
     def count(self) -> int:
         connection = self._connection()

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from mlops_pipeline.api.routes import REQUEST_ID, STARTED, build_blueprint
 from mlops_pipeline.config import Settings
 from mlops_pipeline.errors import ApiError
+from mlops_pipeline.monitoring import DriftMonitor
 from mlops_pipeline.service import PredictionService
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,10 @@ def new_request_id() -> str:
 
 
 def create_app(
-    settings: Settings, service: PredictionService, registry: CollectorRegistry
+    settings: Settings,
+    service: PredictionService,
+    registry: CollectorRegistry,
+    monitor: DriftMonitor | None = None,
 ) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -84,5 +88,5 @@ def create_app(
         }
         return jsonify(body), 500
 
-    app.register_blueprint(build_blueprint(settings, service, registry))
+    app.register_blueprint(build_blueprint(settings, service, registry, monitor))
     return app

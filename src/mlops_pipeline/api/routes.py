@@ -13,7 +13,15 @@ from flask import Blueprint, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from mlops_pipeline.config import Settings
-from mlops_pipeline.errors import InvalidJSON, InvalidParameter, NotReady
+from mlops_pipeline.errors import (
+    DriftUnavailable,
+    InvalidFeatureValue,
+    InvalidJSON,
+    InvalidParameter,
+    NotReady,
+    WrongFeatureCount,
+)
+from mlops_pipeline.monitoring import DriftMonitor
 from mlops_pipeline.service import Prediction, PredictionService
 from mlops_pipeline.validation import parse_predict_request
 
@@ -41,19 +49,26 @@ def parse_json_body() -> Any:
 
 
 def build_blueprint(
-    settings: Settings, service: PredictionService, registry: CollectorRegistry
+    settings: Settings,
+    service: PredictionService,
+    registry: CollectorRegistry,
+    monitor: DriftMonitor | None,
 ) -> Blueprint:
     blueprint = Blueprint("api", __name__)
 
     @blueprint.post("/predict")
     def predict() -> Response:
         environ = request.environ
-        parsed = parse_predict_request(
-            parse_json_body(),
-            service.feature_names,
-            settings.max_batch_rows,
-            header_user_id=environ.get("HTTP_X_USER_ID"),
-        )
+        try:
+            parsed = parse_predict_request(
+                parse_json_body(),
+                service.feature_names,
+                settings.max_batch_rows,
+                header_user_id=environ.get("HTTP_X_USER_ID"),
+            )
+        except (WrongFeatureCount, InvalidFeatureValue) as error:
+            service.record_rejection(error.code)  # bad inputs are a drift signal too
+            raise
         result = service.predict(parsed, environ[REQUEST_ID])
         return json_response(
             batch_body(result, service) if parsed.is_batch else single_body(result, service)
@@ -82,6 +97,14 @@ def build_blueprint(
         limit = int_parameter("limit", default=100, low=1, high=MAX_LOG_LIMIT)
         rows = service.recent_predictions(limit)
         return jsonify(predictions=rows, count=len(rows))
+
+    @blueprint.get("/drift")
+    def drift() -> Response:
+        if monitor is None:
+            raise DriftUnavailable(
+                "drift detection needs the prediction log (MLOPS_LOG_PREDICTIONS)"
+            )
+        return jsonify(monitor.latest(max_age_seconds=settings.drift_interval_seconds))
 
     @blueprint.get("/metrics")
     def metrics() -> Response:

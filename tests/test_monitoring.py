@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import random
+import time
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from mlops_pipeline.monitoring import DriftMonitor
+from mlops_pipeline.service import PredictionService
+from mlops_pipeline.validation import PredictRequest
+
+from helpers import sample
+
+
+def send(service: PredictionService, rows: np.ndarray, prefix: str) -> None:
+    for index, row in enumerate(rows):
+        service.predict(PredictRequest(row[None, :], None, False), f"{prefix}-{index}")
+
+
+def test_warming_up_then_ok_then_drift(
+    service: PredictionService, monitor: DriftMonitor, registry: CollectorRegistry
+) -> None:
+    assert monitor.refresh()["status"] == "warming_up"
+    assert sample(registry, "mlops_drift_window_size") == 0
+
+    training = monitor.reference.sample
+    send(service, training[:100], "clean")
+    report = monitor.refresh()
+    assert (report["status"], report["window_size"]) == ("ok", 100)
+    assert sample(registry, "mlops_drift_detected") == 0
+    assert sample(registry, "mlops_drift_score") == report["score"]
+    assert (
+        sample(registry, "mlops_feature_drift_pvalue", feature="petal_length")
+        == (report["features"]["petal_length"]["adjusted_pvalue"])
+    )
+
+    drifted = training[:100].copy()
+    drifted[:, 0] *= 10  # sepal length arrives in millimetres
+    send(service, drifted, "mm")
+    report = monitor.refresh()
+    assert report["status"] == "drift"
+    assert sample(registry, "mlops_drift_detected") == 1
+    assert sample(registry, "mlops_drift_score") == 1.0
+    assert sample(registry, "mlops_feature_psi", feature="sepal_length") > 1
+
+
+def test_window_holds_only_the_newest_rows(
+    service: PredictionService, monitor: DriftMonitor
+) -> None:
+    rows = monitor.reference.sample
+    send(service, rows[:120], "a")
+    report = monitor.refresh()
+    assert report["window_size"] == 100
+    assert report["features"]["sepal_length"]["mean"] == rows[20:120, 0].mean()
+
+
+def test_rejections_during_the_window_count(
+    service: PredictionService, monitor: DriftMonitor
+) -> None:
+    send(service, monitor.reference.sample[:60], "a")
+    for _ in range(15):
+        service.record_rejection("invalid_feature_value")
+    assert monitor.refresh()["bad_values"]["rejected"] == 15
+
+
+def test_latest_reuses_a_fresh_report(monitor: DriftMonitor) -> None:
+    first = monitor.latest(max_age_seconds=60)
+    assert monitor.latest(max_age_seconds=60) is first
+    assert monitor.latest(max_age_seconds=-1) is not first
+
+
+def test_background_thread_refreshes_and_stops(
+    service: PredictionService, monitor: DriftMonitor, registry: CollectorRegistry
+) -> None:
+    send(service, monitor.reference.sample[random.Random(0).sample(range(120), 40)], "b")
+    monitor.start(interval_seconds=0.05)
+    try:
+        deadline = time.monotonic() + 5
+        while sample(registry, "mlops_drift_window_size") != 40:
+            assert time.monotonic() < deadline, "monitor never refreshed"
+            time.sleep(0.02)
+    finally:
+        monitor.stop()
+    assert monitor._thread is not None
+    assert not monitor._thread.is_alive()
