@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     metrics_dir: Path | None = Field(
         None, description="prometheus_client multiprocess folder; a fresh temporary one when unset."
     )
+    prometheus_port: int = Field(
+        9090, ge=0, le=65535, description="Port `mlops up` gives Prometheus."
+    )
+    prometheus_config_dir: Path = Field(
+        Path("deploy/prometheus"), description="Folder with prometheus.yml and alerts.yml."
+    )
     drift_window: int = Field(100, ge=2, description="Newest predicted rows drift compares.")
     drift_min_window: int = Field(
         30, ge=2, description="Below this many rows drift reports warming_up."

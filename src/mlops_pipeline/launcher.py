@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -48,6 +49,53 @@ def fresh_metrics_dir(settings: Settings) -> Path:
 def api_process(settings: Settings, metrics_dir: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, **settings_to_env(settings), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     return subprocess.Popen(gunicorn_command(settings), env=env)
+
+
+def prometheus_config(
+    deploy_dir: Path,
+    out_dir: Path,
+    target: str,
+    scrape_interval: str = "10s",
+    alert_for: str | None = None,
+) -> Path:
+    """Write a copy of the deploy config scraping ``target``; return the config's path.
+
+    ``alert_for`` replaces every rule's ``for:`` duration (tests use 0s so alerts fire at once).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = (deploy_dir / "prometheus.yml").read_text()
+    config = config.replace('"api:5000"', f'"{target}"')
+    config = re.sub(
+        r"(scrape_interval|evaluation_interval): \S+", rf"\1: {scrape_interval}", config
+    )
+    rules = (deploy_dir / "alerts.yml").read_text()
+    if alert_for is not None:
+        rules = re.sub(r"^(\s+)for: \S+$", rf"\1for: {alert_for}", rules, flags=re.MULTILINE)
+    (out_dir / "alerts.yml").write_text(rules)
+    (out_dir / "prometheus.yml").write_text(config)
+    return out_dir / "prometheus.yml"
+
+
+def prometheus_process(settings: Settings, binary: str) -> subprocess.Popen[bytes]:
+    """Prometheus scraping the local API, with the deploy config's rules."""
+    folder = settings.db_path.parent / "prometheus"
+    config = prometheus_config(
+        settings.prometheus_config_dir, folder, f"{_reachable(settings.host)}:{settings.port}"
+    )
+    return subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={folder / 'data'}",
+            f"--web.listen-address={settings.host}:{settings.prometheus_port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _reachable(host: str) -> str:
+    return "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host
 
 
 def supervise(processes: Sequence[subprocess.Popen[bytes]]) -> int:
