@@ -111,51 +111,52 @@ def main() -> None:
     train_all(load_iris_dataset(), load_catalogue(), artifacts)
     in_process(artifacts, "v2", args.iterations)
 
-    api_port, bare_port = free_port(), free_port()
+    ports = {"api": free_port(), "api, drift off": free_port(), "bare": free_port()}
     env = {
         **os.environ,
         "MLOPS_ARTIFACTS_DIR": str(artifacts),
         "MLOPS_DB_PATH": str(workdir / "log.db"),
     }
-    api = start(
-        [
-            sys.executable,
-            "-m",
-            "mlops_pipeline.cli",
-            "serve",
-            "--port",
-            str(api_port),
-            "--workers",
-            "2",
-        ],
-        env,
-    )
-    bare = start(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{bare_port}",
-            "--workers",
-            "2",
-            "--no-control-socket",
-            "--chdir",
-            str(HERE),
-            "bare_app:app",
-        ],
-        env,
-    )
+    serve = [sys.executable, "-m", "mlops_pipeline.cli", "serve", "--workers", "2", "--port"]
+    processes = [
+        start([*serve, str(ports["api"])], env),
+        # Drift off: no background recomputation (it would be computed only on GET /drift).
+        start(
+            [*serve, str(ports["api, drift off"])],
+            {**env, "MLOPS_DRIFT_INTERVAL_SECONDS": "0", "MLOPS_DB_PATH": str(workdir / "b.db")},
+        ),
+        start(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"127.0.0.1:{ports['bare']}",
+                "--workers",
+                "2",
+                "--no-control-socket",
+                "--chdir",
+                str(HERE),
+                "bare_app:app",
+            ],
+            env,
+        ),
+    ]
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:
-        api_url, bare_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{bare_port}"
-        wait_until_ready(api_url + "/ready")
-        wait_until_ready(bare_url + "/predict", method="POST")
-        batch(api_url)
-        throughput(api_url, bare_url, args.duration, args.rounds)
-        rows = requests.get(api_url + "/predictions?limit=1", timeout=5).json()["count"]
-        print(f"prediction log is on (latest row present: {rows == 1})")
+        wait_until_ready(urls["api"] + "/ready")
+        wait_until_ready(urls["api, drift off"] + "/ready")
+        wait_until_ready(urls["bare"] + "/predict", method="POST")
+        batch(urls["api"])
+        throughput(urls, args.duration, args.rounds)
+        drift = requests.get(urls["api"] + "/drift", timeout=5).json()
+        rows = requests.get(urls["api"] + "/predictions?limit=1", timeout=5).json()["count"]
+        print(
+            f"prediction log on (newest row readable: {rows == 1});"
+            f" drift window {drift['window_size']} rows, status {drift['status']}"
+        )
     finally:
-        for process in (api, bare):
+        for process in processes:
             process.terminate()
             process.wait(timeout=20)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -178,27 +179,28 @@ def batch(api_url: str) -> None:
     )
 
 
-def throughput(api_url: str, bare_url: str, duration: int, rounds: int) -> None:
-    results: dict[str, list[tuple[float, float, float, int]]] = {"api": [], "bare": []}
-    wrk(api_url + "/predict", 2)  # warm both
-    wrk(bare_url + "/predict", 2)
+def throughput(urls: dict[str, str], duration: int, rounds: int) -> None:
+    results: dict[str, list[tuple[float, float, float, int]]] = {name: [] for name in urls}
+    for url in urls.values():  # warm up
+        wrk(url + "/predict", 2)
     for _ in range(rounds):
-        results["bare"].append(wrk(bare_url + "/predict", duration))
-        results["api"].append(wrk(api_url + "/predict", duration))
+        for name, url in urls.items():
+            results[name].append(wrk(url + "/predict", duration))
     print(
         f"wrk -t1 -c8 -d{duration}s, single-row POST /predict, gunicorn --workers 2,"
-        f" {rounds} rounds (medians):"
+        f" {rounds} alternating rounds (medians):"
     )
     medians = {}
     for name, runs in results.items():
-        rps = statistics.median(run[0] for run in runs)
-        medians[name] = rps
+        medians[name] = statistics.median(run[0] for run in runs)
         print(
-            f"  {name:5s} {rps:8.0f} req/s   p50 {statistics.median(r[1] for r in runs):6.2f} ms"
-            f"   p99 {statistics.median(r[2] for r in runs):6.2f} ms"
+            f"  {name:15s} {medians[name]:7.0f} req/s"
+            f"   p50 {statistics.median(r[1] for r in runs):5.2f} ms"
+            f"   p99 {statistics.median(r[2] for r in runs):5.2f} ms"
             f"   non-2xx {sum(r[3] for r in runs)}   runs {[round(r[0]) for r in runs]}"
         )
-    print(f"  throughput ratio api/bare: {medians['api'] / medians['bare']:.2f}")
+    for name in ("api", "api, drift off"):
+        print(f"  throughput ratio {name} / bare: {medians[name] / medians['bare']:.2f}")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,11 @@ import pytest
 import requests
 
 from mlops_pipeline.cli import main
+from mlops_pipeline.data import Dataset
 
 from servers import free_port, stop, wait_until_ready
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_train_on_a_users_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -74,12 +77,14 @@ def test_serve_refuses_tampered_artifacts_naming_the_file(
 
 @pytest.mark.e2e
 def test_up_trains_when_needed_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    port = free_port()
+    port, prometheus_port = free_port(), free_port()
     env = {
         **os.environ,
         "MLOPS_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
         "MLOPS_DB_PATH": str(tmp_path / "log.db"),
         "MLOPS_PORT": str(port),
+        "MLOPS_PROMETHEUS_PORT": str(prometheus_port),
+        "MLOPS_PROMETHEUS_CONFIG_DIR": str(ROOT / "deploy" / "prometheus"),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "mlops_pipeline.cli", "up"],
@@ -94,6 +99,8 @@ def test_up_trains_when_needed_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path
             f"http://127.0.0.1:{port}/predict", json={"features": [5.1, 3.5, 1.4, 0.2]}, timeout=5
         )
         assert response.json()["class_name"] == "setosa"
+        if shutil.which("prometheus"):
+            wait_until_ready(f"http://127.0.0.1:{prometheus_port}/-/ready", timeout=30)
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     finally:
@@ -103,5 +110,46 @@ def test_up_trains_when_needed_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path
     assert "training them first" in text
     assert f"API         http://127.0.0.1:{port}" in text
     assert (tmp_path / "artifacts" / "manifest.json").exists()
-    with pytest.raises(requests.ConnectionError):
-        requests.get(f"http://127.0.0.1:{port}/health", timeout=2)
+    if shutil.which("prometheus"):
+        assert f"Prometheus  http://127.0.0.1:{prometheus_port}" in text
+    for stopped in (port, prometheus_port):
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{stopped}/", timeout=2)
+
+
+def test_drift_command_prints_a_table(
+    artifacts_dir: Path, iris: Dataset, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "batch.csv"
+    rows = ["Sepal Length (cm),sepal_width,petal_length,petal_width,species"]
+    rows += [",".join(f"{v:.1f}" for v in row) + ",x" for row in iris.features[::2]]
+    rows += ["oops,1,1,1,x", "nan,1,1,1,x"]
+    csv.write_text("\n".join(rows) + "\n")
+    assert main(["drift", "--data", str(csv), "--artifacts", str(artifacts_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("status ")
+    assert "rows 75" in out
+    assert "petal_length" in out
+    assert "bad values: 2 rejected rows" in out
+
+
+def test_drift_command_json_flags_millimetres(
+    artifacts_dir: Path, iris: Dataset, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "mm.csv"
+    lines = ["sepal_length,sepal_width,petal_length,petal_width"]
+    lines += [f"{a * 10:.0f},{b},{c},{d}" for a, b, c, d in iris.features[:100]]
+    csv.write_text("\n".join(lines) + "\n")
+    assert main(["drift", "--data", str(csv), "--artifacts", str(artifacts_dir), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["status"] == "drift"
+    assert report["features"]["sepal_length"]["out_of_range"] == 100
+
+
+def test_drift_command_names_missing_columns(
+    artifacts_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "bad.csv"
+    csv.write_text("sepal_length,sepal_width\n1,2\n")
+    assert main(["drift", "--data", str(csv), "--artifacts", str(artifacts_dir)]) == 2
+    assert "missing feature columns ['petal_length', 'petal_width']" in capsys.readouterr().err

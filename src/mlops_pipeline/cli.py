@@ -41,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server_flags(serve)
     serve.set_defaults(handler=run_serve)
 
+    drift = commands.add_parser("drift", help="drift report for a CSV batch against training")
+    drift.add_argument("--data", type=Path, required=True, help="CSV with the feature columns")
+    drift.add_argument("--artifacts", type=Path, help="artifacts folder (MLOPS_ARTIFACTS_DIR)")
+    drift.add_argument("--version", help="model version whose predictions are tested")
+    drift.add_argument("--json", action="store_true", help="print the report as JSON")
+    drift.set_defaults(handler=run_drift)
+
     up = commands.add_parser("up", help="train if needed, then run the whole local stack")
     _add_server_flags(up)
     up.set_defaults(handler=run_up)
@@ -129,9 +136,84 @@ def run_serve(args: argparse.Namespace) -> int:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+def run_drift(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    import numpy as np
+
+    from mlops_pipeline.artifacts import ArtifactError, load_bundle
+    from mlops_pipeline.data import DataError, load_feature_rows
+    from mlops_pipeline.drift import Reference, Window, drift_report
+    from mlops_pipeline.inference import OnnxPredictor
+
+    settings = settings_from(args, artifacts="artifacts_dir")
+    try:
+        bundle = load_bundle(settings.artifacts_dir)
+        rows = load_feature_rows(args.data, bundle.feature_names)
+    except (ArtifactError, DataError) as exc:
+        raise CliError(str(exc)) from exc
+    version = args.version or max(bundle.default_weights, key=bundle.default_weights.__getitem__)
+    if version not in bundle.versions:
+        raise CliError(f"no version {version!r}; trained: {sorted(bundle.versions)}")
+    predictor = OnnxPredictor(version, bundle.versions[version].onnx_bytes)
+    predictions = (
+        predictor.predict(rows.features)[0] if len(rows.features) else np.empty(0, np.int64)
+    )
+    window = Window(rows.features, predictions, [version] * len(predictions), rows.rejected)
+    report = drift_report(
+        Reference.from_training_stats(bundle.training_stats),
+        window,
+        settings.drift_threshold,
+        settings.drift_min_window,
+        time.time(),
+    )
+    print(json.dumps(report, indent=2) if args.json else format_drift_report(report))
+    return 0
+
+
+def format_drift_report(report: dict[str, Any]) -> str:
+    lines = [
+        f"status {report['status']}   score {report['score']:.3f}"
+        f" (threshold {report['threshold']})   rows {report['window_size']}"
+    ]
+    if "features" not in report:
+        lines.append(f"fewer than {report['min_window']} rows: no test run")
+        return "\n".join(lines)
+    header = (
+        f"{'feature':<16}{'ref mean':>9}{'mean':>9}{'ref sd':>8}{'sd':>8}"
+        f"{'KS D':>7}{'KS p':>10}{'scale p':>10}{'adj p':>10}{'PSI':>7}{'out':>5}"
+    )
+    lines += ["", header, "-" * len(header)]
+    for name, f in report["features"].items():
+        lines.append(
+            f"{name:<16}{f['reference_mean']:>9.3f}{f['mean']:>9.3f}{f['reference_std']:>8.3f}"
+            f"{f['std']:>8.3f}{f['ks_statistic']:>7.3f}{f['ks_pvalue']:>10.2e}"
+            f"{f['scale_pvalue']:>10.2e}{f['adjusted_pvalue']:>10.2e}{f['psi']:>7.3f}"
+            f"{f['out_of_range']:>5}"
+        )
+    prediction, bad = report["prediction"], report["bad_values"]
+    shares = ", ".join(
+        f"{name} {prediction['observed_shares'][name]:.2f} (expected {expected:.2f})"
+        for name, expected in prediction["expected_shares"].items()
+    )
+    lines += [
+        "",
+        f"predicted classes: {shares}; adj p {prediction['adjusted_pvalue']:.2e}",
+        f"bad values: {bad['rejected']} rejected rows, {bad['out_of_range_rows']} out of range;"
+        f" adj p {bad['adjusted_pvalue']:.2e}",
+    ]
+    return "\n".join(lines)
+
+
 def run_up(args: argparse.Namespace) -> int:
     from mlops_pipeline.artifacts import MANIFEST
-    from mlops_pipeline.launcher import api_process, fresh_metrics_dir, supervise
+    from mlops_pipeline.launcher import (
+        api_process,
+        fresh_metrics_dir,
+        prometheus_process,
+        supervise,
+    )
 
     settings = settings_from(args, **SERVER_FLAGS)
     if not (settings.artifacts_dir / MANIFEST).exists():
@@ -142,7 +224,16 @@ def run_up(args: argparse.Namespace) -> int:
     processes = [api_process(settings, metrics_dir)]
     base = f"http://{_display_host(settings.host)}:{settings.port}"
     print(f"API         {base}  (try: curl {base}/ready)")
-    print(f"Metrics     {base}/metrics")
+    print(f"Metrics     {base}/metrics   drift: {base}/drift")
+    prometheus = shutil.which("prometheus")
+    if prometheus is None:
+        print("Prometheus  not installed; `sudo apt-get install prometheus` adds it to `make up`")
+    elif not (settings.prometheus_config_dir / "prometheus.yml").exists():
+        print(f"Prometheus  skipped: no prometheus.yml in {settings.prometheus_config_dir}")
+    else:
+        processes.append(prometheus_process(settings, prometheus))
+        host = _display_host(settings.host)
+        print(f"Prometheus  http://{host}:{settings.prometheus_port}  (alerts: /alerts)")
     print("Press Ctrl-C to stop everything.")
     try:
         return supervise(processes)

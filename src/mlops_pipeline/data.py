@@ -117,3 +117,37 @@ def _label_sort_key(label: str) -> tuple[int, float, str]:
         return (0, float(label), label)
     except ValueError:
         return (1, 0.0, label)
+
+
+@dataclass(frozen=True)
+class FeatureRows:
+    """Rows of a CSV read for scoring: the valid ones, and how many were not usable."""
+
+    features: NDArray[np.float64]
+    rejected: int
+
+
+def load_feature_rows(path: Path, feature_names: tuple[str, ...]) -> FeatureRows:
+    """Read the named feature columns (other columns are ignored); bad rows are counted."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            columns = {snake_case(name): name for name in reader.fieldnames or []}
+            missing = [name for name in feature_names if name not in columns]
+            if missing:
+                raise DataError(f"{path}: missing feature columns {missing}; found {list(columns)}")
+            rows, rejected = [], 0
+            for record in reader:
+                try:
+                    values = [float(record[columns[name]]) for name in feature_names]
+                except (TypeError, ValueError):
+                    rejected += 1
+                    continue
+                if all(math.isfinite(value) for value in values):
+                    rows.append(values)
+                else:
+                    rejected += 1
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from exc
+    features = np.array(rows, dtype=np.float64).reshape(len(rows), len(feature_names))
+    return FeatureRows(features, rejected)
