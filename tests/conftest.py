@@ -16,6 +16,7 @@ from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
 from mlops_pipeline.bootstrap import Components, build_components
 from mlops_pipeline.config import Settings, load_catalogue
 from mlops_pipeline.data import Dataset, load_iris_dataset
+from mlops_pipeline.experiment_service import ExperimentService
 from mlops_pipeline.metrics import Metrics
 from mlops_pipeline.monitoring import DriftMonitor
 from mlops_pipeline.service import PredictionService
@@ -48,6 +49,7 @@ def settings(artifacts_dir: Path, tmp_path: Path) -> Settings:
         max_body_bytes=64 * 1024,
         max_batch_rows=500,
         drift_interval_seconds=0,
+        admin_token="test-admin-token",
     )
 
 
@@ -80,13 +82,20 @@ def monitor(components: Components) -> DriftMonitor:
 
 
 @pytest.fixture
+def experiment(components: Components) -> ExperimentService:
+    assert components.experiment is not None
+    return components.experiment
+
+
+@pytest.fixture
 def app(
     settings: Settings,
     service: PredictionService,
     registry: CollectorRegistry,
     monitor: DriftMonitor,
+    experiment: ExperimentService,
 ) -> Flask:
-    return create_app(settings, service, registry, monitor)
+    return create_app(settings, service, registry, monitor, experiment)
 
 
 @pytest.fixture

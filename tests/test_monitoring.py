@@ -6,7 +6,7 @@ import time
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-from mlops_pipeline.monitoring import DriftMonitor
+from mlops_pipeline.monitoring import DriftMonitor, Refresher
 from mlops_pipeline.service import PredictionService
 from mlops_pipeline.validation import PredictRequest
 
@@ -70,17 +70,36 @@ def test_latest_reuses_a_fresh_report(monitor: DriftMonitor) -> None:
     assert monitor.latest(max_age_seconds=-1) is not first
 
 
-def test_background_thread_refreshes_and_stops(
+def test_refresher_runs_tasks_on_their_intervals_and_stops(
     service: PredictionService, monitor: DriftMonitor, registry: CollectorRegistry
 ) -> None:
     send(service, monitor.reference.sample[random.Random(0).sample(range(120), 40)], "b")
-    monitor.start(interval_seconds=0.05)
+    calls: list[float] = []
+    refresher = Refresher([(0.05, monitor.refresh), (0.02, lambda: calls.append(time.monotonic()))])
+    refresher.start()
     try:
         deadline = time.monotonic() + 5
-        while sample(registry, "mlops_drift_window_size") != 40:
-            assert time.monotonic() < deadline, "monitor never refreshed"
+        while sample(registry, "mlops_drift_window_size") != 40 or len(calls) < 5:
+            assert time.monotonic() < deadline, "refresher never ran its tasks"
             time.sleep(0.02)
     finally:
-        monitor.stop()
-    assert monitor._thread is not None
-    assert not monitor._thread.is_alive()
+        refresher.stop()
+    assert not refresher.running
+
+
+def test_refresher_survives_a_failing_task() -> None:
+    calls: list[int] = []
+
+    def failing() -> None:
+        calls.append(1)
+        raise RuntimeError("database is locked")
+
+    refresher = Refresher([(0.01, failing)])
+    refresher.start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(calls) < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        refresher.stop()

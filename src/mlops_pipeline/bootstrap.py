@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask
@@ -12,9 +13,11 @@ from mlops_pipeline.api import create_app
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
 from mlops_pipeline.config import Settings
 from mlops_pipeline.drift import Reference
+from mlops_pipeline.experiment_service import ExperimentService
+from mlops_pipeline.experiment_store import SQLiteExperimentStore
 from mlops_pipeline.inference import OnnxPredictor
 from mlops_pipeline.metrics import Metrics, exposition_registry, multiprocess_enabled
-from mlops_pipeline.monitoring import DriftMonitor
+from mlops_pipeline.monitoring import DriftMonitor, Refresher
 from mlops_pipeline.routing import ABRouter
 from mlops_pipeline.service import PredictionService
 from mlops_pipeline.store import SQLitePredictionStore
@@ -34,7 +37,20 @@ def serving_weights(settings: Settings, bundle: ArtifactBundle) -> dict[str, flo
 @dataclass(frozen=True)
 class Components:
     service: PredictionService
-    monitor: DriftMonitor | None  # None without a prediction log to watch
+    # Both need the prediction log; None when it is switched off.
+    monitor: DriftMonitor | None
+    experiment: ExperimentService | None
+
+    def background_tasks(self, settings: Settings) -> list[tuple[float, Callable[[], object]]]:
+        tasks: list[tuple[float, Callable[[], object]]] = []
+        if self.experiment is not None:
+            tasks.append((settings.weights_sync_seconds, self.experiment.sync_weights))
+        if settings.drift_interval_seconds > 0:
+            if self.monitor is not None:
+                tasks.append((settings.drift_interval_seconds, self.monitor.refresh))
+            if self.experiment is not None:  # keeps accuracy and SRM gauges current
+                tasks.append((settings.drift_interval_seconds, self.experiment.report))
+        return tasks
 
 
 def build_components(
@@ -66,8 +82,15 @@ def build_components(
         class_names=bundle.class_names,
         model_metadata={name: version.metadata for name, version in bundle.versions.items()},
     )
-    monitor = None
+    monitor = experiment = None
     if store is not None:
+        experiment = ExperimentService(
+            SQLiteExperimentStore(settings.db_path),
+            router,
+            metrics,
+            versions=list(bundle.versions),
+            class_names=bundle.class_names,
+        )
         monitor = DriftMonitor(
             Reference.from_training_stats(bundle.training_stats),
             store,
@@ -76,7 +99,7 @@ def build_components(
             min_window=settings.drift_min_window,
             threshold=settings.drift_threshold,
         )
-    return Components(service, monitor)
+    return Components(service, monitor, experiment)
 
 
 def build_app(settings: Settings) -> Flask:
@@ -87,6 +110,9 @@ def build_app(settings: Settings) -> Flask:
         registry = CollectorRegistry()
         metrics = Metrics(registry)
     components = build_components(settings, metrics)
-    if components.monitor is not None and settings.drift_interval_seconds > 0:
-        components.monitor.start(settings.drift_interval_seconds)
-    return create_app(settings, components.service, registry, components.monitor)
+    tasks = components.background_tasks(settings)
+    if tasks:
+        Refresher(tasks).start()
+    return create_app(
+        settings, components.service, registry, components.monitor, components.experiment
+    )

@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     )
     prometheus_config_dir: Path = Field(
         Path("deploy/prometheus"), description="Folder with prometheus.yml and alerts.yml."
+    )
+    admin_token: SecretStr | None = Field(
+        None, description="Bearer token for admin endpoints; unset disables them."
+    )
+    weights_sync_seconds: float = Field(
+        1.0, gt=0, description="How often each worker adopts weights changed by another."
     )
     drift_window: int = Field(100, ge=2, description="Newest predicted rows drift compares.")
     drift_min_window: int = Field(
@@ -143,7 +149,9 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
     for name, value in settings.model_dump().items():
         if value is None:
             continue
-        if isinstance(value, dict):
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, dict):
             value = json.dumps(value)
         elif isinstance(value, bool):
             value = "true" if value else "false"

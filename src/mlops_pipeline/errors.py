@@ -49,3 +49,44 @@ class NotReady(ApiError):
 class DriftUnavailable(ApiError):
     status = 503
     code = "drift_unavailable"
+
+
+class InvalidFeedback(ApiError):
+    code = "invalid_feedback"
+
+
+class InvalidLabel(ApiError):
+    code = "invalid_label"
+
+
+class UnknownRequest(ApiError):
+    status = 404
+    code = "unknown_request"
+
+
+class InvalidWeights(ApiError):
+    code = "invalid_weights"
+
+
+class UnknownVersion(ApiError):
+    code = "unknown_version"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+
+
+class AdminDisabled(ApiError):
+    status = 403
+    code = "admin_disabled"
+
+
+class ExperimentUnavailable(ApiError):
+    status = 503
+    code = "experiment_unavailable"

@@ -45,6 +45,15 @@ ERROR_CODES = (
     "method_not_allowed",
     "not_ready",
     "drift_unavailable",
+    "invalid_feedback",
+    "invalid_label",
+    "unknown_request",
+    "invalid_weights",
+    "unknown_version",
+    "unauthorized",
+    "forbidden",
+    "admin_disabled",
+    "experiment_unavailable",
     "internal_error",
 )
 
@@ -146,6 +155,31 @@ class Metrics:
             registry=registry,
             multiprocess_mode="mostrecent",
         )
+        self.model_accuracy = Gauge(
+            "mlops_model_accuracy",
+            "Accuracy on labelled predictions, per version.",
+            ["model_version"],
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.feedback = Counter(
+            "mlops_feedback",
+            "Predictions labelled with ground truth (each counted once).",
+            ["model_version", "correct"],
+            registry=registry,
+        )
+        self.sample_ratio_mismatch = Gauge(
+            "mlops_sample_ratio_mismatch",
+            "1 when traffic per version departs from the weights.",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.shadow_predictions = Counter(
+            "mlops_shadow_predictions",
+            "Rows scored by the shadow version, by agreement.",
+            ["model_version", "agree"],
+            registry=registry,
+        )
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._inference_cache: dict[str, Any] = {}
         self._prediction_cache: dict[tuple[str, str], Any] = {}
@@ -168,6 +202,10 @@ class Metrics:
                 self.predictions.labels(version, class_name)
         for code in ERROR_CODES:
             self.errors.labels(code)
+        for version in versions:
+            for correct in ("true", "false"):
+                self.feedback.labels(version, correct)
+        self.sample_ratio_mismatch.set(0)
         self.set_weights(weights)
 
     def initialise_drift(self, feature_names: Iterable[str]) -> None:

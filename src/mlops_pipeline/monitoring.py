@@ -1,7 +1,7 @@
-"""Drift monitor: recomputes the drift report from the shared prediction log, off the hot path.
+"""Background monitoring: the drift report, recomputed from the shared log off the hot path.
 
-Each gunicorn worker runs one monitor thread; they read the same log window, so whichever worker
-answers a scrape or a GET /drift reports the same state (to within one interval).
+Each gunicorn worker runs one Refresher thread; the workers read the same log window, so whichever
+worker answers a scrape or a GET /drift reports the same state (to within one interval).
 """
 
 from __future__ import annotations
@@ -39,8 +39,6 @@ class DriftMonitor:
         self._clock = clock
         self._latest: dict[str, Any] | None = None
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         metrics.initialise_drift(reference.feature_names)
 
     def refresh(self) -> dict[str, Any]:
@@ -66,10 +64,20 @@ class DriftMonitor:
             report = self.refresh()
         return report
 
-    def start(self, interval_seconds: float) -> None:
-        self._thread = threading.Thread(
-            target=self._run, args=(interval_seconds,), name="drift-monitor", daemon=True
-        )
+
+class Refresher:
+    """One daemon thread running periodic tasks off the request path, each on its own interval.
+
+    A failing task is logged and retried next time: a locked database must not end monitoring.
+    """
+
+    def __init__(self, tasks: list[tuple[float, Callable[[], object]]]) -> None:
+        self._tasks = tasks
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="refresher", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -77,11 +85,21 @@ class DriftMonitor:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def _run(self, interval_seconds: float) -> None:
-        while True:
-            try:
-                self.refresh()
-            except Exception:  # keep monitoring through a transient failure (e.g. a locked log)
-                logger.exception("drift refresh failed")
-            if self._stop.wait(interval_seconds):
-                return
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        due = [0.0] * len(self._tasks)
+        while not self._stop.is_set():
+            now = time.monotonic()
+            for index, (interval, task) in enumerate(self._tasks):
+                if now >= due[index]:
+                    try:
+                        task()
+                    except Exception:
+                        logger.exception(
+                            "background task %s failed", getattr(task, "__name__", task)
+                        )
+                    due[index] = now + interval
+            self._stop.wait(max(0.01, min(due) - time.monotonic()))

@@ -7,21 +7,19 @@ implementation (one file shared by all gunicorn workers through SQLite's WAL mod
 from __future__ import annotations
 
 import sqlite3
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-T = TypeVar("T")
+from mlops_pipeline.sqlite import SQLiteDatabase
+
 FLOAT = np.dtype("<f8")
 INT = np.dtype("<i8")
 
-SCHEMA_VERSION = 1
 # One row per answered request; a batch's rows travel together as float64/int64 arrays, so
 # logging 10,000 predictions costs one insert, not 10,000.
 SCHEMA = """
@@ -106,38 +104,9 @@ class PredictionStore(Protocol):
     def close(self) -> None: ...
 
 
-class SQLitePredictionStore:
+class SQLitePredictionStore(SQLiteDatabase):
     def __init__(self, path: Path, busy_timeout_ms: int = 5_000) -> None:
-        self.path = path
-        self._busy_timeout_ms = busy_timeout_ms
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        connection = self._connection()
-        self._retry_while_locked(lambda: connection.executescript(SCHEMA))
-        self._retry_while_locked(
-            lambda: connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        )
-
-    def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            # timeout=0: SQLite's own busy handler sleeps in whole milliseconds, which dominates
-            # a sub-millisecond request when two workers collide; _retry_while_locked retries
-            # far sooner.
-            connection = sqlite3.connect(
-                self.path, timeout=0, check_same_thread=False, isolation_level=None
-            )
-            # WAL lets every worker read while one writes. synchronous=NORMAL commits to the WAL
-            # without fsync: a killed process loses nothing it committed; only power loss could.
-            self._retry_while_locked(lambda: connection.execute("PRAGMA journal_mode=WAL"))
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.row_factory = sqlite3.Row
-            self._local.connection = connection
-            with self._lock:
-                self._connections.append(connection)
-        return connection
+        super().__init__(path, SCHEMA, busy_timeout_ms)
 
     def append(self, batch: PredictionBatch) -> None:
         row = (
@@ -226,25 +195,6 @@ class SQLitePredictionStore:
             ).fetchone()
         )
         return int(total)
-
-    def close(self) -> None:
-        with self._lock:
-            for connection in self._connections:
-                connection.close()
-            self._connections.clear()
-        self._local = threading.local()
-
-    def _retry_while_locked(self, statement: Callable[[], T]) -> T:
-        deadline = time.monotonic() + self._busy_timeout_ms / 1000
-        pause = 20e-6
-        while True:
-            try:
-                return statement()
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-            time.sleep(pause)
-            pause = min(pause * 2, 2e-3)
 
 
 def _expand(row: sqlite3.Row, limit: int) -> list[dict[str, Any]]:

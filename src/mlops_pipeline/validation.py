@@ -13,8 +13,12 @@ from numpy.typing import NDArray
 from mlops_pipeline.errors import (
     BatchTooLarge,
     InvalidFeatureValue,
+    InvalidFeedback,
+    InvalidLabel,
     InvalidUserId,
+    InvalidWeights,
     MissingFeatures,
+    UnknownVersion,
     WrongFeatureCount,
 )
 
@@ -119,3 +123,65 @@ def _number(value: Any, where: str) -> float:
 def _preview(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+@dataclass(frozen=True)
+class FeedbackItem:
+    request_id: str
+    row_index: int
+    label: int  # class index
+
+
+MAX_FEEDBACK_ITEMS = 10_000
+WEIGHT_SUM_TOLERANCE = 1e-6
+
+
+def parse_feedback(payload: Any, class_names: Sequence[str]) -> list[FeedbackItem]:
+    """One object, or a JSON array of them: request_id, optional row_index, true_label."""
+    items = payload if isinstance(payload, list) else [payload]
+    if not items:
+        raise InvalidFeedback("feedback list is empty")
+    if len(items) > MAX_FEEDBACK_ITEMS:
+        raise InvalidFeedback(f"at most {MAX_FEEDBACK_ITEMS} labels per request")
+    return [_feedback_item(item, class_names, index) for index, item in enumerate(items)]
+
+
+def _feedback_item(item: Any, class_names: Sequence[str], index: int) -> FeedbackItem:
+    where = f"feedback[{index}]"
+    if not isinstance(item, dict) or "request_id" not in item or "true_label" not in item:
+        raise InvalidFeedback(f"{where} must be an object with 'request_id' and 'true_label'")
+    request_id, row_index, label = item["request_id"], item.get("row_index", 0), item["true_label"]
+    if not isinstance(request_id, str) or not 1 <= len(request_id) <= 64:
+        raise InvalidFeedback(f"{where}.request_id must be a string of 1 to 64 characters")
+    if type(row_index) is not int or row_index < 0:
+        raise InvalidFeedback(f"{where}.row_index must be a non-negative integer")
+    if type(label) is int and 0 <= label < len(class_names):
+        return FeedbackItem(request_id, row_index, label)
+    if isinstance(label, str) and label in class_names:
+        return FeedbackItem(request_id, row_index, list(class_names).index(label))
+    raise InvalidLabel(
+        f"{where}.true_label {_preview(label)} is neither a class index"
+        f" 0-{len(class_names) - 1} nor one of {list(class_names)}"
+    )
+
+
+def parse_weights(payload: Any, versions: Sequence[str]) -> dict[str, float]:
+    """A full traffic split: known versions, finite non-negative numbers summing to 1.
+
+    Versions left out get weight 0.
+    """
+    if not isinstance(payload, dict) or not payload:
+        raise InvalidWeights('body must be an object of weights, e.g. {"v1": 0.2, "v2": 0.8}')
+    unknown = sorted(set(payload) - set(versions))
+    if unknown:
+        raise UnknownVersion(f"unknown versions {unknown}; served: {list(versions)}")
+    weights = {}
+    for version in versions:
+        value = payload.get(version, 0)
+        if type(value) not in _NUMBER_TYPES or not math.isfinite(value) or value < 0:
+            raise InvalidWeights(f"weight of {version!r} must be a finite number >= 0")
+        weights[version] = float(value)
+    total = sum(weights.values())
+    if abs(total - 1) > WEIGHT_SUM_TOLERANCE:
+        raise InvalidWeights(f"weights must sum to 1, got {total:g}")
+    return weights

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from mlops_pipeline.api.routes import REQUEST_ID, STARTED, build_blueprint
 from mlops_pipeline.config import Settings
 from mlops_pipeline.errors import ApiError
+from mlops_pipeline.experiment_service import ExperimentService
 from mlops_pipeline.monitoring import DriftMonitor
 from mlops_pipeline.service import PredictionService
 
@@ -36,6 +37,7 @@ def create_app(
     service: PredictionService,
     registry: CollectorRegistry,
     monitor: DriftMonitor | None = None,
+    experiment: ExperimentService | None = None,
 ) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -88,5 +90,5 @@ def create_app(
         }
         return jsonify(body), 500
 
-    app.register_blueprint(build_blueprint(settings, service, registry, monitor))
+    app.register_blueprint(build_blueprint(settings, service, registry, monitor, experiment))
     return app

@@ -12,18 +12,21 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from mlops_pipeline.api.auth import require_admin
 from mlops_pipeline.config import Settings
 from mlops_pipeline.errors import (
     DriftUnavailable,
+    ExperimentUnavailable,
     InvalidFeatureValue,
     InvalidJSON,
     InvalidParameter,
     NotReady,
     WrongFeatureCount,
 )
+from mlops_pipeline.experiment_service import ExperimentService
 from mlops_pipeline.monitoring import DriftMonitor
 from mlops_pipeline.service import Prediction, PredictionService
-from mlops_pipeline.validation import parse_predict_request
+from mlops_pipeline.validation import parse_feedback, parse_predict_request, parse_weights
 
 MAX_LOG_LIMIT = 1_000
 # Keys this app adds to the WSGI environ of each request.
@@ -53,6 +56,7 @@ def build_blueprint(
     service: PredictionService,
     registry: CollectorRegistry,
     monitor: DriftMonitor | None,
+    experiment: ExperimentService | None = None,
 ) -> Blueprint:
     blueprint = Blueprint("api", __name__)
 
@@ -105,6 +109,34 @@ def build_blueprint(
                 "drift detection needs the prediction log (MLOPS_LOG_PREDICTIONS)"
             )
         return jsonify(monitor.latest(max_age_seconds=settings.drift_interval_seconds))
+
+    def experiment_service() -> ExperimentService:
+        if experiment is None:
+            raise ExperimentUnavailable(
+                "experiments need the prediction log (MLOPS_LOG_PREDICTIONS)"
+            )
+        return experiment
+
+    @blueprint.post("/feedback")
+    def feedback() -> Response:
+        payload = parse_json_body()
+        results = experiment_service().record_feedback(parse_feedback(payload, service.class_names))
+        return jsonify(results if isinstance(payload, list) else results[0])
+
+    @blueprint.get("/experiment")
+    def experiment_report() -> Response:
+        return jsonify(experiment_service().report())
+
+    @blueprint.put("/config/weights")
+    def change_weights() -> Response:
+        actor = require_admin(settings)
+        weights = parse_weights(parse_json_body(), service.versions)
+        return jsonify(weights=experiment_service().change_weights(weights, actor))
+
+    @blueprint.get("/config/history")
+    def weight_history() -> Response:
+        limit = int_parameter("limit", default=100, low=1, high=MAX_LOG_LIMIT)
+        return jsonify(changes=experiment_service().history(limit))
 
     @blueprint.get("/metrics")
     def metrics() -> Response:

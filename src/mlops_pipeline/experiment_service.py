@@ -1,0 +1,219 @@
+"""The A/B experiment: ground truth in, per-version quality and a verdict out, weights at run time.
+
+Like the prediction service it knows nothing about HTTP.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from mlops_pipeline.errors import UnknownRequest
+from mlops_pipeline.experiment import (
+    Decision,
+    decide,
+    msprt_pvalues,
+    newcombe_difference,
+    sample_ratio_pvalue,
+    wilson_interval,
+)
+from mlops_pipeline.experiment_store import LoggedPrediction, SQLiteExperimentStore
+from mlops_pipeline.metrics import Metrics
+from mlops_pipeline.routing import ABRouter
+from mlops_pipeline.validation import FeedbackItem
+
+LATENCY_SAMPLE = 10_000
+
+
+class ExperimentService:
+    def __init__(
+        self,
+        store: SQLiteExperimentStore,
+        router: ABRouter,
+        metrics: Metrics,
+        versions: Sequence[str],
+        class_names: Sequence[str],
+        alpha: float = 0.05,
+        tau: float = 0.05,
+        min_labels: int = 100,
+        srm_alpha: float = 0.001,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._router = router
+        self._metrics = metrics
+        self.versions = list(versions)
+        self.champion = self.versions[0]  # the catalogue's first version is the incumbent
+        self._class_names = list(class_names)
+        self._alpha, self._tau, self._min_labels, self._srm_alpha = (
+            alpha,
+            tau,
+            min_labels,
+            srm_alpha,
+        )
+        self._clock = clock
+        self._applied_weights_at: float | None = None
+        self.sync_weights()
+
+    # --- feedback --------------------------------------------------------------------------
+
+    def record_feedback(self, items: Sequence[FeedbackItem]) -> list[dict[str, Any]]:
+        """Join labels to logged predictions; all or nothing when a request id is unknown."""
+        logged: list[LoggedPrediction] = []
+        for item in items:
+            found = self._store.logged_prediction(item.request_id, item.row_index)
+            if found is None:
+                raise UnknownRequest(
+                    f"no logged prediction for request {item.request_id!r} row {item.row_index}"
+                )
+            logged.append(found)
+        results = []
+        now = self._clock()
+        for item, prediction in zip(items, logged, strict=True):
+            correct = prediction.predicted == item.label
+            if self._store.save_label(item.request_id, item.row_index, prediction, item.label, now):
+                self._metrics.feedback.labels(prediction.model_version, str(correct).lower()).inc()
+            results.append(
+                {
+                    "request_id": item.request_id,
+                    "row_index": item.row_index,
+                    "model_version": prediction.model_version,
+                    "predicted": prediction.predicted,
+                    "true_label": item.label,
+                    "correct": correct,
+                }
+            )
+        return results
+
+    # --- weights ----------------------------------------------------------------------------
+
+    def sync_weights(self) -> None:
+        """Adopt the split another worker (or an earlier run) stored, if it is newer."""
+        stored = self._store.current_weights()
+        if stored is None:
+            return
+        weights, changed_at = stored
+        if self._applied_weights_at is not None and changed_at <= self._applied_weights_at:
+            return
+        if set(weights) - set(self.versions) or sum(weights.values()) <= 0:
+            return  # stored for versions no longer served: keep the configured split
+        self._router.set_weights({version: weights.get(version, 0.0) for version in self.versions})
+        self._metrics.set_weights(self._router.weights)
+        self._applied_weights_at = changed_at
+
+    def change_weights(self, weights: dict[str, float], actor: str) -> dict[str, float]:
+        old = self._router.weights
+        now = self._clock()
+        self._store.change_weights(old, weights, actor, now)
+        self._router.set_weights(weights)
+        self._metrics.set_weights(self._router.weights)
+        self._applied_weights_at = now
+        return self._router.weights
+
+    def history(self, limit: int) -> list[dict[str, Any]]:
+        return self._store.weight_history(limit)
+
+    # --- the verdict ------------------------------------------------------------------------
+
+    def report(self) -> dict[str, Any]:
+        n_classes = len(self._class_names)
+        confusion = {v: np.zeros((n_classes, n_classes), dtype=int) for v in self.versions}
+        for version, predicted, label, count in self._store.label_counts():
+            if version in confusion and predicted < n_classes and label < n_classes:
+                confusion[version][label, predicted] += count
+        stored = self._store.current_weights()
+        since = stored[1] if stored is not None else None
+        served_since = self._store.served_requests(since)
+        served_total = self._store.served_requests()
+        weights = self._router.weights
+        total_since = sum(served_since.values())
+        per_version = {}
+        for version in self.versions:
+            matrix = confusion[version]
+            labelled, correct = int(matrix.sum()), int(np.trace(matrix))
+            low, high = wilson_interval(correct, labelled)
+            latencies = self._store.recent_latencies(version, LATENCY_SAMPLE)
+            per_version[version] = {
+                "served": served_total.get(version, 0),
+                "weight": weights.get(version, 0.0),
+                "traffic_share": served_since.get(version, 0) / total_since if total_since else 0.0,
+                "labelled": labelled,
+                "accuracy": correct / labelled if labelled else None,
+                "accuracy_interval": [low, high],
+                "confusion_matrix": matrix.tolist(),
+                "latency_ms_p50": float(np.percentile(latencies, 50)) if len(latencies) else None,
+                "latency_ms_p99": float(np.percentile(latencies, 99)) if len(latencies) else None,
+            }
+            if labelled:
+                self._metrics.model_accuracy.labels(version).set(correct / labelled)
+        srm_p = sample_ratio_pvalue(served_since, weights)
+        mismatch = srm_p < self._srm_alpha
+        self._metrics.sample_ratio_mismatch.set(1 if mismatch else 0)
+        comparisons = [self._compare(challenger, confusion) for challenger in self.versions[1:]]
+        return {
+            "champion": self.champion,
+            "classes": self._class_names,
+            "versions": per_version,
+            "comparisons": [c for c, _ in comparisons],
+            "decision": self._overall(comparisons),
+            "sample_ratio": {
+                "pvalue": srm_p,
+                "alpha": self._srm_alpha,
+                "mismatch": mismatch,
+                "since": since,
+                "requests": served_since,
+            },
+            "computed_at": self._clock(),
+        }
+
+    def _compare(
+        self, challenger: str, confusion: dict[str, np.ndarray]
+    ) -> tuple[dict[str, Any], Decision]:
+        champion = self.champion
+        alpha = self._alpha / max(1, len(self.versions) - 1)  # Bonferroni over challengers
+        sequence = self._store.label_sequence()
+        pair = np.array([v in (champion, challenger) for v in sequence.versions], dtype=bool)
+        is_challenger = np.array([v == challenger for v in sequence.versions], dtype=bool)[pair]
+        pvalues = msprt_pvalues(
+            is_challenger, sequence.correct[pair], tau=self._tau, min_per_arm=self._min_labels
+        )
+        pvalue = float(pvalues[-1]) if len(pvalues) else 1.0
+        a, b = confusion[champion], confusion[challenger]
+        difference, low, high = newcombe_difference(
+            int(np.trace(a)), int(a.sum()), int(np.trace(b)), int(b.sum())
+        )
+        decision = decide(
+            champion,
+            challenger,
+            pvalue,
+            difference,
+            {champion: int(a.sum()), challenger: int(b.sum())},
+            alpha=alpha,
+            min_per_arm=self._min_labels,
+        )
+        comparison = {
+            "champion": champion,
+            "challenger": challenger,
+            "accuracy_difference": difference,
+            "difference_interval": [low, high],
+            "always_valid_pvalue": pvalue,
+            "alpha": alpha,
+            "decision": decision.label,
+            "reason": decision.reason,
+        }
+        return comparison, decision
+
+    def _overall(self, comparisons: list[tuple[dict[str, Any], Decision]]) -> dict[str, str]:
+        promoted = [
+            (abs(c["accuracy_difference"]), d) for c, d in comparisons if d.action == "promote"
+        ]
+        if promoted:
+            best = max(promoted, key=lambda pair: pair[0])[1]
+            return {"decision": best.label, "reason": best.reason}
+        if comparisons and all(d.action == "keep" for _, d in comparisons):
+            return {"decision": f"keep {self.champion}", "reason": comparisons[0][1].reason}
+        waiting = [d.reason for _, d in comparisons if d.action == "continue"]
+        return {"decision": "continue", "reason": "; ".join(waiting) or "no challenger"}
