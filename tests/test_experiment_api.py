@@ -1,0 +1,223 @@
+"""Feedback, the experiment verdict and runtime weights through the app factory."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from prometheus_client import CollectorRegistry
+
+from mlops_pipeline.api import create_app
+from mlops_pipeline.config import Settings
+from mlops_pipeline.experiment_service import ExperimentService
+from mlops_pipeline.service import PredictionService
+
+from helpers import SETOSA_ROW, sample
+
+ADMIN = {"Authorization": "Bearer test-admin-token"}
+VERSICOLOR_ROW = [5.9, 3.0, 4.2, 1.5]
+
+
+def predict(client: FlaskClient, row: list[float], **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = client.post("/predict", json={"features": row, **extra}).get_json()
+    return body
+
+
+def label(client: FlaskClient, body: Any):  # type: ignore[no-untyped-def]
+    return client.post("/feedback", data=json.dumps(body))
+
+
+def test_feedback_joins_the_logged_prediction(
+    client: FlaskClient, registry: CollectorRegistry
+) -> None:
+    answer = predict(client, SETOSA_ROW)
+    response = label(client, {"request_id": answer["request_id"], "true_label": "setosa"})
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "request_id": answer["request_id"],
+        "row_index": 0,
+        "model_version": answer["model_version"],
+        "predicted": 0,
+        "true_label": 0,
+        "correct": True,
+    }
+    assert (
+        sample(
+            registry, "mlops_feedback_total", model_version=answer["model_version"], correct="true"
+        )
+        == 1
+    )
+
+
+def test_second_label_replaces_the_first_and_counts_once(
+    client: FlaskClient, registry: CollectorRegistry
+) -> None:
+    answer = predict(client, SETOSA_ROW)
+    label(client, {"request_id": answer["request_id"], "true_label": 0})
+    second = label(client, {"request_id": answer["request_id"], "true_label": 2}).get_json()
+    assert second["correct"] is False
+    version = answer["model_version"]
+    report = client.get("/experiment").get_json()["versions"][version]
+    assert report["labelled"] == 1
+    assert report["accuracy"] == 0.0
+    assert report["confusion_matrix"][2][0] == 1  # true virginica predicted setosa
+    total = sum(
+        sample(registry, "mlops_feedback_total", model_version=version, correct=c)
+        for c in ("true", "false")
+    )
+    assert total == 1
+
+
+def test_batch_feedback_is_all_or_nothing(client: FlaskClient) -> None:
+    answers = [predict(client, SETOSA_ROW) for _ in range(2)]
+    body = [{"request_id": a["request_id"], "true_label": 0} for a in answers]
+    unknown = [*body, {"request_id": "does-not-exist", "true_label": 0}]
+    response = label(client, unknown)
+    assert (response.status_code, response.get_json()["code"]) == (404, "unknown_request")
+    assert (
+        sum(v["labelled"] for v in client.get("/experiment").get_json()["versions"].values()) == 0
+    )
+    assert len(label(client, body).get_json()) == 2
+
+
+def test_feedback_for_a_batch_row(client: FlaskClient) -> None:
+    answer = client.post("/predict", json={"instances": [SETOSA_ROW, VERSICOLOR_ROW]}).get_json()
+    response = label(
+        client, {"request_id": answer["request_id"], "row_index": 1, "true_label": "versicolor"}
+    )
+    assert response.get_json()["predicted"] == 1
+    missing = label(client, {"request_id": answer["request_id"], "row_index": 2, "true_label": 1})
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"request_id": "x"}, 400, "invalid_feedback"),
+        ({"request_id": 5, "true_label": 0}, 400, "invalid_feedback"),
+        ({"request_id": "x", "true_label": 7}, 400, "invalid_label"),
+        ({"request_id": "x", "true_label": "rose"}, 400, "invalid_label"),
+        ({"request_id": "x", "true_label": True}, 400, "invalid_label"),
+        ({"request_id": "x", "row_index": -1, "true_label": 0}, 400, "invalid_feedback"),
+        ([], 400, "invalid_feedback"),
+        ({"request_id": "nope", "true_label": 0}, 404, "unknown_request"),
+    ],
+)
+def test_feedback_errors(client: FlaskClient, body: Any, status: int, code: str) -> None:
+    response = label(client, body)
+    assert (response.status_code, response.get_json()["code"]) == (status, code)
+
+
+def test_experiment_report_shape(client: FlaskClient) -> None:
+    for _ in range(10):
+        answer = predict(client, VERSICOLOR_ROW)
+        label(client, {"request_id": answer["request_id"], "true_label": 1})
+    report = client.get("/experiment").get_json()
+    assert report["champion"] == "v1"
+    assert set(report["versions"]) == {"v1", "v2"}
+    v1 = report["versions"]["v1"]
+    assert {
+        "served",
+        "weight",
+        "traffic_share",
+        "labelled",
+        "accuracy",
+        "accuracy_interval",
+        "confusion_matrix",
+        "latency_ms_p50",
+        "latency_ms_p99",
+    } <= set(v1)
+    assert sum(v["served"] for v in report["versions"].values()) == 10
+    comparison = report["comparisons"][0]
+    assert (comparison["champion"], comparison["challenger"]) == ("v1", "v2")
+    assert comparison["decision"] == "continue"
+    assert report["decision"]["decision"] == "continue"
+    assert "at least 100" in report["decision"]["reason"]
+    assert report["sample_ratio"]["mismatch"] is False
+
+
+def test_change_weights_applies_persists_and_is_audited(
+    client: FlaskClient,
+    registry: CollectorRegistry,
+    settings: Settings,
+    experiment: ExperimentService,
+) -> None:
+    response = client.put(
+        "/config/weights", json={"v1": 0.0, "v2": 1.0}, headers={**ADMIN, "X-Actor": "alice"}
+    )
+    assert response.status_code == 200
+    assert response.get_json() == {"weights": {"v1": 0.0, "v2": 1.0}}
+    assert {predict(client, SETOSA_ROW)["model_version"] for _ in range(20)} == {"v2"}
+    assert client.get("/config").get_json()["weights"] == {"v1": 0.0, "v2": 1.0}
+    assert sample(registry, "mlops_ab_weight", model_version="v2") == 1.0
+    history = client.get("/config/history").get_json()["changes"]
+    assert len(history) == 1
+    assert history[0]["old"] == {"v1": 0.5, "v2": 0.5}
+    assert history[0]["new"] == {"v1": 0.0, "v2": 1.0}
+    assert history[0]["actor"].startswith("alice@")
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"v1": -0.1, "v2": 1.1}, "invalid_weights"),
+        ({"v1": 0.3, "v2": 0.3}, "invalid_weights"),
+        ({"v1": 0.5, "v9": 0.5}, "unknown_version"),
+        ({"v1": "half", "v2": 0.5}, "invalid_weights"),
+        ({"v1": True, "v2": 0}, "invalid_weights"),
+        ([0.5, 0.5], "invalid_weights"),
+        ({}, "invalid_weights"),
+    ],
+)
+def test_malformed_weights_are_400_and_change_nothing(
+    client: FlaskClient, body: Any, code: str
+) -> None:
+    response = client.put("/config/weights", data=json.dumps(body), headers=ADMIN)
+    assert (response.status_code, response.get_json()["code"]) == (400, code)
+    assert client.get("/config").get_json()["weights"] == {"v1": 0.5, "v2": 0.5}
+    assert client.get("/config/history").get_json()["changes"] == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "code"),
+    [
+        ({}, 401, "unauthorized"),
+        ({"Authorization": "Basic dGVzdA=="}, 401, "unauthorized"),
+        ({"Authorization": "Bearer wrong"}, 403, "forbidden"),
+        ({"Authorization": "Bearer test-admin-token-and-more"}, 403, "forbidden"),
+    ],
+)
+def test_weights_need_the_admin_token(
+    client: FlaskClient, headers: dict[str, str], status: int, code: str
+) -> None:
+    response = client.put("/config/weights", json={"v1": 0.2, "v2": 0.8}, headers=headers)
+    assert (response.status_code, response.get_json()["code"]) == (status, code)
+    assert client.get("/config").get_json()["weights"] == {"v1": 0.5, "v2": 0.5}
+
+
+def test_admin_is_disabled_without_a_configured_token(
+    settings: Settings,
+    service: PredictionService,
+    registry: CollectorRegistry,
+    experiment: ExperimentService,
+) -> None:
+    open_settings = settings.model_copy(update={"admin_token": None})
+    client = create_app(open_settings, service, registry, None, experiment).test_client()
+    response = client.put("/config/weights", json={"v1": 0.2, "v2": 0.8}, headers=ADMIN)
+    assert (response.status_code, response.get_json()["code"]) == (403, "admin_disabled")
+    assert "disabled" in response.get_json()["error"]
+
+
+def test_sample_ratio_mismatch_is_flagged(
+    client: FlaskClient, registry: CollectorRegistry, service: PredictionService
+) -> None:
+    # Sticky users all hashed to v1 skew the split far from 50/50.
+    v1_users = [f"user-{n}" for n in range(400) if service.router.choose(f"user-{n}") == "v1"]
+    for user in v1_users[:120]:
+        predict(client, SETOSA_ROW, user_id=user)
+    report = client.get("/experiment").get_json()
+    assert report["sample_ratio"]["mismatch"] is True
+    assert report["sample_ratio"]["pvalue"] < 0.001
+    assert sample(registry, "mlops_sample_ratio_mismatch") == 1
