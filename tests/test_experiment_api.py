@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,8 +12,10 @@ from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
 from mlops_pipeline.api import create_app
+from mlops_pipeline.bootstrap import Components, build_components
 from mlops_pipeline.config import Settings
 from mlops_pipeline.experiment_service import ExperimentService
+from mlops_pipeline.metrics import Metrics
 from mlops_pipeline.service import PredictionService
 
 from helpers import SETOSA_ROW, sample
@@ -221,3 +225,35 @@ def test_sample_ratio_mismatch_is_flagged(
     assert report["sample_ratio"]["mismatch"] is True
     assert report["sample_ratio"]["pvalue"] < 0.001
     assert sample(registry, "mlops_sample_ratio_mismatch") == 1
+
+
+@pytest.fixture
+def shadowed(settings: Settings) -> Iterator[tuple[Components, CollectorRegistry]]:
+    """v1 takes all traffic; v2 scores every request in the shadow."""
+    registry = CollectorRegistry()
+    shadow_settings = settings.model_copy(
+        update={"shadow_version": "v2", "ab_weights": {"v1": 1.0, "v2": 0.0}}
+    )
+    components = build_components(shadow_settings, Metrics(registry), rng=random.Random(1))
+    yield components, registry
+    assert components.service.shadow is not None
+    components.service.shadow.stop()
+    components.service.close()
+
+
+def test_shadow_scores_in_the_background_and_reports_agreement(
+    settings: Settings, shadowed: tuple[Components, CollectorRegistry]
+) -> None:
+    components, registry = shadowed
+    service, experiment = components.service, components.experiment
+    assert service.shadow is not None
+    client = create_app(settings, service, registry, None, experiment).test_client()
+    answers = [predict(client, row) for row in (SETOSA_ROW, VERSICOLOR_ROW) * 20]
+    assert {a["model_version"] for a in answers} == {"v1"}  # the response is the primary's
+    service.shadow.drain()
+    shadow = client.get("/experiment").get_json()["shadow"]
+    assert shadow["v2"]["rows"] == 40
+    assert shadow["v2"]["agreement"] == 1.0  # v1 and v2 agree on these clear cases
+    assert (
+        sample(registry, "mlops_shadow_predictions_total", model_version="v2", agree="true") == 40
+    )

@@ -20,6 +20,7 @@ from mlops_pipeline.metrics import Metrics, exposition_registry, multiprocess_en
 from mlops_pipeline.monitoring import DriftMonitor, Refresher
 from mlops_pipeline.routing import ABRouter
 from mlops_pipeline.service import PredictionService
+from mlops_pipeline.shadow import ShadowScorer
 from mlops_pipeline.store import SQLitePredictionStore
 
 
@@ -65,6 +66,7 @@ def build_components(
         rng if rng is not None else random.Random(settings.router_seed),
     )
     store = SQLitePredictionStore(settings.db_path) if settings.log_predictions else None
+    experiment_store = SQLiteExperimentStore(settings.db_path) if store is not None else None
     metrics.initialise(
         {
             name: (version.metadata["algorithm"], version.metadata["files"]["model.onnx"])
@@ -81,11 +83,12 @@ def build_components(
         feature_names=bundle.feature_names,
         class_names=bundle.class_names,
         model_metadata={name: version.metadata for name, version in bundle.versions.items()},
+        shadow=build_shadow(settings, predictors, experiment_store, metrics),
     )
     monitor = experiment = None
-    if store is not None:
+    if store is not None and experiment_store is not None:
         experiment = ExperimentService(
-            SQLiteExperimentStore(settings.db_path),
+            experiment_store,
             router,
             metrics,
             versions=list(bundle.versions),
@@ -100,6 +103,24 @@ def build_components(
             threshold=settings.drift_threshold,
         )
     return Components(service, monitor, experiment)
+
+
+def build_shadow(
+    settings: Settings,
+    predictors: dict[str, OnnxPredictor],
+    store: SQLiteExperimentStore | None,
+    metrics: Metrics,
+) -> ShadowScorer | None:
+    if settings.shadow_version is None:
+        return None
+    if settings.shadow_version not in predictors:
+        raise ValueError(
+            f"MLOPS_SHADOW_VERSION {settings.shadow_version!r} was not trained;"
+            f" trained: {sorted(predictors)}"
+        )
+    if store is None:
+        raise ValueError("shadow mode records agreement in the prediction log: enable it")
+    return ShadowScorer(predictors[settings.shadow_version], store, metrics)
 
 
 def build_app(settings: Settings) -> Flask:

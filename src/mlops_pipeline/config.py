@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     weights_sync_seconds: float = Field(
         1.0, gt=0, description="How often each worker adopts weights changed by another."
     )
+    shadow_version: str | None = Field(
+        None, description="Version that scores every request in the background (off when unset)."
+    )
     drift_window: int = Field(100, ge=2, description="Newest predicted rows drift compares.")
     drift_min_window: int = Field(
         30, ge=2, description="Below this many rows drift reports warming_up."

@@ -159,6 +159,7 @@ class ExperimentService:
             "versions": per_version,
             "comparisons": [c for c, _ in comparisons],
             "decision": self._overall(comparisons),
+            "shadow": self._store.shadow_agreement(),
             "sample_ratio": {
                 "pvalue": srm_p,
                 "alpha": self._srm_alpha,

@@ -31,6 +31,15 @@ CREATE TABLE IF NOT EXISTS ab_weights (
     weights    TEXT    NOT NULL,
     changed_at REAL    NOT NULL
 );
+CREATE TABLE IF NOT EXISTS shadow_results (
+    id              INTEGER PRIMARY KEY,
+    created_at      REAL    NOT NULL,
+    request_id      TEXT    NOT NULL,
+    primary_version TEXT    NOT NULL,
+    shadow_version  TEXT    NOT NULL,
+    rows            INTEGER NOT NULL,
+    agreed          INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS weight_changes (
     id          INTEGER PRIMARY KEY,
     changed_at  REAL    NOT NULL,
@@ -185,3 +194,30 @@ class SQLiteExperimentStore(SQLiteDatabase):
             }
             for r in rows
         ]
+
+    def record_shadow(
+        self, request_id: str, primary: str, shadow: str, rows: int, agreed: int, now: float
+    ) -> None:
+        connection = self._connection()
+        self._retry_while_locked(
+            lambda: connection.execute(
+                "INSERT INTO shadow_results (created_at, request_id, primary_version,"
+                " shadow_version, rows, agreed) VALUES (?, ?, ?, ?, ?, ?)",
+                (now, request_id, primary, shadow, rows, agreed),
+            )
+        )
+
+    def shadow_agreement(self) -> dict[str, dict[str, float]]:
+        """Per shadow version: rows scored, rows agreeing with the primary, agreement rate."""
+        connection = self._connection()
+        rows = self._retry_while_locked(
+            lambda: connection.execute(
+                "SELECT shadow_version, SUM(rows), SUM(agreed) FROM shadow_results"
+                " GROUP BY shadow_version"
+            ).fetchall()
+        )
+        return {
+            str(r[0]): {"rows": int(r[1]), "agreed": int(r[2]), "agreement": r[2] / r[1]}
+            for r in rows
+            if r[1]
+        }

@@ -180,6 +180,11 @@ class Metrics:
             ["model_version", "agree"],
             registry=registry,
         )
+        self.shadow_dropped = Counter(
+            "mlops_shadow_dropped",
+            "Requests the shadow skipped because its queue was full.",
+            registry=registry,
+        )
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._inference_cache: dict[str, Any] = {}
         self._prediction_cache: dict[tuple[str, str], Any] = {}

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from mlops_pipeline.inference import OnnxPredictor
 from mlops_pipeline.metrics import Metrics
 from mlops_pipeline.routing import ABRouter
+from mlops_pipeline.shadow import ShadowJob, ShadowScorer
 from mlops_pipeline.store import PredictionBatch, PredictionStore
 from mlops_pipeline.validation import PredictRequest
 
@@ -38,6 +39,7 @@ class PredictionService:
         model_metadata: Mapping[str, dict[str, Any]],
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.perf_counter,
+        shadow: ShadowScorer | None = None,
     ) -> None:
         unknown = set(router.versions) - set(predictors)
         if unknown:
@@ -51,6 +53,7 @@ class PredictionService:
         self._model_metadata = dict(model_metadata)
         self._clock = clock
         self._timer = timer
+        self.shadow = shadow
 
     @property
     def ready(self) -> bool:
@@ -81,6 +84,8 @@ class PredictionService:
                 )
             )
         self._record_metrics(version, classes, inference_seconds)
+        if self.shadow is not None:
+            self.shadow.submit(ShadowJob(request_id, version, request.rows, classes))
         return Prediction(request_id, version, classes, probabilities, latency_ms)
 
     def _record_metrics(self, version: str, classes: NDArray[np.int64], seconds: float) -> None:

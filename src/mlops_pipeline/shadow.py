@@ -1,0 +1,90 @@
+"""Shadow scoring: a challenger scores live requests in the background, never in the response."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mlops_pipeline.experiment_store import SQLiteExperimentStore
+from mlops_pipeline.inference import OnnxPredictor
+from mlops_pipeline.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ShadowJob:
+    request_id: str
+    primary_version: str
+    rows: NDArray[np.float64]
+    primary_classes: NDArray[np.int64]
+
+
+class ShadowScorer:
+    """Queues requests for the shadow version; a full queue drops work rather than slow serving."""
+
+    def __init__(
+        self,
+        predictor: OnnxPredictor,
+        store: SQLiteExperimentStore,
+        metrics: Metrics,
+        capacity: int = 1_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.version = predictor.version
+        self._predictor = predictor
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock
+        self._queue: queue.Queue[ShadowJob | None] = queue.Queue(maxsize=capacity)
+        self._thread = threading.Thread(target=self._run, name="shadow", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: ShadowJob) -> None:
+        if job.primary_version == self.version:
+            return  # the shadow answered this one itself
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            self._metrics.shadow_dropped.inc()
+
+    def drain(self, timeout: float = 5.0) -> None:
+        """Wait until every queued job is scored (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                if job is None:
+                    return
+                self._score(job)
+            except Exception:
+                logger.exception("shadow scoring failed")
+            finally:
+                self._queue.task_done()
+
+    def _score(self, job: ShadowJob) -> None:
+        classes, _ = self._predictor.predict(job.rows)
+        agreed = int(np.sum(classes == job.primary_classes))
+        disagreed = len(classes) - agreed
+        self._store.record_shadow(
+            job.request_id, job.primary_version, self.version, len(classes), agreed, self._clock()
+        )
+        if agreed:
+            self._metrics.shadow_predictions.labels(self.version, "true").inc(agreed)
+        if disagreed:
+            self._metrics.shadow_predictions.labels(self.version, "false").inc(disagreed)
