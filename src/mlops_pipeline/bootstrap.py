@@ -131,9 +131,9 @@ def build_app(settings: Settings) -> Flask:
         registry = CollectorRegistry()
         metrics = Metrics(registry)
     components = build_components(settings, metrics)
-    tasks = components.background_tasks(settings)
-    if tasks:
-        Refresher(tasks).start()
+    # One thread per task: a slow drift computation must not delay another worker's weights.
+    for task in components.background_tasks(settings):
+        Refresher([task]).start()
     return create_app(
         settings, components.service, registry, components.monitor, components.experiment
     )
