@@ -77,7 +77,7 @@ def test_serve_refuses_tampered_artifacts_naming_the_file(
 
 @pytest.mark.e2e
 def test_up_trains_when_needed_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    port, prometheus_port = free_port(), free_port()
+    port, prometheus_port, ui_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "MLOPS_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
@@ -85,6 +85,7 @@ def test_up_trains_when_needed_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path
         "MLOPS_PORT": str(port),
         "MLOPS_PROMETHEUS_PORT": str(prometheus_port),
         "MLOPS_PROMETHEUS_CONFIG_DIR": str(ROOT / "deploy" / "prometheus"),
+        "MLOPS_UI_PORT": str(ui_port),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "mlops_pipeline.cli", "up"],
@@ -101,6 +102,7 @@ def test_up_trains_when_needed_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path
         assert response.json()["class_name"] == "setosa"
         if shutil.which("prometheus"):
             wait_until_ready(f"http://127.0.0.1:{prometheus_port}/-/ready", timeout=30)
+        wait_until_ready(f"http://127.0.0.1:{ui_port}/_stcore/health", timeout=60)
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     finally:
@@ -112,7 +114,8 @@ def test_up_trains_when_needed_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path
     assert (tmp_path / "artifacts" / "manifest.json").exists()
     if shutil.which("prometheus"):
         assert f"Prometheus  http://127.0.0.1:{prometheus_port}" in text
-    for stopped in (port, prometheus_port):
+    assert f"UI          http://127.0.0.1:{ui_port}" in text
+    for stopped in (port, prometheus_port, ui_port):
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{stopped}/", timeout=2)
 

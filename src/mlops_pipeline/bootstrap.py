@@ -83,6 +83,10 @@ def build_components(
         feature_names=bundle.feature_names,
         class_names=bundle.class_names,
         model_metadata={name: version.metadata for name, version in bundle.versions.items()},
+        feature_ranges={
+            name: {key: stats[key] for key in ("min", "max", "mean")}
+            for name, stats in bundle.training_stats["features"].items()
+        },
         shadow=build_shadow(settings, predictors, experiment_store, metrics),
     )
     monitor = experiment = None

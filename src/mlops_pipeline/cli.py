@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     drift.add_argument("--json", action="store_true", help="print the report as JSON")
     drift.set_defaults(handler=run_drift)
 
+    ui = commands.add_parser("ui", help="run the Streamlit UI")
+    ui.add_argument("--port", type=int, help="UI port (MLOPS_UI_PORT)")
+    ui.add_argument("--api-url", help="API base URL (MLOPS_API_URL)")
+    ui.add_argument("--prometheus-url", help="Prometheus URL (MLOPS_PROMETHEUS_URL)")
+    ui.set_defaults(handler=run_ui)
+
     up = commands.add_parser("up", help="train if needed, then run the whole local stack")
     _add_server_flags(up)
     up.set_defaults(handler=run_up)
@@ -206,6 +212,16 @@ def format_drift_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def run_ui(args: argparse.Namespace) -> int:
+    from mlops_pipeline.launcher import supervise, ui_process
+
+    settings = settings_from(
+        args, port="ui_port", api_url="api_url", prometheus_url="prometheus_url"
+    )
+    print(f"UI          http://{_display_host(settings.host)}:{settings.ui_port}")
+    return supervise([ui_process(settings)])
+
+
 def run_up(args: argparse.Namespace) -> int:
     from mlops_pipeline.artifacts import MANIFEST
     from mlops_pipeline.launcher import (
@@ -213,6 +229,7 @@ def run_up(args: argparse.Namespace) -> int:
         fresh_metrics_dir,
         prometheus_process,
         supervise,
+        ui_process,
     )
 
     settings = settings_from(args, **SERVER_FLAGS)
@@ -234,6 +251,15 @@ def run_up(args: argparse.Namespace) -> int:
         processes.append(prometheus_process(settings, prometheus))
         host = _display_host(settings.host)
         print(f"Prometheus  http://{host}:{settings.prometheus_port}  (alerts: /alerts)")
+    host = _display_host(settings.host)
+    ui_settings = settings.model_copy(
+        update={
+            "api_url": base,
+            "prometheus_url": f"http://{host}:{settings.prometheus_port}",
+        }
+    )
+    processes.append(ui_process(ui_settings))
+    print(f"UI          http://{host}:{settings.ui_port}")
     print("Press Ctrl-C to stop everything.")
     try:
         return supervise(processes)

@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     shadow_version: str | None = Field(
         None, description="Version that scores every request in the background (off when unset)."
     )
+    api_url: str = Field(
+        "http://127.0.0.1:5000", description="Where the UI and `mlops smoke` reach the API."
+    )
+    prometheus_url: str = Field(
+        "http://127.0.0.1:9090", description="Prometheus server the UI queries."
+    )
+    ui_port: int = Field(8501, ge=0, le=65535, description="Streamlit UI port.")
     drift_window: int = Field(100, ge=2, description="Newest predicted rows drift compares.")
     drift_min_window: int = Field(
         30, ge=2, description="Below this many rows drift reports warming_up."

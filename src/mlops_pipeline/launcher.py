@@ -94,6 +94,29 @@ def prometheus_process(settings: Settings, binary: str) -> subprocess.Popen[byte
     )
 
 
+UI_APP = Path(__file__).resolve().parent / "ui" / "app.py"
+
+
+def ui_process(settings: Settings) -> subprocess.Popen[bytes]:
+    """Streamlit serving the UI; the pages read the API and Prometheus URLs from settings."""
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(UI_APP),
+        "--server.port",
+        str(settings.ui_port),
+        "--server.address",
+        settings.host,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    return subprocess.Popen(command, env={**os.environ, **settings_to_env(settings)})
+
+
 def _reachable(host: str) -> str:
     return "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host
 

@@ -37,6 +37,7 @@ class PredictionService:
         feature_names: tuple[str, ...],
         class_names: tuple[str, ...],
         model_metadata: Mapping[str, dict[str, Any]],
+        feature_ranges: Mapping[str, dict[str, float]] | None = None,
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.perf_counter,
         shadow: ShadowScorer | None = None,
@@ -51,6 +52,7 @@ class PredictionService:
         self.feature_names = feature_names
         self.class_names = class_names
         self._model_metadata = dict(model_metadata)
+        self._feature_ranges = dict(feature_ranges or {})
         self._clock = clock
         self._timer = timer
         self.shadow = shadow
@@ -117,5 +119,6 @@ class PredictionService:
             "versions": self.versions,
             "feature_names": list(self.feature_names),
             "class_names": list(self.class_names),
+            "feature_ranges": self._feature_ranges,
             "prediction_log": self._store is not None,
         }

@@ -1,0 +1,1 @@
+"""Streamlit UI: pages that show what the API and Prometheus expose."""

@@ -1,0 +1,108 @@
+"""HTTP clients the UI uses: the prediction API and Prometheus. Errors become UiError messages."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import requests
+
+
+class UiError(Exception):
+    """Something the page shows as a message instead of a traceback."""
+
+
+class ApiClient:
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        self._http = requests.Session()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(
+                method, self.base_url + path, timeout=self._timeout, **kwargs
+            )
+        except requests.RequestException as exc:
+            raise UiError(
+                f"The API at {self.base_url} is unreachable ({type(exc).__name__})."
+            ) from exc
+        try:
+            body = response.json()
+        except ValueError:
+            raise UiError(f"The API answered {response.status_code} without JSON.") from None
+        if response.status_code >= 400:
+            code = body.get("code", "error") if isinstance(body, dict) else "error"
+            message = body.get("error", response.reason) if isinstance(body, dict) else body
+            raise UiError(f"The API refused the request ({response.status_code} {code}): {message}")
+        return body
+
+    def config(self) -> dict[str, Any]:
+        body: dict[str, Any] = self._call("GET", "/config")
+        return body
+
+    def predict(self, features: list[float], user_id: str | None = None) -> dict[str, Any]:
+        payload: dict[str, Any] = {"features": features}
+        if user_id:
+            payload["user_id"] = user_id
+        body: dict[str, Any] = self._call("POST", "/predict", json=payload)
+        return body
+
+    def predict_batch(self, rows: list[list[float]]) -> dict[str, Any]:
+        body: dict[str, Any] = self._call("POST", "/predict", json={"instances": rows})
+        return body
+
+    def feedback(self, request_id: str, true_label: int | str) -> dict[str, Any]:
+        body: dict[str, Any] = self._call(
+            "POST", "/feedback", json={"request_id": request_id, "true_label": true_label}
+        )
+        return body
+
+    def experiment(self) -> dict[str, Any]:
+        body: dict[str, Any] = self._call("GET", "/experiment")
+        return body
+
+    def drift(self) -> dict[str, Any]:
+        body: dict[str, Any] = self._call("GET", "/drift")
+        return body
+
+    def change_weights(self, weights: dict[str, float], token: str) -> dict[str, Any]:
+        body: dict[str, Any] = self._call(
+            "PUT",
+            "/config/weights",
+            json=weights,
+            headers={"Authorization": f"Bearer {token}", "X-Actor": "ui"},
+        )
+        return body
+
+
+class PrometheusClient:
+    def __init__(self, base_url: str, timeout: float = 5.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout
+
+    def range_query(
+        self, promql: str, minutes: int = 30, step: str = "15s"
+    ) -> list[dict[str, Any]]:
+        now = time.time()
+        params: dict[str, str | float] = {
+            "query": promql,
+            "start": now - minutes * 60,
+            "end": now,
+            "step": step,
+        }
+        try:
+            response = requests.get(
+                self.base_url + "/api/v1/query_range",
+                params=params,
+                timeout=self._timeout,
+            )
+            body = response.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise UiError(
+                f"Prometheus at {self.base_url} is unreachable ({type(exc).__name__})."
+            ) from exc
+        if body.get("status") != "success":
+            raise UiError(f"Prometheus refused the query: {body.get('error', body)}")
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result

@@ -1,0 +1,34 @@
+"""What every page shares: settings, clients, and showing errors as messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import streamlit as st
+
+from mlops_pipeline.config import Settings
+from mlops_pipeline.ui.client import ApiClient, PrometheusClient, UiError
+
+T = TypeVar("T")
+
+
+def settings() -> Settings:
+    return Settings()
+
+
+def api() -> ApiClient:
+    return ApiClient(settings().api_url)
+
+
+def prometheus() -> PrometheusClient:
+    return PrometheusClient(settings().prometheus_url)
+
+
+def attempt(call: Callable[[], T]) -> T | None:
+    """Run an API call; on failure show the message on the page and return None."""
+    try:
+        return call()
+    except UiError as exc:
+        st.error(str(exc))
+        return None
