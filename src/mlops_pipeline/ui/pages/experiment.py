@@ -44,7 +44,7 @@ for version, stats in report["versions"].items():
     )
 table = pd.DataFrame(rows).set_index("version")
 st.dataframe(table)
-st.bar_chart(table[["weight", "traffic share"]])
+st.bar_chart(table[["weight", "traffic share"]], stack=False)
 for comparison in report["comparisons"]:
     low, high = comparison["difference_interval"]
     st.caption(
