@@ -32,3 +32,12 @@ def attempt(call: Callable[[], T]) -> T | None:
     except UiError as exc:
         st.error(str(exc))
         return None
+
+
+def require(call: Callable[[], T]) -> T:
+    """Like ``attempt``, but a page that cannot go on without the answer stops there."""
+    result = attempt(call)
+    if result is None:
+        st.stop()
+    assert result is not None  # st.stop() raises; this tells the type checker
+    return result

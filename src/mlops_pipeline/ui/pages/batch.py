@@ -5,13 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from mlops_pipeline.ui.batch import BatchError, parse_batch_csv
-from mlops_pipeline.ui.common import api, attempt
+from mlops_pipeline.ui.common import api, attempt, require
 
 st.title("Batch")
 client = api()
-config = attempt(client.config)
-if config is None:
-    st.stop()
+config = require(client.config)
 
 names = config["feature_names"]
 st.write(f"A CSV with a header naming {', '.join(names)}; other columns are kept in the output.")

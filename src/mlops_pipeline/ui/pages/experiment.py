@@ -5,13 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mlops_pipeline.ui.common import api, attempt
+from mlops_pipeline.ui.common import api, attempt, require
 
 st.title("Experiment")
 client = api()
-report = attempt(client.experiment)
-if report is None:
-    st.stop()
+report = require(client.experiment)
 
 decision = report["decision"]
 if decision["decision"].startswith("promote"):

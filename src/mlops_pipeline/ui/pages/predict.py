@@ -5,13 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mlops_pipeline.ui.common import api, attempt
+from mlops_pipeline.ui.common import api, attempt, require
 
 st.title("Predict")
 client = api()
-config = attempt(client.config)
-if config is None:
-    st.stop()
+config = require(client.config)
 
 ranges = config.get("feature_ranges", {})
 with st.form("predict"):
