@@ -102,7 +102,36 @@ def test_up_trains_when_needed_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path
         assert response.json()["class_name"] == "setosa"
         if shutil.which("prometheus"):
             wait_until_ready(f"http://127.0.0.1:{prometheus_port}/-/ready", timeout=30)
-        wait_until_ready(f"http://127.0.0.1:{ui_port}/_stcore/health", timeout=60)
+        api_url = f"http://127.0.0.1:{port}"
+        prometheus_url = f"http://127.0.0.1:{prometheus_port}" if shutil.which("prometheus") else ""
+        health = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "scripts" / "healthcheck"),
+                "--api",
+                api_url,
+                "--ui",
+                f"http://127.0.0.1:{ui_port}",
+                "--prometheus",
+                prometheus_url,
+                "--timeout",
+                "90",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert health.returncode == 0, health.stdout + health.stderr
+        assert "ready: ui" in health.stdout
+        smoke = subprocess.run(
+            [sys.executable, "-m", "mlops_pipeline.cli", "smoke", "--url", api_url],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+        assert "ok   every weighted version answers" in smoke.stdout
+        assert smoke.stdout.strip().endswith("0 failed")
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     finally:
@@ -156,3 +185,32 @@ def test_drift_command_names_missing_columns(
     csv.write_text("sepal_length,sepal_width\n1,2\n")
     assert main(["drift", "--data", str(csv), "--artifacts", str(artifacts_dir)]) == 2
     assert "missing feature columns ['petal_length', 'petal_width']" in capsys.readouterr().err
+
+
+def test_smoke_fails_against_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["smoke", "--url", f"http://127.0.0.1:{free_port()}"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL API reachable and answering JSON" in out
+    assert out.strip().endswith("1 failed")
+
+
+def test_healthcheck_times_out_naming_the_service() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "healthcheck"),
+            "--api",
+            f"http://127.0.0.1:{free_port()}",
+            "--ui",
+            "",
+            "--prometheus",
+            "",
+            "--timeout",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "NOT READY after 1s: api" in result.stderr

@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     drift.add_argument("--json", action="store_true", help="print the report as JSON")
     drift.set_defaults(handler=run_drift)
 
+    smoke = commands.add_parser("smoke", help="check a running API end to end")
+    smoke.add_argument("--url", help="API base URL (MLOPS_API_URL)")
+    smoke.set_defaults(handler=run_smoke_command)
+
     ui = commands.add_parser("ui", help="run the Streamlit UI")
     ui.add_argument("--port", type=int, help="UI port (MLOPS_UI_PORT)")
     ui.add_argument("--api-url", help="API base URL (MLOPS_API_URL)")
@@ -210,6 +214,15 @@ def format_drift_report(report: dict[str, Any]) -> str:
         f" adj p {bad['adjusted_pvalue']:.2e}",
     ]
     return "\n".join(lines)
+
+
+def run_smoke_command(args: argparse.Namespace) -> int:
+    from mlops_pipeline.smoke import run_smoke
+
+    settings = settings_from(args, url="api_url")
+    failures = run_smoke(settings.api_url)
+    print(f"smoke test against {settings.api_url}: {len(failures)} failed")
+    return 1 if failures else 0
 
 
 def run_ui(args: argparse.Namespace) -> int:

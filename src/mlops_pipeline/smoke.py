@@ -1,0 +1,64 @@
+"""`mlops smoke`: a deployed API answers like the system should. Returns the failed checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+# Unambiguous Iris rows, one per class, far from the decision boundaries.
+KNOWN_ROWS = (
+    ([5.1, 3.5, 1.4, 0.2], "setosa"),
+    ([5.9, 3.0, 4.2, 1.5], "versicolor"),
+    ([6.9, 3.1, 5.4, 2.1], "virginica"),
+)
+
+
+def run_smoke(
+    base_url: str, log: Callable[[str], None] = print, requests_per_version: int = 60
+) -> list[str]:
+    base = base_url.rstrip("/")
+    failures: list[str] = []
+    http = requests.Session()
+
+    def check(name: str, passed: bool, detail: str = "") -> None:
+        log(f"{'ok  ' if passed else 'FAIL'} {name}{': ' + detail if detail else ''}")
+        if not passed:
+            failures.append(name)
+
+    def get(path: str) -> Any:
+        return http.get(base + path, timeout=10)
+
+    try:
+        check("ready", get("/ready").status_code == 200)
+        for row, expected in KNOWN_ROWS:
+            answer = http.post(base + "/predict", json={"features": row}, timeout=10).json()
+            check(f"predicts {expected}", answer.get("class_name") == expected, str(answer))
+        bad = http.post(base + "/predict", json={"features": [1, 2]}, timeout=10)
+        check(
+            "bad request is 400 JSON",
+            bad.status_code == 400 and bad.json().get("code") == "wrong_feature_count",
+            bad.text,
+        )
+        metrics = get("/metrics").text
+        check(
+            "metrics exposed",
+            "mlops_requests_total" in metrics and "mlops_predictions_total" in metrics,
+        )
+        weights = get("/config").json()["weights"]
+        expected_versions = {version for version, weight in weights.items() if weight > 0}
+        seen = {
+            http.post(base + "/predict", json={"features": KNOWN_ROWS[0][0]}, timeout=10).json()[
+                "model_version"
+            ]
+            for _ in range(requests_per_version)
+        }
+        check(
+            "every weighted version answers",
+            seen == expected_versions,
+            f"expected {sorted(expected_versions)}, saw {sorted(seen)}",
+        )
+    except (requests.RequestException, ValueError, KeyError) as exc:
+        check("API reachable and answering JSON", False, f"{type(exc).__name__}: {exc}")
+    return failures
