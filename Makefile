@@ -4,7 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install up test lint typecheck unit train serve bench clean
+REGISTRY ?= local
+TAG ?= latest
+API_URL ?= http://127.0.0.1:5000
+PYTEST_ARGS ?=
+
+.PHONY: install up test lint typecheck unit train serve bench images push smoke clean clean-build
 
 install: $(INSTALLED)
 
@@ -34,10 +39,26 @@ typecheck: install
 	$(BIN)/mypy
 
 unit: install
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/serving.py
+
+images:
+	docker build -f deploy/docker/api.Dockerfile -t $(REGISTRY)/mlops-api:$(TAG) .
+	docker build -f deploy/docker/ui.Dockerfile -t $(REGISTRY)/mlops-ui:$(TAG) .
+
+# REGISTRY_USER / REGISTRY_PASSWORD come from Jenkins credentials, never from this repo.
+push:
+	@echo "$$REGISTRY_PASSWORD" | docker login --username "$$REGISTRY_USER" --password-stdin $(firstword $(subst /, ,$(REGISTRY)))
+	docker push $(REGISTRY)/mlops-api:$(TAG)
+	docker push $(REGISTRY)/mlops-ui:$(TAG)
+
+smoke: install
+	$(BIN)/mlops smoke --url $(API_URL)
+
+clean-build:
+	rm -rf build reports
 
 clean:
 	rm -rf $(VENV) artifacts data .pytest_cache .mypy_cache .ruff_cache
