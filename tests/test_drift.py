@@ -173,3 +173,16 @@ def test_rejected_inputs_alone_raise_drift(reference: Reference, bundle: Artifac
     report = drift_report(reference, flooded, 0.4, 30, 0.0)
     assert report["bad_values"]["rejected"] == 20
     assert report["status"] == "drift"
+
+
+def test_absurd_finite_inputs_give_a_json_safe_report(
+    reference: Reference, bundle: ArtifactBundle
+) -> None:
+    rows = reference.sample[:100].copy()
+    rows[:, 1] = 1e308
+    report = drift_report(reference, window_of(reference, rows, bundle), 0.4, 30, 0.0)
+    assert report["status"] == "drift"
+    assert report["features"]["sepal_width"]["mean"] is None  # overflowed: not Infinity
+    import json
+
+    json.dumps(report, allow_nan=False)  # raises on NaN or Infinity anywhere

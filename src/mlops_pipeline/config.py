@@ -68,6 +68,7 @@ class Settings(BaseSettings):
         "http://127.0.0.1:9090", description="Prometheus server the UI queries."
     )
     ui_port: int = Field(8501, ge=0, le=65535, description="Streamlit UI port.")
+    model_name: str = Field("iris", description="Model name in Open Inference Protocol (V2) paths.")
     drift_window: int = Field(100, ge=2, description="Newest predicted rows drift compares.")
     drift_min_window: int = Field(
         30, ge=2, description="Below this many rows drift reports warming_up."

@@ -131,7 +131,8 @@ def scale_pvalue(reference: NDArray[np.float64], current: NDArray[np.float64]) -
 
     if np.ptp(reference) == 0 and np.ptp(current) == 0:
         return 1.0 if reference[0] == current[0] else 0.0
-    pvalue = float(levene(reference, current, center="median").pvalue)
+    with np.errstate(all="ignore"):  # absurd inputs overflow; the p-value is then 0 or NaN
+        pvalue = float(levene(reference, current, center="median").pvalue)
     return 1.0 if math.isnan(pvalue) else pvalue
 
 
@@ -155,6 +156,12 @@ def bad_value_pvalue(bad: int, total: int, rate: float = BAD_VALUE_RATE) -> floa
     from scipy.stats import binom
 
     return 1.0 if bad == 0 else float(binom.sf(bad - 1, total, rate))
+
+
+def finite_or_none(value: float) -> float | None:
+    """JSON has no infinity: statistics of absurd (yet finite) inputs overflow to None."""
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def drift_report(
@@ -189,8 +196,8 @@ def drift_report(
             "scale_pvalue": scale[i],
             "adjusted_pvalue": min(adjusted[i], adjusted[k + i]),
             "psi": psi(reference.sample[:, i], window.features[:, i], reference.psi_edges[i]),
-            "mean": float(window.features[:, i].mean()),
-            "std": float(window.features[:, i].std(ddof=1)),
+            "mean": finite_or_none(window.features[:, i].mean()),
+            "std": finite_or_none(window.features[:, i].std(ddof=1)),
             "reference_mean": float(reference.sample[:, i].mean()),
             "reference_std": float(reference.sample[:, i].std(ddof=1)),
             "out_of_range": int(out_of_range[:, i].sum()),

@@ -54,6 +54,8 @@ ERROR_CODES = (
     "forbidden",
     "admin_disabled",
     "experiment_unavailable",
+    "invalid_inference_request",
+    "model_not_found",
     "internal_error",
 )
 

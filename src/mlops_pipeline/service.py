@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from mlops_pipeline.errors import UnknownVersion
 from mlops_pipeline.inference import OnnxPredictor
 from mlops_pipeline.metrics import Metrics
 from mlops_pipeline.routing import ABRouter
@@ -65,9 +66,15 @@ class PredictionService:
     def versions(self) -> list[str]:
         return list(self._predictors)
 
-    def predict(self, request: PredictRequest, request_id: str) -> Prediction:
+    def predict(
+        self, request: PredictRequest, request_id: str, version: str | None = None
+    ) -> Prediction:
+        """Answer with ``version`` when given (a pinned request), else the router's choice."""
         started = self._timer()
-        version = self.router.choose(request.user_id)
+        if version is None:
+            version = self.router.choose(request.user_id)
+        elif version not in self._predictors:
+            raise UnknownVersion(f"no model version {version!r}; served: {self.versions}")
         classes, probabilities = self._predictors[version].predict(request.rows)
         inference_seconds = self._timer() - started
         latency_ms = inference_seconds * 1000

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from mlops_pipeline.api.auth import require_admin
+from mlops_pipeline.api.openapi import openapi_spec
 from mlops_pipeline.config import Settings
 from mlops_pipeline.errors import (
     DriftUnavailable,
@@ -26,7 +27,18 @@ from mlops_pipeline.errors import (
 from mlops_pipeline.experiment_service import ExperimentService
 from mlops_pipeline.monitoring import DriftMonitor
 from mlops_pipeline.service import Prediction, PredictionService
-from mlops_pipeline.validation import parse_feedback, parse_predict_request, parse_weights
+from mlops_pipeline.v2_protocol import (
+    ModelNotFound,
+    infer_response,
+    model_metadata,
+    parse_infer_request,
+)
+from mlops_pipeline.validation import (
+    PredictRequest,
+    parse_feedback,
+    parse_predict_request,
+    parse_weights,
+)
 
 MAX_LOG_LIMIT = 1_000
 # Keys this app adds to the WSGI environ of each request.
@@ -137,6 +149,60 @@ def build_blueprint(
     def weight_history() -> Response:
         limit = int_parameter("limit", default=100, low=1, high=MAX_LOG_LIMIT)
         return jsonify(changes=experiment_service().history(limit))
+
+    def known_model(name: str) -> None:
+        if name != settings.model_name:
+            raise ModelNotFound(f"no model {name!r}; this server serves {settings.model_name!r}")
+
+    @blueprint.get("/v2/health/live")
+    def v2_live() -> Response:
+        return jsonify(live=True)
+
+    @blueprint.get("/v2/health/ready")
+    def v2_ready() -> Response:
+        if not service.ready:
+            raise NotReady("models are not loaded")
+        return jsonify(ready=True)
+
+    @blueprint.get("/v2/models/<name>")
+    def v2_metadata(name: str) -> Response:
+        known_model(name)
+        return jsonify(
+            model_metadata(
+                name, service.versions, len(service.feature_names), len(service.class_names)
+            )
+        )
+
+    @blueprint.get("/v2/models/<name>/ready")
+    def v2_model_ready(name: str) -> Response:
+        known_model(name)
+        return jsonify(name=name, ready=service.ready)
+
+    @blueprint.post("/v2/models/<name>/infer")
+    @blueprint.post("/v2/models/<name>/versions/<version>/infer")
+    def v2_infer(name: str, version: str | None = None) -> Response:
+        known_model(name)
+        if version is not None and version not in service.versions:
+            raise ModelNotFound(f"model {name!r} has no version {version!r}")
+        infer = parse_infer_request(
+            parse_json_body(), len(service.feature_names), settings.max_batch_rows
+        )
+        result = service.predict(
+            PredictRequest(infer.rows, None, is_batch=len(infer.rows) > 1),
+            request.environ[REQUEST_ID],
+            version,
+        )
+        return json_response(
+            infer_response(
+                name, result.model_version, infer.id, result.classes, result.probabilities
+            )
+        )
+
+    spec = openapi_spec(settings.model_name, list(service.feature_names), len(service.class_names))
+
+    @blueprint.get("/openapi.json")
+    def openapi() -> Response:
+        return jsonify(spec)
 
     @blueprint.get("/metrics")
     def metrics() -> Response:

@@ -1,0 +1,221 @@
+"""OpenAPI 3 description of every endpoint, served at /openapi.json and checked by schemathesis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops_pipeline import __version__
+
+NUMBER = {"type": "number"}
+STRING = {"type": "string"}
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": STRING, "code": STRING, "request_id": STRING},
+}
+OBJECT = {"type": "object"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _operation(
+    summary: str,
+    ok: dict[str, Any],
+    body: dict[str, Any] | None = None,
+    admin: bool = False,
+    parameters: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            "200": {"description": "OK", **_json(ok)},
+            "default": {"description": "Error", **_json(ERROR)},
+        },
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": True, **_json(body)}
+    if admin:
+        operation["security"] = [{"bearer": []}]
+    if parameters:
+        operation["parameters"] = parameters
+    return operation
+
+
+def openapi_spec(model_name: str, feature_names: list[str], n_classes: int) -> dict[str, Any]:
+    width = len(feature_names)
+    row = {
+        "oneOf": [
+            {"type": "array", "items": NUMBER, "minItems": width, "maxItems": width},
+            {
+                "type": "object",
+                "properties": {name: NUMBER for name in feature_names},
+                "required": feature_names,
+                "additionalProperties": False,
+            },
+        ]
+    }
+    predict_body = {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["features"],
+                "properties": {"features": row, "user_id": STRING},
+            },
+            {
+                "type": "object",
+                "required": ["instances"],
+                "properties": {
+                    "instances": {"type": "array", "items": row, "minItems": 1},
+                    "user_id": STRING,
+                },
+            },
+        ]
+    }
+    probabilities = {"type": "array", "items": NUMBER, "minItems": n_classes, "maxItems": n_classes}
+    predict_ok = {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": [
+                    "request_id",
+                    "prediction",
+                    "class_name",
+                    "probabilities",
+                    "model_version",
+                    "latency_ms",
+                ],
+                "properties": {
+                    "request_id": STRING,
+                    "prediction": {"type": "integer"},
+                    "class_name": STRING,
+                    "probabilities": probabilities,
+                    "model_version": STRING,
+                    "latency_ms": NUMBER,
+                },
+            },
+            {
+                "type": "object",
+                "required": [
+                    "request_id",
+                    "predictions",
+                    "class_names",
+                    "probabilities",
+                    "model_version",
+                ],
+                "properties": {
+                    "predictions": {"type": "array", "items": {"type": "integer"}},
+                    "class_names": {"type": "array", "items": STRING},
+                    "probabilities": {"type": "array", "items": probabilities},
+                },
+            },
+        ]
+    }
+    label = {"oneOf": [{"type": "integer"}, STRING]}
+    feedback_item = {
+        "type": "object",
+        "required": ["request_id", "true_label"],
+        "properties": {
+            "request_id": STRING,
+            "true_label": label,
+            "row_index": {"type": "integer", "minimum": 0},
+        },
+    }
+    tensor = {
+        "type": "object",
+        "required": ["name", "shape", "datatype", "data"],
+        "properties": {
+            "name": STRING,
+            "shape": {"type": "array", "items": {"type": "integer"}},
+            "datatype": {"enum": ["FP32", "FP64"]},
+            "data": {"type": "array"},
+        },
+    }
+    infer_body = {
+        "type": "object",
+        "required": ["inputs"],
+        "properties": {"id": STRING, "inputs": {"type": "array", "items": tensor}},
+    }
+    infer_ok = {
+        "type": "object",
+        "required": ["model_name", "model_version", "outputs"],
+        "properties": {
+            "model_name": STRING,
+            "model_version": STRING,
+            "id": STRING,
+            "outputs": {"type": "array", "items": OBJECT},
+        },
+    }
+    name = {"name": "name", "in": "path", "required": True, "schema": STRING, "example": model_name}
+    limit = {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+    }
+    metrics_ok = {
+        "description": "Prometheus text format",
+        "content": {"text/plain": {"schema": STRING}},
+    }
+    paths: dict[str, Any] = {
+        "/predict": {"post": _operation("Predict one row or a batch", predict_ok, predict_body)},
+        "/health": {"get": _operation("Liveness", OBJECT)},
+        "/ready": {"get": _operation("Readiness", OBJECT)},
+        "/config": {"get": _operation("Weights, versions, features", OBJECT)},
+        "/models": {"get": _operation("Metadata of every served version", OBJECT)},
+        "/predictions": {
+            "get": _operation("Newest logged predictions", OBJECT, parameters=[limit])
+        },
+        "/drift": {"get": _operation("Drift report", OBJECT)},
+        "/feedback": {
+            "post": _operation(
+                "Label logged predictions",
+                {"oneOf": [OBJECT, {"type": "array"}]},
+                {"oneOf": [feedback_item, {"type": "array", "items": feedback_item}]},
+            )
+        },
+        "/experiment": {"get": _operation("A/B verdict", OBJECT)},
+        "/config/weights": {
+            "put": _operation(
+                "Change the traffic split (admin)",
+                OBJECT,
+                {"type": "object", "additionalProperties": NUMBER},
+                admin=True,
+            )
+        },
+        "/config/history": {
+            "get": _operation("Audit of weight changes", OBJECT, parameters=[limit])
+        },
+        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": metrics_ok}}},
+        "/openapi.json": {"get": _operation("This description", OBJECT)},
+        "/v2/health/live": {"get": _operation("V2 liveness", OBJECT)},
+        "/v2/health/ready": {"get": _operation("V2 readiness", OBJECT)},
+        "/v2/models/{name}": {
+            "get": {**_operation("V2 model metadata", OBJECT), "parameters": [name]}
+        },
+        "/v2/models/{name}/ready": {
+            "get": {**_operation("V2 model readiness", OBJECT), "parameters": [name]}
+        },
+        "/v2/models/{name}/infer": {
+            "post": {
+                **_operation("V2 inference (A/B routed)", infer_ok, infer_body),
+                "parameters": [name],
+            }
+        },
+        "/v2/models/{name}/versions/{version}/infer": {
+            "post": {
+                **_operation("V2 inference on one version", infer_ok, infer_body),
+                "parameters": [
+                    name,
+                    {"name": "version", "in": "path", "required": True, "schema": STRING},
+                ],
+            }
+        },
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "mlops-pipeline API", "version": __version__},
+        "paths": paths,
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }
