@@ -90,3 +90,8 @@ class AdminDisabled(ApiError):
 class ExperimentUnavailable(ApiError):
     status = 503
     code = "experiment_unavailable"
+
+
+class LogUnavailable(ApiError):
+    status = 503
+    code = "log_unavailable"

@@ -55,6 +55,7 @@ ERROR_CODES = (
     "admin_disabled",
     "experiment_unavailable",
     "invalid_inference_request",
+    "log_unavailable",
     "model_not_found",
     "internal_error",
 )
@@ -185,6 +186,11 @@ class Metrics:
         self.shadow_dropped = Counter(
             "mlops_shadow_dropped",
             "Requests the shadow skipped because its queue was full.",
+            registry=registry,
+        )
+        self.log_failures = Counter(
+            "mlops_prediction_log_failures",
+            "Predictions refused because the log could not take the write (the request got a 503).",
             registry=registry,
         )
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}

@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from mlops_pipeline.errors import UnknownVersion
+from mlops_pipeline.errors import LogUnavailable, UnknownVersion
 from mlops_pipeline.inference import OnnxPredictor
 from mlops_pipeline.metrics import Metrics
 from mlops_pipeline.routing import ABRouter
 from mlops_pipeline.shadow import ShadowJob, ShadowScorer
-from mlops_pipeline.store import PredictionBatch, PredictionStore
+from mlops_pipeline.store import PredictionBatch, PredictionStore, StoreUnavailable
 from mlops_pipeline.validation import PredictRequest
 
 
@@ -79,19 +79,23 @@ class PredictionService:
         inference_seconds = self._timer() - started
         latency_ms = inference_seconds * 1000
         if self._store is not None:
-            # Committed before the caller answers: an answered prediction is never lost.
-            self._store.append(
-                PredictionBatch(
-                    request_id=request_id,
-                    created_at=self._clock(),
-                    model_version=version,
-                    user_id=request.user_id,
-                    features=request.rows,
-                    predictions=classes,
-                    probabilities=probabilities,
-                    latency_ms=latency_ms,
-                )
+            # Committed before the caller answers: an answered prediction is never lost. A log
+            # that cannot take the write fails the request fast rather than answer unlogged.
+            batch = PredictionBatch(
+                request_id=request_id,
+                created_at=self._clock(),
+                model_version=version,
+                user_id=request.user_id,
+                features=request.rows,
+                predictions=classes,
+                probabilities=probabilities,
+                latency_ms=latency_ms,
             )
+            try:
+                self._store.append(batch)
+            except StoreUnavailable as exc:
+                self.metrics.log_failures.inc()
+                raise LogUnavailable(f"the prediction log cannot record answers: {exc}") from exc
         self._record_metrics(version, classes, inference_seconds)
         if self.shadow is not None:
             self.shadow.submit(ShadowJob(request_id, version, request.rows, classes))

@@ -58,6 +58,10 @@ RECENT_PAGE = (
 )
 
 
+class StoreUnavailable(RuntimeError):
+    """The log cannot take the write (disk full, read-only file, locked too long)."""
+
+
 @dataclass(frozen=True)
 class LoggedRows:
     """The newest logged rows as arrays, oldest first (what drift detection compares)."""
@@ -122,7 +126,12 @@ class SQLitePredictionStore(SQLiteDatabase):
         )
         connection = self._connection()
         # One statement in autocommit mode is its own transaction, committed when it returns.
-        self._retry_while_locked(lambda: connection.execute(INSERT, row))
+        try:
+            self._retry_while_locked(lambda: connection.execute(INSERT, row))
+        except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise
+            raise StoreUnavailable(str(exc)) from exc
 
     def _newest_requests(self) -> Iterator[sqlite3.Row]:
         """Logged requests, newest first, read a page at a time (no long-lived cursor)."""
