@@ -168,6 +168,7 @@ def main() -> None:
 
         admin = {"Authorization": f"Bearer {TOKEN}"}
         requests.put(url + "/config/weights", json={"v1": 0.3, "v2": 0.7}, headers=admin, timeout=5)
+        time.sleep(2)  # the other worker adopts the new split within MLOPS_WEIGHTS_SYNC_SECONDS
         with requests.Session() as http:
             for _ in range(150):
                 answer = http.post(
