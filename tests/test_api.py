@@ -264,18 +264,27 @@ def test_drift_without_a_prediction_log_is_503(
     assert (response.status_code, response.get_json()["code"]) == (503, "drift_unavailable")
 
 
-def test_full_log_fails_fast_with_503_and_is_counted(
-    client: FlaskClient, service: PredictionService, registry: CollectorRegistry
+@pytest.mark.parametrize(
+    ("pragma", "message"),
+    [("max_page_count = {pages}", "full"), ("query_only = ON", "readonly")],
+    ids=["disk-full", "read-only"],
+)
+def test_unwritable_log_fails_fast_with_503_and_is_counted(
+    client: FlaskClient,
+    service: PredictionService,
+    registry: CollectorRegistry,
+    pragma: str,
+    message: str,
 ) -> None:
     assert post(client, {"features": SETOSA_ROW}).status_code == 200
     store = service._store
     assert store is not None
-    connection = store._connection()  # type: ignore[attr-defined]
+    connection = store._connection()  # type: ignore[attr-defined]  # this thread's real connection
     pages = connection.execute("PRAGMA page_count").fetchone()[0]
-    connection.execute(f"PRAGMA max_page_count = {pages}")  # the file can grow no more
+    connection.execute(f"PRAGMA {pragma.format(pages=pages)}")
     response = post(client, {"instances": [SETOSA_ROW] * 400})
     assert (response.status_code, response.get_json()["code"]) == (503, "log_unavailable")
-    assert "full" in response.get_json()["error"]
+    assert message in response.get_json()["error"]
     assert sample(registry, "mlops_prediction_log_failures_total") == 1
     assert sample(registry, "mlops_errors_total", code="log_unavailable") == 1
     assert len(service.recent_predictions(1000)) == 1  # nothing answered went unlogged
