@@ -35,6 +35,9 @@ def serving_weights(settings: Settings, bundle: ArtifactBundle) -> dict[str, flo
     return weights
 
 
+EXPERIMENT_REFRESH_SECONDS = 30.0
+
+
 @dataclass(frozen=True)
 class Components:
     service: PredictionService
@@ -49,8 +52,11 @@ class Components:
         if settings.drift_interval_seconds > 0:
             if self.monitor is not None:
                 tasks.append((settings.drift_interval_seconds, self.monitor.refresh))
-            if self.experiment is not None:  # keeps accuracy and SRM gauges current
-                tasks.append((settings.drift_interval_seconds, self.experiment.report))
+            if self.experiment is not None:
+                # Keeps the accuracy and sample-ratio gauges current. It scans the log, and
+                # labels arrive slowly, so it runs far less often than the drift check.
+                interval = max(settings.drift_interval_seconds, EXPERIMENT_REFRESH_SECONDS)
+                tasks.append((interval, self.experiment.report))
         return tasks
 
 

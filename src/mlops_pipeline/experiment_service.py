@@ -20,7 +20,11 @@ from mlops_pipeline.experiment import (
     sample_ratio_pvalue,
     wilson_interval,
 )
-from mlops_pipeline.experiment_store import LoggedPrediction, SQLiteExperimentStore
+from mlops_pipeline.experiment_store import (
+    LabelSequence,
+    LoggedPrediction,
+    SQLiteExperimentStore,
+)
 from mlops_pipeline.metrics import Metrics
 from mlops_pipeline.routing import ABRouter
 from mlops_pipeline.validation import FeedbackItem
@@ -152,7 +156,10 @@ class ExperimentService:
         srm_p = sample_ratio_pvalue(served_since, weights)
         mismatch = srm_p < self._srm_alpha
         self._metrics.sample_ratio_mismatch.set(1 if mismatch else 0)
-        comparisons = [self._compare(challenger, confusion) for challenger in self.versions[1:]]
+        sequence = self._store.label_sequence()
+        comparisons = [
+            self._compare(challenger, confusion, sequence) for challenger in self.versions[1:]
+        ]
         return {
             "champion": self.champion,
             "classes": self._class_names,
@@ -171,11 +178,10 @@ class ExperimentService:
         }
 
     def _compare(
-        self, challenger: str, confusion: dict[str, np.ndarray]
+        self, challenger: str, confusion: dict[str, np.ndarray], sequence: LabelSequence
     ) -> tuple[dict[str, Any], Decision]:
         champion = self.champion
         alpha = self._alpha / max(1, len(self.versions) - 1)  # Bonferroni over challengers
-        sequence = self._store.label_sequence()
         pair = np.array([v in (champion, challenger) for v in sequence.versions], dtype=bool)
         is_challenger = np.array([v == challenger for v in sequence.versions], dtype=bool)[pair]
         pvalues = msprt_pvalues(
