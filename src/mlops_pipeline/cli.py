@@ -124,10 +124,10 @@ def train(settings: Settings, data: Path | None = None, target: str | None = Non
     print(f"artifacts written to {settings.artifacts_dir}")
 
 
-def _checked_server_settings(args: argparse.Namespace) -> Settings:
+def verified(settings: Settings) -> Settings:
+    """``settings`` once its artifacts check out against their manifest."""
     from mlops_pipeline.artifacts import ArtifactError, verify_files
 
-    settings = settings_from(args, **SERVER_FLAGS)
     try:
         verify_files(settings.artifacts_dir)
     except ArtifactError as exc:
@@ -138,7 +138,7 @@ def _checked_server_settings(args: argparse.Namespace) -> Settings:
 def run_serve(args: argparse.Namespace) -> int:
     from mlops_pipeline.launcher import api_process, fresh_metrics_dir, supervise
 
-    settings = _checked_server_settings(args)
+    settings = verified(settings_from(args, **SERVER_FLAGS))
     metrics_dir = fresh_metrics_dir(settings)
     try:
         return supervise([api_process(settings, metrics_dir)])
@@ -226,12 +226,12 @@ def run_smoke_command(args: argparse.Namespace) -> int:
 
 
 def run_ui(args: argparse.Namespace) -> int:
-    from mlops_pipeline.launcher import supervise, ui_process
+    from mlops_pipeline.launcher import reachable_host, supervise, ui_process
 
     settings = settings_from(
         args, port="ui_port", api_url="api_url", prometheus_url="prometheus_url"
     )
-    print(f"UI          http://{_display_host(settings.host)}:{settings.ui_port}")
+    print(f"UI          http://{reachable_host(settings.host)}:{settings.ui_port}")
     return supervise([ui_process(settings)])
 
 
@@ -241,6 +241,7 @@ def run_up(args: argparse.Namespace) -> int:
         api_process,
         fresh_metrics_dir,
         prometheus_process,
+        reachable_host,
         supervise,
         ui_process,
     )
@@ -249,10 +250,11 @@ def run_up(args: argparse.Namespace) -> int:
     if not (settings.artifacts_dir / MANIFEST).exists():
         print(f"no models in {settings.artifacts_dir}: training them first")
         train(settings)
-    settings = _checked_server_settings(args)
+    verified(settings)
     metrics_dir = fresh_metrics_dir(settings)
     processes = [api_process(settings, metrics_dir)]
-    base = f"http://{_display_host(settings.host)}:{settings.port}"
+    host = reachable_host(settings.host)
+    base = f"http://{host}:{settings.port}"
     print(f"API         {base}  (try: curl {base}/ready)")
     print(f"Metrics     {base}/metrics   drift: {base}/drift")
     prometheus = shutil.which("prometheus")
@@ -262,9 +264,7 @@ def run_up(args: argparse.Namespace) -> int:
         print(f"Prometheus  skipped: no prometheus.yml in {settings.prometheus_config_dir}")
     else:
         processes.append(prometheus_process(settings, prometheus))
-        host = _display_host(settings.host)
         print(f"Prometheus  http://{host}:{settings.prometheus_port}  (alerts: /alerts)")
-    host = _display_host(settings.host)
     ui_settings = settings.model_copy(
         update={
             "api_url": base,
@@ -278,10 +278,6 @@ def run_up(args: argparse.Namespace) -> int:
         return supervise(processes)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
-
-
-def _display_host(host: str) -> str:
-    return "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host
 
 
 if __name__ == "__main__":

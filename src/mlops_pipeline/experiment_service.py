@@ -131,7 +131,7 @@ class ExperimentService:
         stored = self._store.current_weights()
         since = stored[1] if stored is not None else None
         served_since = self._store.served_requests(since)
-        served_total = self._store.served_requests()
+        served_total = served_since if since is None else self._store.served_requests()
         weights = self._router.weights
         total_since = sum(served_since.values())
         per_version = {}

@@ -80,7 +80,7 @@ def prometheus_process(settings: Settings, binary: str) -> subprocess.Popen[byte
     """Prometheus scraping the local API, with the deploy config's rules."""
     folder = settings.db_path.parent / "prometheus"
     config = prometheus_config(
-        settings.prometheus_config_dir, folder, f"{_reachable(settings.host)}:{settings.port}"
+        settings.prometheus_config_dir, folder, f"{reachable_host(settings.host)}:{settings.port}"
     )
     return subprocess.Popen(
         [
@@ -117,7 +117,8 @@ def ui_process(settings: Settings) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env={**os.environ, **settings_to_env(settings)})
 
 
-def _reachable(host: str) -> str:
+def reachable_host(host: str) -> str:
+    """An address clients on this machine can use for a server bound to ``host``."""
     return "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host
 
 
