@@ -31,6 +31,8 @@ from mlops_pipeline.training import train_all  # noqa: E402
 
 from servers import free_port, wait_until_ready  # noqa: E402
 
+ADMIN_TOKEN = "bench-admin-token-0123456789"
+
 
 def percentile_us(samples: list[float], q: float) -> float:
     return float(np.percentile(samples, q) * 1e6)
@@ -116,6 +118,8 @@ def main() -> None:
         **os.environ,
         "MLOPS_ARTIFACTS_DIR": str(artifacts),
         "MLOPS_DB_PATH": str(workdir / "log.db"),
+        "MLOPS_ADMIN_TOKEN": ADMIN_TOKEN,
+        "MLOPS_ACCESS_LOG": "false",  # the benchmark measures serving, not a terminal
     }
     serve = [sys.executable, "-m", "mlops_pipeline.cli", "serve", "--workers", "2", "--port"]
     processes = [
@@ -150,7 +154,11 @@ def main() -> None:
         batch(urls["api"])
         throughput(urls, args.duration, args.rounds)
         drift = requests.get(urls["api"] + "/drift", timeout=5).json()
-        rows = requests.get(urls["api"] + "/predictions?limit=1", timeout=5).json()["count"]
+        rows = requests.get(
+            urls["api"] + "/predictions?limit=1",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=5,
+        ).json()["count"]
         print(
             f"prediction log on (newest row readable: {rows == 1});"
             f" drift window {drift['window_size']} rows, status {drift['status']}"
@@ -170,7 +178,12 @@ def batch(api_url: str) -> None:
     with requests.Session() as session:
         for _ in range(11):
             started = time.perf_counter()
-            response = session.post(api_url + "/predict", data=body, timeout=30)
+            response = session.post(
+                api_url + "/predict",
+                data=body,
+                headers={"Content-Type": "application/json"},
+                timeout=30,
+            )
             times.append(time.perf_counter() - started)
             assert response.status_code == 200, response.text
     print(
@@ -187,7 +200,8 @@ def throughput(urls: dict[str, str], duration: int, rounds: int) -> None:
         for name, url in urls.items():
             results[name].append(wrk(url + "/predict", duration))
     print(
-        f"wrk -t1 -c8 -d{duration}s, single-row POST /predict, gunicorn --workers 2,"
+        f"wrk -t1 -c8 -d{duration}s, single-row POST /predict, 2 workers (mlops serve: granian;"
+        " bare: gunicorn sync),"
         f" {rounds} alternating rounds (medians):"
     )
     medians = {}

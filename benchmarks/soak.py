@@ -34,7 +34,8 @@ from mlops_pipeline.training import train_all  # noqa: E402
 
 from servers import free_port, wait_until_ready  # noqa: E402
 
-TOKEN = "soak-token"
+TOKEN = "soak-admin-token-0123456789"
+FEEDBACK_TOKEN = "soak-feedback-token-0123456789"
 
 
 def children(pid: int) -> list[int]:
@@ -51,7 +52,7 @@ def children(pid: int) -> list[int]:
 
 
 def workers(server_pid: int) -> list[int]:
-    """The gunicorn workers under `mlops serve`: grandchildren of the launcher."""
+    """The server's workers under `mlops serve`: grandchildren of the launcher."""
     return [worker for master in children(server_pid) for worker in children(master)]
 
 
@@ -124,6 +125,7 @@ def main() -> None:
         "MLOPS_ARTIFACTS_DIR": str(work / "artifacts"),
         "MLOPS_DB_PATH": str(db),
         "MLOPS_ADMIN_TOKEN": TOKEN,
+        "MLOPS_FEEDBACK_TOKEN": FEEDBACK_TOKEN,
     }
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -177,6 +179,7 @@ def main() -> None:
                 http.post(
                     url + "/feedback",
                     json={"request_id": answer["request_id"], "true_label": 0},
+                    headers={"Authorization": f"Bearer {FEEDBACK_TOKEN}"},
                     timeout=5,
                 )
 
@@ -184,7 +187,9 @@ def main() -> None:
             experiment = requests.get(url + "/experiment", timeout=10).json()
             return {
                 "weights": requests.get(url + "/config", timeout=5).json()["weights"],
-                "history": requests.get(url + "/config/history", timeout=5).json()["changes"],
+                "history": requests.get(url + "/config/history", headers=admin, timeout=5).json()[
+                    "changes"
+                ],
                 "labelled": {v: s["labelled"] for v, s in experiment["versions"].items()},
                 "accuracy": {v: s["accuracy"] for v, s in experiment["versions"].items()},
                 "decision": experiment["decision"],

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
 from mlops_pipeline.api import create_app
+from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
 from mlops_pipeline.bootstrap import Components, build_components
 from mlops_pipeline.config import Settings, load_catalogue
@@ -20,6 +21,8 @@ from mlops_pipeline.experiment_service import ExperimentService
 from mlops_pipeline.metrics import Metrics
 from mlops_pipeline.monitoring import DriftMonitor
 from mlops_pipeline.service import PredictionService
+
+from helpers import ADMIN_TOKEN, FEEDBACK_TOKEN
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +52,8 @@ def settings(artifacts_dir: Path, tmp_path: Path) -> Settings:
         max_body_bytes=64 * 1024,
         max_batch_rows=500,
         drift_interval_seconds=0,
-        admin_token="test-admin-token",
+        admin_token=ADMIN_TOKEN,
+        feedback_token=FEEDBACK_TOKEN,
     )
 
 
@@ -88,14 +92,22 @@ def experiment(components: Components) -> ExperimentService:
 
 
 @pytest.fixture
+def access_lines() -> list[bytes]:
+    """What the app's JSON access log wrote, one entry per line."""
+    return []
+
+
+@pytest.fixture
 def app(
     settings: Settings,
     service: PredictionService,
     registry: CollectorRegistry,
     monitor: DriftMonitor,
     experiment: ExperimentService,
+    access_lines: list[bytes],
 ) -> Flask:
-    return create_app(settings, service, registry, monitor, experiment)
+    log = AccessLog(write=access_lines.append)
+    return create_app(settings, service, registry, monitor, experiment, access_log=log)
 
 
 @pytest.fixture

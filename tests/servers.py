@@ -14,6 +14,10 @@ from pathlib import Path
 
 import requests
 
+from helpers import ADMIN_TOKEN, FEEDBACK_TOKEN
+
+TOKENS_ENV = {"MLOPS_ADMIN_TOKEN": ADMIN_TOKEN, "MLOPS_FEEDBACK_TOKEN": FEEDBACK_TOKEN}
+
 
 def free_port() -> int:
     """A port the kernel just handed out; bind 0, read it, release it."""
@@ -47,7 +51,8 @@ def running_api(
     """`mlops serve` on a free port; yields its base URL and stops it afterwards."""
     for _ in range(3):  # another program may grab the port between free_port() and bind
         port = free_port()
-        env = {**os.environ, **(extra_env or {})}
+        # Both roles on unless a test says otherwise (an empty value switches one off).
+        env = {**os.environ, **TOKENS_ENV, **(extra_env or {})}
         log = open(log_path or os.devnull, "ab")  # noqa: SIM115 - closed below
         process = subprocess.Popen(
             [

@@ -12,11 +12,12 @@ from mlops_pipeline.api import create_app
 from mlops_pipeline.config import Settings
 from mlops_pipeline.service import PredictionService
 
-from helpers import SETOSA_ROW, sample
+from helpers import ADMIN, JSON, SETOSA_ROW, sample
 
 
 def post(client: FlaskClient, body: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
     data = body if isinstance(body, str | bytes) else json.dumps(body)
+    kwargs.setdefault("content_type", JSON)
     return client.post("/predict", data=data, **kwargs)
 
 
@@ -41,11 +42,9 @@ def test_single_prediction(client: FlaskClient) -> None:
     assert len(body["request_id"]) == 32
 
 
-def test_prediction_by_feature_name_without_content_type(client: FlaskClient) -> None:
+def test_prediction_by_feature_name(client: FlaskClient) -> None:
     named = {"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}
-    response = client.post(
-        "/predict", data=json.dumps({"features": named}), content_type="text/plain"
-    )
+    response = post(client, {"features": named}, content_type="application/json; charset=utf-8")
     assert response.get_json()["class_name"] == "virginica"
 
 
@@ -195,7 +194,7 @@ def test_predictions_endpoint_returns_the_newest_rows(client: FlaskClient) -> No
         post(client, {"features": SETOSA_ROW, "user_id": "u1"}).get_json()["request_id"]
         for _ in range(3)
     ]
-    body = client.get("/predictions?limit=2").get_json()
+    body = client.get("/predictions?limit=2", headers=ADMIN).get_json()
     assert body["count"] == 2
     assert [row["request_id"] for row in body["predictions"]] == ids[:0:-1]
     assert body["predictions"][0]["user_id"] == "u1"
@@ -203,7 +202,7 @@ def test_predictions_endpoint_returns_the_newest_rows(client: FlaskClient) -> No
 
 @pytest.mark.parametrize("limit", ["0", "1001", "abc", "-5"])
 def test_predictions_limit_is_validated(client: FlaskClient, limit: str) -> None:
-    response = client.get(f"/predictions?limit={limit}")
+    response = client.get(f"/predictions?limit={limit}", headers=ADMIN)
     assert (response.status_code, response.get_json()["code"]) == (400, "invalid_parameter")
 
 

@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -87,6 +88,8 @@ def test_up_trains_when_needed_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path
         "MLOPS_PROMETHEUS_CONFIG_DIR": str(ROOT / "deploy" / "prometheus"),
         "MLOPS_UI_PORT": str(ui_port),
     }
+    for name in ("MLOPS_ADMIN_TOKEN", "MLOPS_FEEDBACK_TOKEN"):
+        env.pop(name, None)
     process = subprocess.Popen(
         [sys.executable, "-m", "mlops_pipeline.cli", "up"],
         env=env,
@@ -100,6 +103,23 @@ def test_up_trains_when_needed_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path
             f"http://127.0.0.1:{port}/predict", json={"features": [5.1, 3.5, 1.4, 0.2]}, timeout=5
         )
         assert response.json()["class_name"] == "setosa"
+        token_file = tmp_path / "tokens.env"
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        tokens = dict(
+            line.split("=", 1) for line in token_file.read_text().splitlines() if "=" in line
+        )
+        assert all(
+            len(tokens[name]) >= 16 for name in ("MLOPS_ADMIN_TOKEN", "MLOPS_FEEDBACK_TOKEN")
+        )
+        label = {"request_id": response.json()["request_id"], "true_label": "setosa"}
+        feedback_token = tokens["MLOPS_FEEDBACK_TOKEN"]
+        labelled = requests.post(
+            f"http://127.0.0.1:{port}/feedback",
+            json=label,
+            headers={"Authorization": f"Bearer {feedback_token}"},
+            timeout=5,
+        )
+        assert labelled.status_code == 200
         if shutil.which("prometheus"):
             wait_until_ready(f"http://127.0.0.1:{prometheus_port}/-/ready", timeout=30)
         api_url = f"http://127.0.0.1:{port}"
@@ -139,6 +159,9 @@ def test_up_trains_when_needed_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path
     text = output.decode()
     assert process.returncode == 0, text
     assert "training them first" in text
+    assert f"Tokens      {tmp_path / 'tokens.env'}" in text
+    assert tokens["MLOPS_ADMIN_TOKEN"] not in text
+    assert tokens["MLOPS_FEEDBACK_TOKEN"] not in text
     assert f"API         http://127.0.0.1:{port}" in text
     assert (tmp_path / "artifacts" / "manifest.json").exists()
     if shutil.which("prometheus"):
@@ -214,3 +237,22 @@ def test_healthcheck_times_out_naming_the_service() -> None:
     )
     assert result.returncode == 1
     assert "NOT READY after 1s: api" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["serve", "up"])
+@pytest.mark.parametrize("variable", ["MLOPS_ADMIN_TOKEN", "MLOPS_FEEDBACK_TOKEN"])
+def test_servers_refuse_short_tokens(
+    artifacts_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    variable: str,
+) -> None:
+    monkeypatch.setenv(variable, "short-token")
+    args = [command, "--artifacts", str(artifacts_dir), "--db", str(tmp_path / "log.db")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"refusing to start: {variable} has 11 characters; at least 16" in err
+    assert "short-token" not in err
+    assert not (tmp_path / "log.db").exists()

@@ -11,10 +11,12 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import SETOSA_ROW
+from helpers import ADMIN, SETOSA_ROW
 from servers import running_api
 
 pytestmark = pytest.mark.e2e
+
+JSON_TYPE = {"Content-Type": "application/json"}
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +68,8 @@ def test_traffic_split_stickiness_errors_metrics_and_log(server: tuple[str, Path
         }
         batch = http.post(url + "/predict", json={"instances": [SETOSA_ROW] * 100}, timeout=10)
         errors = [
-            http.post(url + "/predict", data="{oops", timeout=5),
-            http.post(url + "/predict", data="{oops", timeout=5),
+            http.post(url + "/predict", data="{oops", headers=JSON_TYPE, timeout=5),
+            http.post(url + "/predict", data="{oops", headers=JSON_TYPE, timeout=5),
             http.post(url + "/predict", json={"features": [1, 2]}, timeout=5),
             http.get(url + "/missing", timeout=5),
         ]
@@ -122,5 +124,7 @@ def test_recent_predictions_come_from_all_workers(server: tuple[str, Path]) -> N
         ]
         for _ in range(20)
     ]
-    logged = requests.get(url + "/predictions?limit=20", timeout=5).json()["predictions"]
+    logged = requests.get(url + "/predictions?limit=20", headers=ADMIN, timeout=5).json()[
+        "predictions"
+    ]
     assert {row["request_id"] for row in logged} == set(ids)

@@ -18,9 +18,8 @@ from mlops_pipeline.experiment_service import ExperimentService
 from mlops_pipeline.metrics import Metrics
 from mlops_pipeline.service import PredictionService
 
-from helpers import SETOSA_ROW, sample
+from helpers import ADMIN, FEEDBACK, JSON, SETOSA_ROW, sample
 
-ADMIN = {"Authorization": "Bearer test-admin-token"}
 VERSICOLOR_ROW = [5.9, 3.0, 4.2, 1.5]
 
 
@@ -30,7 +29,7 @@ def predict(client: FlaskClient, row: list[float], **extra: Any) -> dict[str, An
 
 
 def label(client: FlaskClient, body: Any):  # type: ignore[no-untyped-def]
-    return client.post("/feedback", data=json.dumps(body))
+    return client.post("/feedback", data=json.dumps(body), content_type=JSON, headers=FEEDBACK)
 
 
 def test_feedback_joins_the_logged_prediction(
@@ -156,7 +155,7 @@ def test_change_weights_applies_persists_and_is_audited(
     assert {predict(client, SETOSA_ROW)["model_version"] for _ in range(20)} == {"v2"}
     assert client.get("/config").get_json()["weights"] == {"v1": 0.0, "v2": 1.0}
     assert sample(registry, "mlops_ab_weight", model_version="v2") == 1.0
-    history = client.get("/config/history").get_json()["changes"]
+    history = client.get("/config/history", headers=ADMIN).get_json()["changes"]
     assert len(history) == 1
     assert history[0]["old"] == {"v1": 0.5, "v2": 0.5}
     assert history[0]["new"] == {"v1": 0.0, "v2": 1.0}
@@ -178,10 +177,12 @@ def test_change_weights_applies_persists_and_is_audited(
 def test_malformed_weights_are_400_and_change_nothing(
     client: FlaskClient, body: Any, code: str
 ) -> None:
-    response = client.put("/config/weights", data=json.dumps(body), headers=ADMIN)
+    response = client.put(
+        "/config/weights", data=json.dumps(body), content_type=JSON, headers=ADMIN
+    )
     assert (response.status_code, response.get_json()["code"]) == (400, code)
     assert client.get("/config").get_json()["weights"] == {"v1": 0.5, "v2": 0.5}
-    assert client.get("/config/history").get_json()["changes"] == []
+    assert client.get("/config/history", headers=ADMIN).get_json()["changes"] == []
 
 
 @pytest.mark.parametrize(
@@ -257,3 +258,33 @@ def test_shadow_scores_in_the_background_and_reports_agreement(
     assert (
         sample(registry, "mlops_shadow_predictions_total", model_version="v2", agree="true") == 40
     )
+
+
+def test_pinned_traffic_is_reported_apart_and_cannot_steer_the_experiment(
+    client: FlaskClient,
+) -> None:
+    routed = [infer(client, "/v2/models/iris/infer") for _ in range(40)]
+    pinned = [infer(client, "/v2/models/iris/versions/v2/infer") for _ in range(300)]
+    labels = [{"request_id": a["id"], "true_label": "versicolor"} for a in routed] + [
+        {"request_id": a["id"], "true_label": "setosa"} for a in pinned
+    ]
+    assert client.post("/feedback", json=labels, headers=FEEDBACK).status_code == 200
+    report = client.get("/experiment").get_json()
+    routed_v2 = sum(a["model_version"] == "v2" for a in routed)
+    assert report["versions"]["v2"]["served"] == routed_v2
+    assert report["versions"]["v1"]["served"] + routed_v2 == 40
+    assert report["versions"]["v2"]["labelled"] == routed_v2
+    assert report["versions"]["v2"]["accuracy"] == 0.0  # only the routed (wrong) labels count
+    assert report["sample_ratio"]["mismatch"] is False
+    assert sum(report["sample_ratio"]["requests"].values()) == 40
+    assert not report["decision"]["decision"].startswith("promote")
+    assert report["pinned"] == {"v2": {"served": 300, "labelled": 300, "accuracy": 1.0}}
+    logged = client.get("/predictions?limit=1", headers=ADMIN).get_json()["predictions"]
+    assert logged[0]["assignment"] == "pinned"
+
+
+def infer(client: FlaskClient, path: str) -> dict[str, Any]:
+    """A V2 answer with the logged request id (the X-Request-ID header) as its "id"."""
+    tensor = {"name": "input", "shape": [1, 4], "datatype": "FP64", "data": SETOSA_ROW}
+    response = client.post(path, json={"inputs": [tensor]})
+    return {**response.get_json(), "id": response.headers["X-Request-ID"]}

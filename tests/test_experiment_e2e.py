@@ -8,13 +8,16 @@ from pathlib import Path
 import pytest
 import requests
 
-from helpers import SETOSA_ROW
+from helpers import ADMIN, ADMIN_TOKEN, FEEDBACK, FEEDBACK_TOKEN, SETOSA_ROW
 from servers import running_api
 
 pytestmark = pytest.mark.e2e
 
-ENV = {"MLOPS_ADMIN_TOKEN": "e2e-token", "MLOPS_WEIGHTS_SYNC_SECONDS": "0.2"}
-ADMIN = {"Authorization": "Bearer e2e-token"}
+ENV = {
+    "MLOPS_ADMIN_TOKEN": ADMIN_TOKEN,
+    "MLOPS_FEEDBACK_TOKEN": FEEDBACK_TOKEN,
+    "MLOPS_WEIGHTS_SYNC_SECONDS": "0.2",
+}
 
 
 def test_weights_and_feedback_across_workers_and_restarts(
@@ -33,6 +36,7 @@ def test_weights_and_feedback_across_workers_and_restarts(
             http.post(
                 url + "/feedback",
                 json={"request_id": answer["request_id"], "true_label": "setosa"},
+                headers=FEEDBACK,
                 timeout=5,
             )
         change = http.put(
@@ -54,7 +58,7 @@ def test_weights_and_feedback_across_workers_and_restarts(
         requests.Session() as http,
     ):
         assert http.get(url + "/config", timeout=5).json()["weights"] == {"v1": 0.0, "v2": 1.0}
-        history = http.get(url + "/config/history", timeout=5).json()["changes"]
+        history = http.get(url + "/config/history", headers=ADMIN, timeout=5).json()["changes"]
         assert [change["new"] for change in history] == [{"v1": 0.0, "v2": 1.0}]
         after = http.get(url + "/experiment", timeout=5).json()
         for version in ("v1", "v2"):

@@ -7,7 +7,8 @@ import subprocess
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from mlops_pipeline.metrics import ERROR_CODES, Metrics
+from mlops_pipeline.errors import all_error_codes
+from mlops_pipeline.metrics import Metrics, bounded_method
 
 from helpers import sample
 
@@ -31,7 +32,7 @@ def test_known_series_exist_at_zero_from_start(
         )
         == 0
     )
-    for code in ERROR_CODES:
+    for code in all_error_codes():
         assert registry.get_sample_value("mlops_errors_total", {"code": code}) == 0
     assert (
         registry.get_sample_value("mlops_inference_latency_seconds_count", {"model_version": "v1"})
@@ -125,3 +126,33 @@ def test_promtool_check_metrics_finds_nothing(
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == b""
     assert result.stderr.strip() == b""
+
+
+def test_every_error_class_code_is_a_preinitialised_label() -> None:
+    codes = all_error_codes()
+    for expected in (
+        "unsupported_media_type",
+        "feedback_disabled",
+        "invalid_actor",
+        "model_not_found",
+        "invalid_inference_request",
+        "payload_too_large",
+        "internal_error",
+    ):
+        assert expected in codes
+
+
+def test_method_label_takes_only_known_methods(
+    initialised: Metrics, registry: CollectorRegistry
+) -> None:
+    for index in range(50):
+        initialised.observe_request("/predict", f"MADEUP{index}", 405, 0.001)
+    initialised.observe_request("/predict", "POST", 200, 0.001)
+    methods = {
+        s.labels["method"]
+        for metric in registry.collect()
+        if metric.name == "mlops_requests"
+        for s in metric.samples
+    }
+    assert methods == {"other", "POST"}
+    assert bounded_method("get") == "other"  # as sent: lower case is not GET

@@ -39,7 +39,8 @@ def module_app(artifacts_dir: Any, tmp_path_factory: pytest.TempPathFactory) -> 
         artifacts_dir=artifacts_dir,
         db_path=tmp_path_factory.mktemp("openapi") / "log.db",
         drift_interval_seconds=0,
-        admin_token="fuzz-token",
+        admin_token="fuzz-admin-token-0123",
+        feedback_token="fuzz-feedback-token-0123",
         max_batch_rows=200,
         max_body_bytes=256 * 1024,
     )
@@ -144,17 +145,25 @@ def test_arbitrary_json_never_makes_a_server_error(
 def test_arbitrary_bytes_are_4xx_json(module_app: Flask, raw: bytes, path: str) -> None:
     client = module_app.test_client()
     method = client.put if path == "/config/weights" else client.post
-    response = method(path, data=raw, headers={"Authorization": "Bearer fuzz-token"})
+    response = method(
+        path,
+        data=raw,
+        content_type="application/json",
+        headers={"Authorization": "Bearer fuzz-admin-token-0123"},
+    )
     assert 400 <= response.status_code < 500
+    assert response.status_code != 415
     assert response.is_json
 
 
 @pytest.mark.parametrize("depth", [1_000, 50_000])
 def test_deep_nesting_and_huge_arrays_are_refused(module_app: Flask, depth: int) -> None:
     client = module_app.test_client()
-    deep = client.post("/predict", data="[" * depth + "]" * depth)
+    deep = client.post("/predict", data="[" * depth + "]" * depth, content_type="application/json")
     assert deep.status_code in {400, 413}
     huge = client.post("/predict", json={"instances": [[1.0, 2.0, 3.0, 4.0]] * 5_000})
     assert huge.status_code == 413
-    big_number = client.post("/predict", data='{"features": [1e999999, 1, 1, 1]}')
+    big_number = client.post(
+        "/predict", data='{"features": [1e999999, 1, 1, 1]}', content_type="application/json"
+    )
     assert big_number.status_code == 400

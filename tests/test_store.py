@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ def test_append_then_recent_newest_first(tmp_path: Path) -> None:
         "created_at": 1_700_000_000.0,
         "model_version": "v1",
         "user_id": "alice",
+        "assignment": "routed",
         "features": [0.0, 1.0, 2.0, 3.0],
         "prediction": 0,
         "probabilities": [0.5, 0.25, 0.25],
@@ -134,3 +136,25 @@ def test_rejections_are_counted_since_a_time(tmp_path: Path) -> None:
         store.record_rejection("invalid_feature_value", when)
     assert store.count_rejections(since=20.0) == 2
     assert store.count_rejections(since=31.0) == 0
+
+
+def test_assignment_is_logged_and_an_old_file_is_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:  # the table as the previous release created it
+        old.execute(
+            "CREATE TABLE predictions (id INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE,"
+            " created_at REAL NOT NULL, model_version TEXT NOT NULL, user_id TEXT,"
+            " n_rows INTEGER NOT NULL, features BLOB NOT NULL, predictions BLOB NOT NULL,"
+            " probabilities BLOB NOT NULL, latency_ms REAL NOT NULL)"
+        )
+        old.execute(
+            "INSERT INTO predictions (request_id, created_at, model_version, n_rows, features,"
+            " predictions, probabilities, latency_ms) VALUES ('old', 1, 'v1', 0, x'', x'', x'', 1)"
+        )
+    store = SQLitePredictionStore(path)
+    store.append(replace(batch("p"), assignment="pinned"))
+    again = SQLitePredictionStore(path)  # a second worker opening the same file
+    again.append(batch("r"))
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT request_id, assignment FROM predictions ORDER BY id").fetchall()
+    assert rows == [("old", "routed"), ("p", "pinned"), ("r", "routed")]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mlops_pipeline import artifacts
+from mlops_pipeline.artifacts import load_bundle
 from mlops_pipeline.config import ModelVersionSpec, VersionCatalogue, load_catalogue
 from mlops_pipeline.data import Dataset
 from mlops_pipeline.training import build_estimator, split_dataset, train_all
@@ -119,3 +120,33 @@ def test_retraining_replaces_the_folder_without_leftovers(iris: Dataset, tmp_pat
 def test_unknown_algorithm_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown algorithm 'svm'"):
         build_estimator(ModelVersionSpec(name="v9", algorithm="svm"), 0)
+
+
+def test_training_refuses_a_folder_that_is_not_an_artifacts_folder(
+    iris: Dataset, tmp_path: Path
+) -> None:
+    out = tmp_path / "documents"
+    out.mkdir()
+    (out / "notes.txt").write_text("not a model")
+    with pytest.raises(ValueError, match=f"{out} is not empty and holds no manifest.json"):
+        train_all(iris, load_catalogue(), out)
+    assert (out / "notes.txt").read_text() == "not a model"
+    assert sorted(path.name for path in out.iterdir()) == ["notes.txt"]
+
+
+def test_retraining_replaces_only_what_training_wrote(iris: Dataset, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    small = VersionCatalogue(
+        versions=[
+            ModelVersionSpec(name="only", algorithm="random_forest", params={"n_estimators": 3})
+        ]
+    )
+    train_all(iris, small, out)
+    (out / "notes.txt").write_text("kept")
+    (out / "only" / "README").write_text("also kept")
+    train_all(iris, small, out)
+    assert (out / "notes.txt").read_text() == "kept"
+    assert (out / "only" / "README").read_text() == "also kept"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "notes.txt" not in manifest["files"]
+    load_bundle(out)  # still verifies

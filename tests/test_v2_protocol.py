@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from mlops_pipeline.errors import ApiError, BatchTooLarge
 from mlops_pipeline.v2_protocol import ProtocolError, parse_infer_request
 
-from helpers import SETOSA_ROW
+from helpers import ADMIN, SETOSA_ROW
 
 VIRGINICA_ROW = [6.7, 3.0, 5.2, 2.3]
 
@@ -79,7 +79,7 @@ def test_infer_is_routed_echoes_the_id_and_is_logged(client: FlaskClient) -> Non
     )
     assert probabilities["shape"] == [2, 3]
     assert len(probabilities["data"]) == 6
-    logged = client.get("/predictions?limit=2").get_json()["predictions"]
+    logged = client.get("/predictions?limit=2", headers=ADMIN).get_json()["predictions"]
     assert {row["prediction"] for row in logged} == {0, 2}
 
 

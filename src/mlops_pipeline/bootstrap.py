@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from mlops_pipeline.api import create_app
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
-from mlops_pipeline.config import Settings
+from mlops_pipeline.config import Settings, token_problems
 from mlops_pipeline.drift import Reference
 from mlops_pipeline.experiment_service import ExperimentService
 from mlops_pipeline.experiment_store import SQLiteExperimentStore
@@ -134,7 +134,10 @@ def build_shadow(
 
 
 def build_app(settings: Settings) -> Flask:
-    """The production app: multiprocess metrics when gunicorn's start script asked for them."""
+    """The production app: multiprocess metrics when the start script asked for them."""
+    problems = token_problems(settings)
+    if problems:  # `mlops serve` says so first; this guards a server started some other way
+        raise ValueError("; ".join(problems))
     if multiprocess_enabled():
         metrics, registry = Metrics(registry=None), exposition_registry()
     else:

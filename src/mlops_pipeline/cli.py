@@ -124,10 +124,21 @@ def train(settings: Settings, data: Path | None = None, target: str | None = Non
     print(f"artifacts written to {settings.artifacts_dir}")
 
 
+def strong_tokens(settings: Settings) -> Settings:
+    """``settings`` unless a configured token is too short to guard a server."""
+    from mlops_pipeline.config import token_problems
+
+    problems = token_problems(settings)
+    if problems:
+        raise CliError("refusing to start: " + "; ".join(problems))
+    return settings
+
+
 def verified(settings: Settings) -> Settings:
-    """``settings`` once its artifacts check out against their manifest."""
+    """``settings`` once its tokens are strong enough and its artifacts match their manifest."""
     from mlops_pipeline.artifacts import ArtifactError, verify_files
 
+    strong_tokens(settings)
     try:
         verify_files(settings.artifacts_dir)
     except ArtifactError as exc:
@@ -246,11 +257,14 @@ def run_up(args: argparse.Namespace) -> int:
         ui_process,
     )
 
-    settings = settings_from(args, **SERVER_FLAGS)
+    settings = strong_tokens(settings_from(args, **SERVER_FLAGS))
     if not (settings.artifacts_dir / MANIFEST).exists():
         print(f"no models in {settings.artifacts_dir}: training them first")
         train(settings)
     verified(settings)
+    settings, token_file = with_local_tokens(settings)
+    if token_file is not None:
+        print(f"Tokens      {token_file}  (admin and feedback bearer tokens; the UI uses them)")
     metrics_dir = fresh_metrics_dir(settings)
     processes = [api_process(settings, metrics_dir)]
     host = reachable_host(settings.host)
@@ -278,6 +292,26 @@ def run_up(args: argparse.Namespace) -> int:
         return supervise(processes)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def with_local_tokens(settings: Settings) -> tuple[Settings, Path | None]:
+    """Settings with both tokens: given ones kept, missing ones read or made in a 0600 file."""
+    from mlops_pipeline.tokens import ensure_token_file
+
+    if settings.admin_token is not None and settings.feedback_token is not None:
+        return settings, None
+    path = settings.db_path.parent / "tokens.env"
+    try:
+        tokens = ensure_token_file(path)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot keep the local tokens in {path}: {exc}") from exc
+    update = {
+        name: tokens[f"MLOPS_{name.upper()}"]
+        for name in ("admin_token", "feedback_token")
+        if getattr(settings, name) is None
+    }
+    updated = Settings.model_validate({**settings.model_dump(), **update})
+    return strong_tokens(updated), path
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import tomllib
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,8 +53,21 @@ class Settings(BaseSettings):
         Path("deploy/prometheus"), description="Folder with prometheus.yml and alerts.yml."
     )
     admin_token: SecretStr | None = Field(
-        None, description="Bearer token for admin endpoints; unset disables them."
+        None,
+        description="Bearer token of the admin role (weights, history, the prediction listing);"
+        " unset or empty disables those endpoints.",
     )
+    feedback_token: SecretStr | None = Field(
+        None,
+        description="Bearer token of the feedback role (posting labels; the admin token works"
+        " too); unset or empty disables POST /feedback for everyone but admins.",
+    )
+    server: Literal["granian", "gunicorn"] = Field(
+        "granian",
+        description="HTTP server of `mlops serve`: granian (async front, keep-alive, slow"
+        " clients cost no worker) or gunicorn (sync workers; put a buffering proxy in front).",
+    )
+    access_log: bool = Field(True, description="One JSON line per request on stderr.")
     weights_sync_seconds: float = Field(
         1.0, gt=0, description="How often each worker adopts weights changed by another."
     )
@@ -79,6 +92,16 @@ class Settings(BaseSettings):
     drift_interval_seconds: float = Field(
         5.0, ge=0, description="Seconds between drift recomputations; 0 computes on request only."
     )
+
+    @field_validator("admin_token", "feedback_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: object) -> object:
+        # Compose's ${VAR:-} hands over an empty string: that must disable a role, never open it.
+        if isinstance(value, str) and value == "":
+            return None
+        if isinstance(value, SecretStr) and value.get_secret_value() == "":
+            return None
+        return value
 
     @field_validator("ab_weights")
     @classmethod
@@ -124,6 +147,23 @@ class VersionCatalogue(BaseModel):
 
     def default_weights(self) -> dict[str, float]:
         return normalise_weights({spec.name: spec.weight for spec in self.versions})
+
+
+MIN_TOKEN_LENGTH = 16
+
+
+def token_problems(settings: Settings) -> list[str]:
+    """Why the configured tokens cannot guard a server (too short to resist guessing)."""
+    problems = []
+    for name in ("admin_token", "feedback_token"):
+        token: SecretStr | None = getattr(settings, name)
+        if token is not None and len(token.get_secret_value()) < MIN_TOKEN_LENGTH:
+            problems.append(
+                f"MLOPS_{name.upper()} has {len(token.get_secret_value())} characters;"
+                f" at least {MIN_TOKEN_LENGTH} are required"
+                " (make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+    return problems
 
 
 def validate_weights(weights: Mapping[str, float]) -> None:

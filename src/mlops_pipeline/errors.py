@@ -95,3 +95,47 @@ class ExperimentUnavailable(ApiError):
 class LogUnavailable(ApiError):
     status = 503
     code = "log_unavailable"
+
+
+class ProtocolError(ApiError):
+    code = "invalid_inference_request"
+
+
+class ModelNotFound(ApiError):
+    status = 404
+    code = "model_not_found"
+
+
+class FeedbackDisabled(ApiError):
+    status = 403
+    code = "feedback_disabled"
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class InvalidActor(ApiError):
+    code = "invalid_actor"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "payload_too_large"
+
+
+def all_error_codes() -> tuple[str, ...]:
+    """Every code a client can see: the error counter's closed label set."""
+    codes: list[str] = []
+    pending: list[type[ApiError]] = [ApiError]
+    while pending:
+        cls = pending.pop()
+        if cls.code not in codes:
+            codes.append(cls.code)
+        pending.extend(cls.__subclasses__())
+    # Errors werkzeug raises itself (routing) and the catch-all handler.
+    for code in ("not_found", "method_not_allowed", "internal_error"):
+        if code not in codes:
+            codes.append(code)
+    return tuple(sorted(codes))

@@ -27,6 +27,7 @@ from mlops_pipeline.experiment_store import (
 )
 from mlops_pipeline.metrics import Metrics
 from mlops_pipeline.routing import ABRouter
+from mlops_pipeline.store import PINNED
 from mlops_pipeline.validation import FeedbackItem
 
 LATENCY_SAMPLE = 10_000
@@ -79,7 +80,7 @@ class ExperimentService:
         for item, prediction in zip(items, logged, strict=True):
             correct = prediction.predicted == item.label
             if self._store.save_label(item.request_id, item.row_index, prediction, item.label, now):
-                self._metrics.feedback.labels(prediction.model_version, str(correct).lower()).inc()
+                self._metrics.count_feedback(prediction.model_version, correct)
             results.append(
                 {
                     "request_id": item.request_id,
@@ -152,10 +153,10 @@ class ExperimentService:
                 "latency_ms_p99": float(np.percentile(latencies, 99)) if len(latencies) else None,
             }
             if labelled:
-                self._metrics.model_accuracy.labels(version).set(correct / labelled)
+                self._metrics.set_accuracy(version, correct / labelled)
         srm_p = sample_ratio_pvalue(served_since, weights)
         mismatch = srm_p < self._srm_alpha
-        self._metrics.sample_ratio_mismatch.set(1 if mismatch else 0)
+        self._metrics.set_sample_ratio_mismatch(mismatch)
         sequence = self._store.label_sequence()
         comparisons = [
             self._compare(challenger, confusion, sequence) for challenger in self.versions[1:]
@@ -164,6 +165,7 @@ class ExperimentService:
             "champion": self.champion,
             "classes": self._class_names,
             "versions": per_version,
+            "pinned": self._pinned(),
             "comparisons": [c for c, _ in comparisons],
             "decision": self._overall(comparisons),
             "shadow": self._store.shadow_agreement(),
@@ -175,6 +177,28 @@ class ExperimentService:
                 "requests": served_since,
             },
             "computed_at": self._clock(),
+        }
+
+    def _pinned(self) -> dict[str, dict[str, Any]]:
+        """Traffic whose caller named the version: reported, never part of the experiment.
+
+        Letting it count would let any caller steer the verdict and trip the sample-ratio test.
+        """
+        served = self._store.served_requests(assignment=PINNED)
+        labelled: dict[str, list[int]] = {}
+        for version, predicted, label, count in self._store.label_counts(PINNED):
+            totals = labelled.setdefault(version, [0, 0])
+            totals[0] += count
+            totals[1] += count if predicted == label else 0
+        return {
+            version: {
+                "served": served.get(version, 0),
+                "labelled": labelled.get(version, [0, 0])[0],
+                "accuracy": (
+                    labelled[version][1] / labelled[version][0] if version in labelled else None
+                ),
+            }
+            for version in sorted(set(served) | set(labelled))
         }
 
     def _compare(

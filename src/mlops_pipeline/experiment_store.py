@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mlops_pipeline.sqlite import SQLiteDatabase
-from mlops_pipeline.store import INT
+from mlops_pipeline.store import INT, ROUTED
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS feedback (
     true_label        INTEGER NOT NULL,
     first_labelled_at REAL    NOT NULL,  -- order of arrival for the sequential test
     labelled_at       REAL    NOT NULL,  -- last change (a second label replaces the first)
+    assignment        TEXT    NOT NULL DEFAULT 'routed',  -- of the labelled prediction
     PRIMARY KEY (request_id, row_index)
 );
 -- The traffic split set at run time; one row, absent until the first change.
@@ -54,6 +55,7 @@ CREATE TABLE IF NOT EXISTS weight_changes (
 class LoggedPrediction:
     model_version: str
     predicted: int
+    assignment: str = ROUTED
 
 
 @dataclass(frozen=True)
@@ -67,19 +69,21 @@ class SQLiteExperimentStore(SQLiteDatabase):
 
     def __init__(self, path: Path, busy_timeout_ms: int = 5_000) -> None:
         super().__init__(path, SCHEMA, busy_timeout_ms)
+        self._add_column("feedback", "assignment", f"TEXT NOT NULL DEFAULT '{ROUTED}'")
 
     def logged_prediction(self, request_id: str, row_index: int) -> LoggedPrediction | None:
         connection = self._connection()
         row = self._retry_while_locked(
             lambda: connection.execute(
-                "SELECT model_version, n_rows, predictions FROM predictions WHERE request_id = ?",
+                "SELECT model_version, n_rows, predictions, assignment FROM predictions"
+                " WHERE request_id = ?",
                 (request_id,),
             ).fetchone()
         )
         if row is None or not 0 <= row_index < row["n_rows"]:
             return None
         predicted = int(np.frombuffer(row["predictions"], dtype=INT)[row_index])
-        return LoggedPrediction(row["model_version"], predicted)
+        return LoggedPrediction(row["model_version"], predicted, row["assignment"])
 
     def save_label(
         self, request_id: str, row_index: int, logged: LoggedPrediction, label: int, now: float
@@ -93,22 +97,33 @@ class SQLiteExperimentStore(SQLiteDatabase):
             ).fetchone()
             connection.execute(
                 "INSERT INTO feedback (request_id, row_index, model_version, predicted,"
-                " true_label, first_labelled_at, labelled_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " true_label, first_labelled_at, labelled_at, assignment)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (request_id, row_index) DO UPDATE"
                 " SET true_label = excluded.true_label, labelled_at = excluded.labelled_at",
-                (request_id, row_index, logged.model_version, logged.predicted, label, now, now),
+                (
+                    request_id,
+                    row_index,
+                    logged.model_version,
+                    logged.predicted,
+                    label,
+                    now,
+                    now,
+                    logged.assignment,
+                ),
             )
             return existing is None
 
         return self._transaction(upsert)
 
-    def label_counts(self) -> list[tuple[str, int, int, int]]:
-        """(version, predicted, true label, count) over every labelled prediction."""
+    def label_counts(self, assignment: str = ROUTED) -> list[tuple[str, int, int, int]]:
+        """(version, predicted, true label, count) over labelled predictions so assigned."""
         connection = self._connection()
         rows = self._retry_while_locked(
             lambda: connection.execute(
                 "SELECT model_version, predicted, true_label, COUNT(*) FROM feedback"
-                " GROUP BY model_version, predicted, true_label"
+                " WHERE assignment = ? GROUP BY model_version, predicted, true_label",
+                (assignment,),
             ).fetchall()
         )
         return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
@@ -118,19 +133,22 @@ class SQLiteExperimentStore(SQLiteDatabase):
         rows = self._retry_while_locked(
             lambda: connection.execute(
                 "SELECT model_version, predicted = true_label FROM feedback"
-                " ORDER BY first_labelled_at, rowid"
+                " WHERE assignment = ? ORDER BY first_labelled_at, rowid",
+                (ROUTED,),
             ).fetchall()
         )
         return LabelSequence([r[0] for r in rows], np.array([bool(r[1]) for r in rows]))
 
-    def served_requests(self, since: float | None = None) -> dict[str, int]:
-        """Requests answered per version, optionally only those at or after ``since``."""
+    def served_requests(
+        self, since: float | None = None, assignment: str = ROUTED
+    ) -> dict[str, int]:
+        """Requests answered per version and so assigned, optionally only at or after ``since``."""
         connection = self._connection()
         rows = self._retry_while_locked(
             lambda: connection.execute(
-                "SELECT model_version, COUNT(*) FROM predictions WHERE created_at >= ?"
-                " GROUP BY model_version",
-                (since if since is not None else float("-inf"),),
+                "SELECT model_version, COUNT(*) FROM predictions"
+                " WHERE created_at >= ? AND assignment = ? GROUP BY model_version",
+                (since if since is not None else float("-inf"), assignment),
             ).fetchall()
         )
         return {str(r[0]): int(r[1]) for r in rows}

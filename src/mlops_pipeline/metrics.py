@@ -14,6 +14,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from mlops_pipeline.errors import all_error_codes
+
 # 100 µs to 1 s, roughly three buckets per decade.
 LATENCY_BUCKETS = (
     0.0001,
@@ -31,34 +33,13 @@ LATENCY_BUCKETS = (
     1.0,
 )
 
-# Error codes are a closed set so the error counter's label stays bounded.
-ERROR_CODES = (
-    "invalid_json",
-    "missing_features",
-    "wrong_feature_count",
-    "invalid_feature_value",
-    "invalid_user_id",
-    "invalid_parameter",
-    "batch_too_large",
-    "payload_too_large",
-    "not_found",
-    "method_not_allowed",
-    "not_ready",
-    "drift_unavailable",
-    "invalid_feedback",
-    "invalid_label",
-    "unknown_request",
-    "invalid_weights",
-    "unknown_version",
-    "unauthorized",
-    "forbidden",
-    "admin_disabled",
-    "experiment_unavailable",
-    "invalid_inference_request",
-    "log_unavailable",
-    "model_not_found",
-    "internal_error",
-)
+# The only methods that become a label value as sent; any other is "other". A client picks the
+# method, so without this one client could create a series per made-up verb.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def bounded_method(method: str) -> str:
+    return method if method in KNOWN_METHODS else "other"
 
 
 def multiprocess_enabled() -> bool:
@@ -213,7 +194,7 @@ class Metrics:
             self.inference_latency.labels(version)
             for class_name in classes:
                 self.predictions.labels(version, class_name)
-        for code in ERROR_CODES:
+        for code in all_error_codes():
             self.errors.labels(code)
         for version in versions:
             for correct in ("true", "false"):
@@ -229,7 +210,8 @@ class Metrics:
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         # Resolving label children costs more than the update itself; the label sets are
-        # bounded (routes x methods x statuses), so the resolved children are kept.
+        # bounded (routes x known methods x statuses), so the resolved children are kept.
+        method = bounded_method(method)
         key = (endpoint, method, status)
         children = self._request_children.get(key)
         if children is None:
@@ -271,6 +253,21 @@ class Metrics:
             self.feature_drift_pvalue.labels(feature).set(values["adjusted_pvalue"])
             self.feature_psi.labels(feature).set(values["psi"])
         self.prediction_drift_pvalue.set(report["prediction"]["adjusted_pvalue"])
+
+    def count_error(self, code: str) -> None:
+        self.errors.labels(code).inc()
+
+    def count_log_failure(self) -> None:
+        self.log_failures.inc()
+
+    def count_feedback(self, version: str, correct: bool) -> None:
+        self.feedback.labels(version, "true" if correct else "false").inc()
+
+    def set_accuracy(self, version: str, accuracy: float) -> None:
+        self.model_accuracy.labels(version).set(accuracy)
+
+    def set_sample_ratio_mismatch(self, mismatch: bool) -> None:
+        self.sample_ratio_mismatch.set(1 if mismatch else 0)
 
     def set_weights(self, weights: Mapping[str, float]) -> None:
         for version, weight in weights.items():

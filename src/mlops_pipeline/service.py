@@ -15,7 +15,13 @@ from mlops_pipeline.inference import OnnxPredictor
 from mlops_pipeline.metrics import Metrics
 from mlops_pipeline.routing import ABRouter
 from mlops_pipeline.shadow import ShadowJob, ShadowScorer
-from mlops_pipeline.store import PredictionBatch, PredictionStore, StoreUnavailable
+from mlops_pipeline.store import (
+    PINNED,
+    ROUTED,
+    PredictionBatch,
+    PredictionStore,
+    StoreUnavailable,
+)
 from mlops_pipeline.validation import PredictRequest
 
 
@@ -72,8 +78,10 @@ class PredictionService:
         """Answer with ``version`` when given (a pinned request), else the router's choice."""
         started = self._timer()
         if version is None:
-            version = self.router.choose(request.user_id)
-        elif version not in self._predictors:
+            version, assignment = self.router.choose(request.user_id), ROUTED
+        elif version in self._predictors:
+            assignment = PINNED
+        else:
             raise UnknownVersion(f"no model version {version!r}; served: {self.versions}")
         classes, probabilities = self._predictors[version].predict(request.rows)
         inference_seconds = self._timer() - started
@@ -90,11 +98,12 @@ class PredictionService:
                 predictions=classes,
                 probabilities=probabilities,
                 latency_ms=latency_ms,
+                assignment=assignment,
             )
             try:
                 self._store.append(batch)
             except StoreUnavailable as exc:
-                self.metrics.log_failures.inc()
+                self.metrics.count_log_failure()
                 raise LogUnavailable(f"the prediction log cannot record answers: {exc}") from exc
         self._record_metrics(version, classes, inference_seconds)
         if self.shadow is not None:

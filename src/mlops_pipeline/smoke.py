@@ -41,6 +41,14 @@ def run_smoke(
             bad.status_code == 400 and bad.json().get("code") == "wrong_feature_count",
             bad.text,
         )
+        anonymous = get("/predictions?limit=1")
+        check(
+            "prediction listing refuses anonymous callers",
+            anonymous.status_code in (401, 403),
+            f"answered {anonymous.status_code}",
+        )
+        untyped = http.post(base + "/predict", data='{"features": [5.1, 3.5, 1.4, 0.2]}')
+        check("bodies must be JSON-typed", untyped.status_code == 415, untyped.text)
         metrics = get("/metrics").text
         check(
             "metrics exposed",

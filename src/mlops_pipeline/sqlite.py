@@ -56,6 +56,23 @@ class SQLiteDatabase:
             time.sleep(pause)
             pause = min(pause * 2, 2e-3)
 
+    def _add_column(self, table: str, column: str, definition: str) -> None:
+        """Bring a file written by an older release up to this schema (idempotent).
+
+        ``CREATE TABLE IF NOT EXISTS`` keeps an old table as it was, so new columns are added here.
+        """
+        connection = self._connection()
+        columns = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        if column in columns:
+            return
+        try:
+            self._retry_while_locked(
+                lambda: connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            )
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):  # another worker added it first
+                raise
+
     def _transaction(self, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``body`` inside BEGIN IMMEDIATE ... COMMIT (rolled back if it raises)."""
         connection = self._connection()

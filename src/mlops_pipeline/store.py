@@ -33,7 +33,10 @@ CREATE TABLE IF NOT EXISTS predictions (
     features      BLOB    NOT NULL,     -- n_rows x n_features float64, little-endian, row-major
     predictions   BLOB    NOT NULL,     -- n_rows int64 class indices, little-endian
     probabilities BLOB    NOT NULL,     -- n_rows x n_classes float64, little-endian, row-major
-    latency_ms    REAL    NOT NULL
+    latency_ms    REAL    NOT NULL,
+    -- 'routed': the A/B router chose the version (randomly or by sticky user); 'pinned': the
+    -- caller named it. Only routed traffic is experiment traffic.
+    assignment    TEXT    NOT NULL DEFAULT 'routed'
 );
 -- Inputs refused as invalid (NaN, wrong width, ...): drift detection counts them as bad values.
 CREATE TABLE IF NOT EXISTS rejected_inputs (
@@ -45,12 +48,14 @@ CREATE INDEX IF NOT EXISTS rejected_inputs_created_at ON rejected_inputs (create
 """
 INSERT = (
     "INSERT INTO predictions (request_id, created_at, model_version, user_id, n_rows, features,"
-    " predictions, probabilities, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " predictions, probabilities, latency_ms, assignment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 COLUMNS = (
     "request_id, created_at, model_version, user_id, n_rows, features, predictions,"
-    " probabilities, latency_ms"
+    " probabilities, latency_ms, assignment"
 )
+ROUTED = "routed"
+PINNED = "pinned"
 
 RECENT_PAGE_SIZE = 64
 RECENT_PAGE = (
@@ -84,6 +89,7 @@ class PredictionBatch:
     predictions: NDArray[np.int64]
     probabilities: NDArray[np.float64]
     latency_ms: float
+    assignment: str = ROUTED  # ROUTED or PINNED
 
 
 class PredictionStore(Protocol):
@@ -111,6 +117,7 @@ class PredictionStore(Protocol):
 class SQLitePredictionStore(SQLiteDatabase):
     def __init__(self, path: Path, busy_timeout_ms: int = 5_000) -> None:
         super().__init__(path, SCHEMA, busy_timeout_ms)
+        self._add_column("predictions", "assignment", f"TEXT NOT NULL DEFAULT '{ROUTED}'")
 
     def append(self, batch: PredictionBatch) -> None:
         row = (
@@ -123,6 +130,7 @@ class SQLitePredictionStore(SQLiteDatabase):
             np.ascontiguousarray(batch.predictions, dtype=INT).tobytes(),
             np.ascontiguousarray(batch.probabilities, dtype=FLOAT).tobytes(),
             batch.latency_ms,
+            batch.assignment,
         )
         connection = self._connection()
         # One statement in autocommit mode is its own transaction, committed when it returns.
@@ -218,6 +226,7 @@ def _expand(row: sqlite3.Row, limit: int) -> list[dict[str, Any]]:
         "model_version": row["model_version"],
         "user_id": row["user_id"],
         "latency_ms": row["latency_ms"],
+        "assignment": row["assignment"],
     }
     return [
         {

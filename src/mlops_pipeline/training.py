@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import shutil
 import tempfile
@@ -162,6 +163,7 @@ def train_all(
     created_at = (now or datetime.now(UTC)).isoformat()
     split = split_dataset(dataset, catalogue.test_size, catalogue.seed)
     weights = catalogue.default_weights()
+    kept = files_to_keep(out_dir)  # refuses a folder this command did not write
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
@@ -176,6 +178,11 @@ def train_all(
             reports.append(report)
         artifacts.write_json(staging / artifacts.TRAINING_STATS, stats)
         artifacts.write_manifest(staging, [spec.name for spec in catalogue.versions], weights)
+        for relative in kept:  # not ours: carried over untouched, outside the manifest
+            destination = staging / relative
+            if not destination.exists():
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(out_dir / relative, destination)
         _replace_dir(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -240,6 +247,39 @@ def _train_version(
         spec.name, evaluation["accuracy"], evaluation["macro_f1"], parity.max_probability_diff
     )
     return report, shares
+
+
+def files_to_keep(out_dir: Path) -> list[Path]:
+    """Files in ``out_dir`` that an earlier `mlops train` did not write (they survive a retrain).
+
+    Raises ValueError for a non-empty folder without a manifest: it is not an artifacts folder,
+    and replacing it would delete whatever it holds.
+    """
+    if not out_dir.exists():
+        return []
+    if not out_dir.is_dir():
+        raise ValueError(f"{out_dir} exists and is not a folder")
+    entries = list(out_dir.iterdir())
+    if not entries:
+        return []
+    manifest_path = out_dir / artifacts.MANIFEST
+    if not manifest_path.is_file():
+        raise ValueError(
+            f"{out_dir} is not empty and holds no {artifacts.MANIFEST}: it is not an artifacts"
+            " folder, so training will not replace it; choose an empty or new folder"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text("utf-8"))
+        written = set(manifest["files"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{manifest_path} is unreadable ({exc}); refusing to replace") from None
+    return [
+        path.relative_to(out_dir)
+        for path in sorted(out_dir.rglob("*"))
+        if path.is_file()
+        and path.name != artifacts.MANIFEST
+        and path.relative_to(out_dir).as_posix() not in written
+    ]
 
 
 def _replace_dir(new: Path, target: Path) -> None:

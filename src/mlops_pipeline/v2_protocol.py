@@ -14,18 +14,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from mlops_pipeline.errors import ApiError, BatchTooLarge
+from mlops_pipeline.errors import BatchTooLarge, ModelNotFound, ProtocolError
+
+__all__ = ["ModelNotFound", "ProtocolError", "infer_response", "parse_infer_request"]
 
 INPUT_DATATYPES = ("FP32", "FP64")
-
-
-class ProtocolError(ApiError):
-    code = "invalid_inference_request"
-
-
-class ModelNotFound(ApiError):
-    status = 404
-    code = "model_not_found"
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,9 @@ def parse_user_id(value: Any) -> str | None:
     text = str(value)
     if not text or len(text) > MAX_USER_ID_LENGTH:
         raise InvalidUserId(f"user_id must have 1 to {MAX_USER_ID_LENGTH} characters")
+    if any(ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in text):
+        # It is logged and shown in the UI: control characters could forge lines there.
+        raise InvalidUserId("user_id must not contain control characters")
     return text
 
 

@@ -10,17 +10,25 @@ from flask import Flask, Response, jsonify, request
 from prometheus_client import CollectorRegistry
 from werkzeug.exceptions import HTTPException
 
-from mlops_pipeline.api.routes import REQUEST_ID, STARTED, build_blueprint
+from mlops_pipeline.api.access_log import AccessLog
+from mlops_pipeline.api.auth import Guard
+from mlops_pipeline.api.routes import MODEL_VERSION, REQUEST_ID, STARTED, build_blueprint
 from mlops_pipeline.config import Settings
 from mlops_pipeline.errors import ApiError
 from mlops_pipeline.experiment_service import ExperimentService
+from mlops_pipeline.metrics import bounded_method
 from mlops_pipeline.monitoring import DriftMonitor
 from mlops_pipeline.service import PredictionService
 
 logger = logging.getLogger(__name__)
 
 # Werkzeug's exceptions for client mistakes, mapped to this API's stable error codes.
-HTTP_ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+HTTP_ERROR_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
 
 
 def new_request_id() -> str:
@@ -38,11 +46,14 @@ def create_app(
     registry: CollectorRegistry,
     monitor: DriftMonitor | None = None,
     experiment: ExperimentService | None = None,
+    access_log: AccessLog | None = None,
 ) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     metrics = service.metrics
+    log = access_log if access_log is not None else AccessLog(enabled=settings.access_log)
+    guard = Guard.from_settings(settings, log)
 
     @app.before_request
     def start_request() -> None:
@@ -54,18 +65,26 @@ def create_app(
     def record_request(response: Response) -> Response:
         environ = request.environ
         rule = request.url_rule
+        route = rule.rule if rule is not None else "unmatched"
         elapsed = time.perf_counter() - environ.get(STARTED, time.perf_counter())
-        metrics.observe_request(
-            rule.rule if rule is not None else "unmatched",
-            environ["REQUEST_METHOD"],
-            response.status_code,
-            elapsed,
-        )
-        response.headers["X-Request-ID"] = environ.get(REQUEST_ID, "")
+        method = bounded_method(environ["REQUEST_METHOD"])
+        metrics.observe_request(route, method, response.status_code, elapsed)
+        request_id = environ.get(REQUEST_ID, "")
+        response.headers["X-Request-ID"] = request_id
+        if log.enabled:
+            log.request(
+                request_id,
+                method,
+                route,
+                response.status_code,
+                elapsed * 1000,
+                environ.get("REMOTE_ADDR"),
+                environ.get(MODEL_VERSION),
+            )
         return response
 
     def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
-        metrics.errors.labels(code).inc()
+        metrics.count_error(code)
         return jsonify(error=message, code=code), status
 
     @app.errorhandler(ApiError)
@@ -82,7 +101,7 @@ def create_app(
     def unexpected_error(error: Exception) -> tuple[Response, int]:
         request_id = request.environ.get(REQUEST_ID, "")
         logger.exception("unhandled error in request %s", request_id)
-        metrics.errors.labels("internal_error").inc()
+        metrics.count_error("internal_error")
         body = {
             "error": "internal error; the server log has details",
             "code": "internal_error",
@@ -90,5 +109,5 @@ def create_app(
         }
         return jsonify(body), 500
 
-    app.register_blueprint(build_blueprint(settings, service, registry, monitor, experiment))
+    app.register_blueprint(build_blueprint(settings, service, registry, guard, monitor, experiment))
     return app

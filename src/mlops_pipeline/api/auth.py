@@ -1,24 +1,116 @@
-"""Admin authentication: a bearer token from settings, compared in constant time."""
+"""Bearer tokens for two roles, compared exactly and in constant time; failures are logged.
+
+The admin role changes weights and reads what reveals others' data (the prediction listing, the
+audit history); the feedback role posts labels. An unset or empty token disables its role.
+"""
 
 from __future__ import annotations
 
+import enum
 import hmac
+from dataclasses import dataclass
 
 from flask import request
+from pydantic import SecretStr
 
+from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.config import Settings
-from mlops_pipeline.errors import AdminDisabled, Forbidden, Unauthorized
+from mlops_pipeline.errors import (
+    AdminDisabled,
+    FeedbackDisabled,
+    Forbidden,
+    InvalidActor,
+    Unauthorized,
+)
+from mlops_pipeline.metrics import bounded_method
+
+MAX_ACTOR_LENGTH = 64
 
 
-def require_admin(settings: Settings) -> str:
-    """Return who is acting (for the audit log), or raise 401/403."""
-    if settings.admin_token is None:
-        raise AdminDisabled("admin endpoints are disabled: no MLOPS_ADMIN_TOKEN is configured")
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("send 'Authorization: Bearer <admin token>'")
-    expected = settings.admin_token.get_secret_value().encode()
-    if not hmac.compare_digest(token.strip().encode(), expected):
-        raise Forbidden("the admin token is not valid")
-    actor = request.headers.get("X-Actor", "").strip()[:64]
-    return f"{actor or 'admin'}@{request.remote_addr or 'unknown'}"
+class Role(enum.Enum):
+    ADMIN = "admin"
+    FEEDBACK = "feedback"
+
+
+def _secret(token: SecretStr | None) -> bytes | None:
+    return None if token is None else token.get_secret_value().encode("utf-8")
+
+
+def has_control_characters(text: str) -> bool:
+    """C0/C1 control characters and DEL: they forge or break log lines and terminals."""
+    return any(ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in text)
+
+
+@dataclass(frozen=True)
+class Guard:
+    admin_token: bytes | None
+    feedback_token: bytes | None
+    log: AccessLog
+
+    @classmethod
+    def from_settings(cls, settings: Settings, log: AccessLog) -> Guard:
+        return cls(_secret(settings.admin_token), _secret(settings.feedback_token), log)
+
+    def require(self, role: Role) -> str:
+        """Who is acting (for the audit log), or raise 401/403 and log why."""
+        own = self.admin_token if role is Role.ADMIN else self.feedback_token
+        accepted = self._accepted(role)
+        presented = presented_token(request.headers.get("Authorization"))
+        # Every accepted token is compared, so the time taken does not say which one matched.
+        matched = presented is not None and any(
+            [hmac.compare_digest(presented, token) for token in accepted]
+        )
+        if own is None and not matched:  # the role is off; only an admin may still act
+            self._deny("role_disabled", role)
+            if role is Role.ADMIN:
+                raise AdminDisabled("admin endpoints are disabled: no MLOPS_ADMIN_TOKEN is set")
+            raise FeedbackDisabled("feedback is disabled: no MLOPS_FEEDBACK_TOKEN is set")
+        if presented is None:
+            self._deny("auth_failure", role, reason="missing bearer token")
+            raise Unauthorized(f"send 'Authorization: Bearer <{role.value} token>'")
+        if not matched:
+            other = self.feedback_token if role is Role.ADMIN else None
+            if other is not None and hmac.compare_digest(presented, other):
+                self._deny("role_denied", role, reason="token of another role")
+            else:
+                self._deny("auth_failure", role, reason="invalid token")
+            raise Forbidden(f"the token does not grant the {role.value} role")
+        return f"{actor_name()}@{request.remote_addr or 'unknown'}"
+
+    def _accepted(self, role: Role) -> list[bytes]:
+        tokens = [self.admin_token]
+        if role is Role.FEEDBACK:
+            tokens.append(self.feedback_token)
+        return [token for token in tokens if token is not None]
+
+    def _deny(self, event: str, role: Role, reason: str = "role disabled") -> None:
+        self.log.event(
+            event,
+            role=role.value,
+            reason=reason,
+            method=bounded_method(request.method),
+            path=request.path,
+            client=request.remote_addr,
+        )
+
+
+def presented_token(header: str | None) -> bytes | None:
+    """The token exactly as sent after 'Bearer ' (no stripping: ' x' is not 'x')."""
+    if not header:
+        return None
+    scheme, separator, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not separator or not token:
+        return None
+    # WSGI hands headers over as latin-1 strings; this recovers the bytes on the wire.
+    return token.encode("latin-1", "replace")
+
+
+def actor_name() -> str:
+    actor = request.headers.get("X-Actor")
+    if actor is None or actor == "":
+        return "admin"
+    if has_control_characters(actor) or len(actor) > MAX_ACTOR_LENGTH:
+        raise InvalidActor(
+            f"X-Actor must be 1 to {MAX_ACTOR_LENGTH} characters without control characters"
+        )
+    return actor

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from mlops_pipeline.api.auth import require_admin
+from mlops_pipeline.api.auth import Guard, Role
 from mlops_pipeline.api.openapi import openapi_spec
 from mlops_pipeline.config import Settings
 from mlops_pipeline.errors import (
@@ -22,6 +22,8 @@ from mlops_pipeline.errors import (
     InvalidJSON,
     InvalidParameter,
     NotReady,
+    PayloadTooLarge,
+    UnsupportedMediaType,
     WrongFeatureCount,
 )
 from mlops_pipeline.experiment_service import ExperimentService
@@ -44,6 +46,8 @@ MAX_LOG_LIMIT = 1_000
 # Keys this app adds to the WSGI environ of each request.
 REQUEST_ID = "mlops.request_id"
 STARTED = "mlops.started"
+MODEL_VERSION = "mlops.model_version"
+READ_CHUNK = 64 * 1024
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -52,11 +56,45 @@ def json_response(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body, separators=(",", ":")), status, mimetype="application/json")
 
 
-def parse_json_body() -> Any:
-    # Parsed whatever the Content-Type, so `curl -d` works; NaN and Infinity literals pass here
-    # and are refused by validation as invalid feature values.
+def is_json_media_type(mimetype: str) -> bool:
+    """application/json or any structured-syntax +json type (parameters such as charset allowed)."""
+    if mimetype == "application/json":
+        return True
+    kind, slash, subtype = mimetype.partition("/")
+    return bool(kind) and bool(slash) and subtype.endswith("+json") and len(subtype) > 5
+
+
+def read_body(max_bytes: int) -> bytes:
+    """The request body, refusing more than ``max_bytes`` whether it is sized or chunked."""
+    environ = request.environ
+    if environ.get("CONTENT_LENGTH") or not environ.get("wsgi.input_terminated"):
+        # Sized (werkzeug answers 413 above MAX_CONTENT_LENGTH) or no body at all.
+        return request.get_data(cache=False)
+    # Chunked: werkzeug would silently cut it at the limit, so read one byte past it.
+    stream = environ["wsgi.input"]
+    chunks: list[bytes] = []
+    size = 0
+    while size <= max_bytes:
+        chunk = stream.read(min(READ_CHUNK, max_bytes + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > max_bytes:
+        raise PayloadTooLarge(f"body exceeds {max_bytes} bytes")
+    return b"".join(chunks)
+
+
+def parse_json_body(max_bytes: int) -> Any:
+    # Only JSON content types: a browser cannot send those cross-site without a CORS preflight,
+    # which this API never grants, so a page elsewhere cannot post feedback or weights.
+    if not is_json_media_type(request.mimetype):
+        raise UnsupportedMediaType(
+            "send the body as JSON with 'Content-Type: application/json' (curl --json)"
+        )
+    # NaN and Infinity literals pass here and are refused by validation as invalid values.
     try:
-        return json.loads(request.get_data(cache=False))
+        return json.loads(read_body(max_bytes))
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         raise InvalidJSON(f"body is not valid JSON: {exc}") from None
     except RecursionError:
@@ -67,17 +105,22 @@ def build_blueprint(
     settings: Settings,
     service: PredictionService,
     registry: CollectorRegistry,
+    guard: Guard,
     monitor: DriftMonitor | None,
     experiment: ExperimentService | None = None,
 ) -> Blueprint:
     blueprint = Blueprint("api", __name__)
+    max_bytes = settings.max_body_bytes
+
+    def json_body() -> Any:
+        return parse_json_body(max_bytes)
 
     @blueprint.post("/predict")
     def predict() -> Response:
         environ = request.environ
         try:
             parsed = parse_predict_request(
-                parse_json_body(),
+                json_body(),
                 service.feature_names,
                 settings.max_batch_rows,
                 header_user_id=environ.get("HTTP_X_USER_ID"),
@@ -86,6 +129,7 @@ def build_blueprint(
             service.record_rejection(error.code)  # bad inputs are a drift signal too
             raise
         result = service.predict(parsed, environ[REQUEST_ID])
+        environ[MODEL_VERSION] = result.model_version
         return json_response(
             batch_body(result, service) if parsed.is_batch else single_body(result, service)
         )
@@ -110,6 +154,7 @@ def build_blueprint(
 
     @blueprint.get("/predictions")
     def predictions() -> Response:
+        guard.require(Role.ADMIN)  # user ids and inputs of every caller
         limit = int_parameter("limit", default=100, low=1, high=MAX_LOG_LIMIT)
         rows = service.recent_predictions(limit)
         return jsonify(predictions=rows, count=len(rows))
@@ -131,7 +176,8 @@ def build_blueprint(
 
     @blueprint.post("/feedback")
     def feedback() -> Response:
-        payload = parse_json_body()
+        guard.require(Role.FEEDBACK)
+        payload = json_body()
         results = experiment_service().record_feedback(parse_feedback(payload, service.class_names))
         return jsonify(results if isinstance(payload, list) else results[0])
 
@@ -141,12 +187,16 @@ def build_blueprint(
 
     @blueprint.put("/config/weights")
     def change_weights() -> Response:
-        actor = require_admin(settings)
-        weights = parse_weights(parse_json_body(), service.versions)
-        return jsonify(weights=experiment_service().change_weights(weights, actor))
+        actor = guard.require(Role.ADMIN)
+        weights = parse_weights(json_body(), service.versions)
+        old = service.router.weights
+        new = experiment_service().change_weights(weights, actor)
+        guard.log.event("weights_changed", actor=actor, old=old, new=new)
+        return jsonify(weights=new)
 
     @blueprint.get("/config/history")
     def weight_history() -> Response:
+        guard.require(Role.ADMIN)  # actors' names and addresses
         limit = int_parameter("limit", default=100, low=1, high=MAX_LOG_LIMIT)
         return jsonify(changes=experiment_service().history(limit))
 
@@ -185,13 +235,14 @@ def build_blueprint(
         if version is not None and version not in service.versions:
             raise ModelNotFound(f"model {name!r} has no version {version!r}")
         infer = parse_infer_request(
-            parse_json_body(), len(service.feature_names), settings.max_batch_rows
+            json_body(), len(service.feature_names), settings.max_batch_rows
         )
         result = service.predict(
             PredictRequest(infer.rows, None, is_batch=len(infer.rows) > 1),
             request.environ[REQUEST_ID],
             version,
         )
+        request.environ[MODEL_VERSION] = result.model_version
         return json_response(
             infer_response(
                 name, result.model_version, infer.id, result.classes, result.probabilities

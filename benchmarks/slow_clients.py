@@ -1,0 +1,114 @@
+"""Slow clients against `mlops serve`: granian (shipped) and gunicorn sync, side by side.
+
+32 connections trickle a request's headers at one byte per second for 20 s while a 33rd client
+asks GET /health every 0.5 s. Prints the slowest and median health answer and the timeouts per
+server. Asserts nothing.
+
+Run: .venv/bin/python benchmarks/slow_clients.py [--seconds 20] [--connections 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+from mlops_pipeline.config import load_catalogue  # noqa: E402
+from mlops_pipeline.data import load_iris_dataset  # noqa: E402
+from mlops_pipeline.training import train_all  # noqa: E402
+
+from servers import free_port, wait_until_ready  # noqa: E402
+
+
+def trickle(port: int, connections: int, seconds: int, stop: threading.Event) -> None:
+    sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(connections)]
+    message = b"POST /predict HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * (seconds + 8)
+    try:
+        for index in range(seconds):
+            if stop.is_set():
+                break
+            for sock in sockets:
+                with contextlib.suppress(OSError):
+                    sock.send(message[index : index + 1])
+            time.sleep(1)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def measure(server: str, artifacts: Path, work: Path, seconds: int, connections: int) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "MLOPS_SERVER": server,
+        "MLOPS_ARTIFACTS_DIR": str(artifacts),
+        "MLOPS_DB_PATH": str(work / f"{server}.db"),
+        "MLOPS_ACCESS_LOG": "false",
+    }
+    command = [sys.executable, "-m", "mlops_pipeline.cli", "serve", "--port", str(port)]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}/ready")
+        stop = threading.Event()
+        thread = threading.Thread(target=trickle, args=(port, connections, seconds, stop))
+        thread.start()
+        time.sleep(1)
+        times, timeouts = [], 0
+        deadline = time.monotonic() + seconds - 1
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            try:
+                requests.get(f"http://127.0.0.1:{port}/health", timeout=3)
+                times.append(time.monotonic() - started)
+            except requests.RequestException:
+                timeouts += 1
+            time.sleep(0.5)
+        stop.set()
+        thread.join()
+        slowest = f"{max(times) * 1000:7.1f} ms" if times else "      -"
+        median = f"{statistics.median(times) * 1000:6.1f} ms" if times else "     -"
+        print(
+            f"  {server:9s} health answered {len(times):3d}, timed out (3 s) {timeouts:3d},"
+            f" median {median}, slowest {slowest}"
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="mlops-slow-"))
+    try:
+        train_all(load_iris_dataset(), load_catalogue(), work / "artifacts")
+        print(
+            f"{args.connections} connections trickling headers at 1 byte/s for {args.seconds} s,"
+            " 2 workers, GET /health every 0.5 s:"
+        )
+        for server in ("granian", "gunicorn"):
+            measure(server, work / "artifacts", work, args.seconds, args.connections)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

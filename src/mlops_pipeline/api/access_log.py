@@ -1,0 +1,80 @@
+"""Structured request and security logs: one JSON object per line on stderr.
+
+A reviewer can grep one request (``request_id`` equals the ``X-Request-ID`` header) or every
+security event (``"event": "auth_failure"``). Client-chosen text (method, actor) arrives bounded;
+tokens are never passed here.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+MAX_FIELD_LENGTH = 128
+
+
+def write_stderr(line: bytes) -> None:
+    # One write(2) per line: lines from several workers sharing the stream never interleave.
+    os.write(2, line)
+
+
+def _timestamp(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+
+
+class AccessLog:
+    def __init__(
+        self,
+        write: Callable[[bytes], object] = write_stderr,
+        clock: Callable[[], float] = time.time,
+        enabled: bool = True,
+    ) -> None:
+        self._write = write
+        self._clock = clock
+        self.enabled = enabled
+
+    def request(
+        self,
+        request_id: str,
+        method: str,
+        route: str,
+        status: int,
+        duration_ms: float,
+        client: str | None,
+        model_version: str | None,
+    ) -> None:
+        if not self.enabled:
+            return
+        record: dict[str, Any] = {
+            "time": _timestamp(self._clock()),
+            "event": "request",
+            "request_id": request_id,
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(duration_ms, 3),
+            "client": _bounded(client),
+        }
+        if model_version is not None:
+            record["model_version"] = model_version
+        self._emit(record)
+
+    def event(self, event: str, **fields: Any) -> None:
+        """A security-relevant event (auth failure, role denied, weights changed), always logged."""
+        record: dict[str, Any] = {"time": _timestamp(self._clock()), "event": event}
+        record.update({k: _bounded(v) if isinstance(v, str) else v for k, v in fields.items()})
+        self._emit(record)
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        self._write(orjson.dumps(record) + b"\n")
+
+
+def _bounded(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return value if len(value) <= MAX_FIELD_LENGTH else value[:MAX_FIELD_LENGTH] + "..."
