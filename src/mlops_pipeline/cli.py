@@ -58,6 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--prometheus-url", help="Prometheus URL (MLOPS_PROMETHEUS_URL)")
     ui.set_defaults(handler=run_ui)
 
+    db = commands.add_parser("db", help="database schema: upgrade or show the revision")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    for name, text, handler in (
+        ("upgrade", "apply pending schema migrations (idempotent)", run_db_upgrade),
+        ("status", "show the schema revision against this release's", run_db_status),
+    ):
+        sub = db_commands.add_parser(name, help=text)
+        sub.add_argument("--db", type=Path, help="SQLite file (MLOPS_DB_PATH)")
+        sub.set_defaults(handler=handler)
+
     up = commands.add_parser("up", help="train if needed, then run the whole local stack")
     _add_server_flags(up)
     up.set_defaults(handler=run_up)
@@ -225,6 +235,40 @@ def format_drift_report(report: dict[str, Any]) -> str:
         f" adj p {bad['adjusted_pvalue']:.2e}",
     ]
     return "\n".join(lines)
+
+
+def run_db_upgrade(args: argparse.Namespace) -> int:
+    from mlops_pipeline.config import database_url
+    from mlops_pipeline.storage import StoreUnavailable, redact
+    from mlops_pipeline.storage.schema import upgrade
+
+    url = database_url(settings_from(args, db="db_path"))
+    try:
+        before, after = upgrade(url)
+    except (StoreUnavailable, OSError, ImportError) as exc:
+        raise CliError(f"cannot upgrade {redact(url)}: {exc}") from exc
+    except Exception as exc:  # SQLAlchemy's connection errors carry the driver's message
+        raise CliError(f"cannot upgrade {redact(url)}: {type(exc).__name__}: {exc}") from exc
+    if before == after:
+        print(f"{redact(url)}: schema already at revision {after}")
+    else:
+        print(f"{redact(url)}: schema upgraded from {before or 'nothing'} to revision {after}")
+    return 0
+
+
+def run_db_status(args: argparse.Namespace) -> int:
+    from mlops_pipeline.config import database_url
+    from mlops_pipeline.storage import redact
+    from mlops_pipeline.storage.schema import current_revision, head_revision
+
+    url = database_url(settings_from(args, db="db_path"))
+    try:
+        current = current_revision(url)
+    except Exception as exc:
+        raise CliError(f"cannot read {redact(url)}: {type(exc).__name__}: {exc}") from exc
+    head = head_revision()
+    print(f"{redact(url)}: revision {current or 'none'}; this release needs {head}")
+    return 0 if current == head else 1
 
 
 def run_smoke_command(args: argparse.Namespace) -> int:

@@ -23,7 +23,20 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MLOPS_", extra="ignore")
 
     artifacts_dir: Path = Field(Path("artifacts"), description="Folder written by `mlops train`.")
-    db_path: Path = Field(Path("data/predictions.db"), description="SQLite prediction log.")
+    db_path: Path = Field(
+        Path("data/predictions.db"),
+        description="SQLite database file, used when MLOPS_DATABASE_URL is unset.",
+    )
+    database_url: SecretStr | None = Field(
+        None,
+        description="sqlite:///path or postgresql://user:password@host:port/db; unset means the"
+        " SQLite file at MLOPS_DB_PATH. Secret: it may hold a password.",
+    )
+    db_durable_commit: bool = Field(
+        False,
+        description="PostgreSQL: wait for the prediction log's commits to reach disk"
+        " (synchronous_commit=on); false answers once the commit is in the server's memory.",
+    )
     host: str = Field("127.0.0.1", description="Interface the API binds to.")
     port: int = Field(5000, ge=0, le=65535, description="API port.")
     workers: int = Field(2, ge=1, le=64, description="gunicorn worker processes.")
@@ -164,6 +177,13 @@ def token_problems(settings: Settings) -> list[str]:
                 " (make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
             )
     return problems
+
+
+def database_url(settings: Settings) -> str:
+    """The database every store uses: MLOPS_DATABASE_URL, else the SQLite file MLOPS_DB_PATH."""
+    if settings.database_url is not None and settings.database_url.get_secret_value():
+        return settings.database_url.get_secret_value()
+    return f"sqlite:///{settings.db_path}"
 
 
 def validate_weights(weights: Mapping[str, float]) -> None:

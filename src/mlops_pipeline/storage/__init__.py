@@ -1,0 +1,61 @@
+"""Every table has one owner here; nothing outside this package writes SQL or names a table.
+
+``open_storage(url)`` picks the backend from the URL (``sqlite:///path`` or ``postgresql://...``)
+and returns the stores the services depend on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlops_pipeline.storage.database import (
+    Database,
+    DuplicateKey,
+    StoreUnavailable,
+    open_database,
+    redact,
+)
+from mlops_pipeline.storage.labels import LabelStore
+from mlops_pipeline.storage.predictions import PredictionLog
+from mlops_pipeline.storage.reports import ReportStore
+from mlops_pipeline.storage.shadow import ShadowStore
+from mlops_pipeline.storage.weights import WeightStore
+
+__all__ = [
+    "Database",
+    "DuplicateKey",
+    "Storage",
+    "StoreUnavailable",
+    "open_storage",
+    "redact",
+]
+
+
+@dataclass(frozen=True)
+class Storage:
+    database: Database
+    predictions: PredictionLog
+    labels: LabelStore
+    weights: WeightStore
+    shadow: ShadowStore
+    reports: ReportStore
+
+    def close(self) -> None:
+        self.database.close()
+
+
+def open_storage(url: str, log_durable: bool = False, check_schema: bool = True) -> Storage:
+    """The stores over one database; by default refuses a schema that is behind this release."""
+    if check_schema:
+        from mlops_pipeline.storage.schema import require_current
+
+        require_current(url)
+    database = open_database(url, log_durable=log_durable)
+    return Storage(
+        database,
+        PredictionLog(database),
+        LabelStore(database),
+        WeightStore(database),
+        ShadowStore(database),
+        ReportStore(database),
+    )

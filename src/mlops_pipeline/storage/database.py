@@ -1,0 +1,115 @@
+"""The two database backends behind one small interface: SQLite (embedded) and PostgreSQL.
+
+Stores write their SQL once, with ``?`` placeholders and standard SQL that both engines accept
+(``ON CONFLICT ... DO UPDATE``, ``COALESCE``); rows come back as tuples. What differs between the
+engines (connections, locking, retries, durability, size on disk) lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+Row = tuple[Any, ...]
+Params = Sequence[Any]
+
+
+class StoreUnavailable(RuntimeError):
+    """The database cannot take the write (disk full, read-only, unreachable, locked too long)."""
+
+
+class DuplicateKey(RuntimeError):
+    """A row with the same unique key exists (a repeated request id)."""
+
+
+class Cursor(Protocol):
+    """What a transaction body may do: statements inside one transaction."""
+
+    def execute(self, sql: str, params: Params = ()) -> int: ...
+
+    def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
+
+    def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+
+class Database(Protocol):
+    """One database, shared by every store of a process; safe to use from several threads."""
+
+    dialect: str  # "sqlite" or "postgresql"
+    url: str
+
+    def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement in its own transaction; return the affected row count."""
+
+    def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
+
+    def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    def transaction(self, body: Callable[[Cursor], T], durable: bool = True) -> T:
+        """Run ``body`` in one transaction, committed when it returns, rolled back if it raises.
+
+        ``durable`` transactions wait for the server to flush its log (weights, labels, audit);
+        the prediction log's single-statement writes follow the configured durability.
+        """
+
+    def size_bytes(self) -> int:
+        """Bytes the database's rows occupy (what a full disk is made of)."""
+
+    def lock(self, name: str) -> Lock:
+        """An exclusive lock across processes and hosts, released when its holder dies."""
+
+    def close(self) -> None: ...
+
+
+class Lock(Protocol):
+    """Leader election: a PostgreSQL advisory lock on its own connection, or a file lock."""
+
+    def try_acquire(self) -> bool:
+        """Take the lock if nobody holds it; True while this holder has it."""
+
+    def held(self) -> bool:
+        """Whether this holder still has the lock (its connection or file is alive)."""
+
+    def release(self) -> None: ...
+
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def to_format_placeholders(sql: str) -> str:
+    """``?`` placeholders to psycopg's ``%s`` (no statement here contains a literal ``?``)."""
+    return _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
+
+
+def open_database(url: str, log_durable: bool = False, pool_size: int = 4) -> Database:
+    """A backend for ``sqlite:///path`` or ``postgresql://...``; connects on first use."""
+    if url.startswith("sqlite:///"):
+        from mlops_pipeline.storage.sqlite import SQLiteDatabase
+
+        return SQLiteDatabase(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        from mlops_pipeline.storage.postgres import PostgresDatabase
+
+        return PostgresDatabase(url, log_durable=log_durable, pool_size=pool_size)
+    raise ValueError(f"unsupported database URL {redact(url)!r}: use sqlite:/// or postgresql://")
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def iter_pages(fetch: Callable[[int], list[Row]], page_size: int) -> Iterator[Row]:
+    """Rows of a keyset-paginated query, newest first; ``fetch(before_id)`` returns one page.
+
+    Each page is its own short query, so no reader holds a cursor (or a snapshot) open.
+    """
+    before = 2**63 - 1  # above every id
+    while True:
+        rows = fetch(before)
+        yield from rows
+        if len(rows) < page_size:
+            return
+        before = rows[-1][0]

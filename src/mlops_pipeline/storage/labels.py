@@ -1,0 +1,62 @@
+"""Ground-truth labels joined to logged predictions. Owner of the table ``feedback``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlops_pipeline.storage.database import Cursor, Database
+from mlops_pipeline.storage.records import ROUTED, LabelSequence, LoggedPrediction
+
+
+class LabelStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def save_label(
+        self, request_id: str, row_index: int, logged: LoggedPrediction, label: int, now: float
+    ) -> bool:
+        """Store or replace the label; True when the prediction had none before."""
+
+        def upsert(cursor: Cursor) -> bool:
+            existing = cursor.fetchone(
+                "SELECT 1 FROM feedback WHERE request_id = ? AND row_index = ?",
+                (request_id, row_index),
+            )
+            cursor.execute(
+                "INSERT INTO feedback (request_id, row_index, model_version, predicted,"
+                " true_label, first_labelled_at, labelled_at, assignment)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (request_id, row_index) DO UPDATE"
+                " SET true_label = excluded.true_label, labelled_at = excluded.labelled_at",
+                (
+                    request_id,
+                    row_index,
+                    logged.model_version,
+                    logged.predicted,
+                    label,
+                    now,
+                    now,
+                    logged.assignment,
+                ),
+            )
+            return existing is None
+
+        return self._db.transaction(upsert)
+
+    def label_counts(self, assignment: str = ROUTED) -> list[tuple[str, int, int, int]]:
+        """(version, predicted, true label, count) over labelled predictions so assigned."""
+        rows = self._db.fetchall(
+            "SELECT model_version, predicted, true_label, COUNT(*) FROM feedback"
+            " WHERE assignment = ? GROUP BY model_version, predicted, true_label",
+            (assignment,),
+        )
+        return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+    def label_sequence(self) -> LabelSequence:
+        """Routed labels in order of arrival: what the sequential test replays."""
+        rows = self._db.fetchall(
+            "SELECT model_version, predicted = true_label FROM feedback WHERE assignment = ?"
+            " ORDER BY first_labelled_at, request_id, row_index",
+            (ROUTED,),
+        )
+        return LabelSequence([r[0] for r in rows], np.array([bool(r[1]) for r in rows]))

@@ -1,0 +1,58 @@
+"""The traffic split set at run time, with a version number, and its audit trail.
+
+Owner of the tables ``ab_weights`` (one row) and ``weight_changes``. Every change increments the
+version in the same transaction as its audit record; replicas adopt a higher version, so no
+replica's clock decides which split is newest.
+"""
+
+from __future__ import annotations
+
+import json
+
+from mlops_pipeline.storage.database import Cursor, Database
+from mlops_pipeline.storage.records import StoredWeights, WeightChange
+
+
+class WeightStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def current(self) -> StoredWeights | None:
+        row = self._db.fetchone("SELECT weights, version, changed_at FROM ab_weights WHERE id = 1")
+        if row is None:
+            return None
+        return StoredWeights(json.loads(row[0]), int(row[1]), float(row[2]))
+
+    def change(
+        self, old: dict[str, float], new: dict[str, float], actor: str, now: float
+    ) -> StoredWeights:
+        """Persist the new split and its audit record in one transaction; return it versioned."""
+
+        def write(cursor: Cursor) -> int:
+            row = cursor.fetchone(
+                "INSERT INTO ab_weights (id, weights, changed_at, version) VALUES (1, ?, ?, 1)"
+                " ON CONFLICT (id) DO UPDATE SET weights = excluded.weights,"
+                " changed_at = excluded.changed_at, version = ab_weights.version + 1"
+                " RETURNING version",
+                (json.dumps(new), now),
+            )
+            cursor.execute(
+                "INSERT INTO weight_changes (changed_at, actor, old_weights, new_weights)"
+                " VALUES (?, ?, ?, ?)",
+                (now, actor, json.dumps(old), json.dumps(new)),
+            )
+            assert row is not None
+            return int(row[0])
+
+        return StoredWeights(dict(new), self._db.transaction(write), now)
+
+    def history(self, limit: int) -> list[WeightChange]:
+        rows = self._db.fetchall(
+            "SELECT id, changed_at, actor, old_weights, new_weights FROM weight_changes"
+            " ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            WeightChange(int(r[0]), float(r[1]), r[2], json.loads(r[3]), json.loads(r[4]))
+            for r in rows
+        ]

@@ -1,0 +1,68 @@
+"""A real PostgreSQL server for tests: initdb and pg_ctl as the `postgres` user, on a free port."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from servers import free_port
+
+
+def postgres_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    return Path(found[-1]).parent if found else None
+
+
+def unavailable_reason() -> str | None:
+    """Why a real PostgreSQL cannot run here, or None when it can."""
+    if postgres_bin() is None:
+        return "PostgreSQL binaries not installed (Debian package `postgresql`)"
+    if os.geteuid() != 0:
+        return "starting PostgreSQL as the `postgres` user needs root"
+    if shutil.which("runuser") is None:
+        return "runuser not found"
+    return None
+
+
+def _as_postgres(*command: str) -> None:
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", *command],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+@contextlib.contextmanager
+def running_postgres(listen: str = "127.0.0.1") -> Iterator[str]:
+    """A fresh cluster; yields a URL for database `mlops` (trust auth on its own sockets)."""
+    binaries = postgres_bin()
+    assert binaries is not None
+    root = Path(tempfile.mkdtemp(prefix="mlops-pg-"))
+    os.chmod(root, 0o755)
+    data, sockets = root / "data", root / "sockets"
+    sockets.mkdir()
+    shutil.chown(root, "postgres", "postgres")
+    shutil.chown(sockets, "postgres", "postgres")
+    port = free_port()
+    try:
+        _as_postgres(
+            str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8"
+        )
+        options = f"-p {port} -k {sockets} -c listen_addresses={listen} -c fsync=on"
+        _as_postgres(
+            str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"),
+            "-w", "start",
+        )  # fmt: skip
+        _as_postgres(str(binaries / "createdb"), "-h", str(sockets), "-p", str(port), "mlops")
+        yield f"postgresql://postgres@{listen}:{port}/mlops"
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            _as_postgres(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)
