@@ -1,0 +1,107 @@
+"""`mlops monitor`: the one role that watches the whole deployment.
+
+Drift, the experiment report and retention pruning run here, not in serving workers. Several
+monitors may run (one per replica host); a lock in the database elects one leader (a PostgreSQL
+advisory lock, or a file lock beside an SQLite file). The leader writes its reports to the
+database, where every replica's ``GET /drift`` and ``GET /experiment`` read the same report; a
+standby takes over within two intervals when the leader dies, because its lock dies with it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from mlops_pipeline.storage.database import Lock
+from mlops_pipeline.storage.reports import ReportStore
+
+logger = logging.getLogger(__name__)
+
+DRIFT_REPORT = "drift"
+EXPERIMENT_REPORT = "experiment"
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    interval: float
+    run: Callable[[], object]
+    report: str | None = None  # store the task's result under this name
+
+
+class LeaderElection:
+    """Leadership is holding the lock; it is re-checked before every round of work."""
+
+    def __init__(self, lock: Lock) -> None:
+        self._lock = lock
+
+    def lead(self) -> bool:
+        if self._lock.held():
+            return True
+        return self._lock.try_acquire()
+
+    def resign(self) -> None:
+        self._lock.release()
+
+
+class Monitor:
+    def __init__(
+        self,
+        election: LeaderElection,
+        reports: ReportStore,
+        tasks: Iterable[Task],
+        on_leadership: Callable[[bool], None] = lambda _: None,
+        identity: str | None = None,
+        clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._election = election
+        self._reports = reports
+        self._tasks = list(tasks)
+        self._on_leadership = on_leadership
+        self.identity = identity or f"{socket.gethostname()}:{id(self):x}"
+        self._clock = clock
+        self._timer = timer
+        self._due = {task.name: 0.0 for task in self._tasks}
+        self.leader = False
+        self.failures = 0
+
+    def step(self) -> bool:
+        """One round: run every task that is due if this monitor leads; return leadership."""
+        leader = self._election.lead()
+        if leader != self.leader:
+            logger.warning("monitor %s %s", self.identity, "leads" if leader else "stands by")
+            self.leader = leader
+            self._on_leadership(leader)
+            self._due = {name: 0.0 for name in self._due}  # a new leader refreshes everything
+        if not leader:
+            return False
+        for task in self._tasks:
+            now = self._timer()
+            if now < self._due[task.name]:
+                continue
+            self._due[task.name] = now + task.interval
+            try:
+                result = task.run()
+                if task.report is not None:
+                    self._reports.save(
+                        task.report, json.dumps(result), self._clock(), self.identity
+                    )
+            except Exception:
+                self.failures += 1
+                logger.exception("monitor task %s failed", task.name)
+        return True
+
+    def run(self, stop: threading.Event, tick: float) -> None:
+        """Step every ``tick`` seconds until ``stop`` is set, then give up the lock."""
+        try:
+            while not stop.is_set():
+                self.step()
+                stop.wait(tick)
+        finally:
+            self._election.resign()
