@@ -50,7 +50,7 @@ def _ip(*argv: str) -> None:
 
 
 @contextlib.contextmanager
-def test_hosts(count: int, first: int = 1) -> Iterator[list[Host]]:
+def namespace_hosts(count: int, first: int = 1) -> Iterator[list[Host]]:
     """``count`` hosts; host k is 10.213.k.2 with gateway 10.213.k.1."""
     tag = f"{os.getpid() % 10_000}"
     hosts: list[Host] = []

@@ -40,8 +40,14 @@ def _as_postgres(*command: str) -> None:
 
 
 @contextlib.contextmanager
-def running_postgres(listen: str = "127.0.0.1") -> Iterator[str]:
-    """A fresh cluster; yields a URL for database `mlops` (trust auth on its own sockets)."""
+def running_postgres(
+    listen: str = "127.0.0.1", clients: str | None = None, max_connections: int = 100
+) -> Iterator[str]:
+    """A fresh cluster; yields a URL for database `mlops` on the first listen address.
+
+    Trust authentication, for loopback and for the ``clients`` network (CIDR) when given: it only
+    ever listens on loopback and on addresses the test assigned in its own namespaces.
+    """
     binaries = postgres_bin()
     assert binaries is not None
     root = Path(tempfile.mkdtemp(prefix="mlops-pg-"))
@@ -55,13 +61,19 @@ def running_postgres(listen: str = "127.0.0.1") -> Iterator[str]:
         _as_postgres(
             str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8"
         )
-        options = f"-p {port} -k {sockets} -c listen_addresses={listen} -c fsync=on"
+        if clients is not None:
+            with open(data / "pg_hba.conf", "a") as hba:
+                hba.write(f"host all all {clients} trust\n")
+        options = (
+            f"-p {port} -k {sockets} -c listen_addresses='{listen}' -c fsync=on"
+            f" -c max_connections={max_connections}"
+        )
         _as_postgres(
             str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"),
             "-w", "start",
         )  # fmt: skip
         _as_postgres(str(binaries / "createdb"), "-h", str(sockets), "-p", str(port), "mlops")
-        yield f"postgresql://postgres@{listen}:{port}/mlops"
+        yield f"postgresql://postgres@{listen.split(',')[0]}:{port}/mlops"
     finally:
         with contextlib.suppress(subprocess.CalledProcessError):
             _as_postgres(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
