@@ -15,12 +15,13 @@ from mlops_pipeline.api import create_app
 from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
 from mlops_pipeline.bootstrap import Components, build_components
-from mlops_pipeline.config import Settings, load_catalogue
+from mlops_pipeline.config import Settings, database_url, load_catalogue
 from mlops_pipeline.data import Dataset, load_iris_dataset
 from mlops_pipeline.experiment_service import ExperimentService
 from mlops_pipeline.metrics import Metrics
 from mlops_pipeline.monitoring import DriftMonitor
 from mlops_pipeline.service import PredictionService
+from mlops_pipeline.storage.schema import upgrade
 
 from helpers import ADMIN_TOKEN, FEEDBACK_TOKEN
 
@@ -69,9 +70,10 @@ def metrics(registry: CollectorRegistry) -> Metrics:
 
 @pytest.fixture
 def components(settings: Settings, metrics: Metrics) -> Iterator[Components]:
+    upgrade(database_url(settings))
     components = build_components(settings, metrics, rng=random.Random(7))
     yield components
-    components.service.close()
+    components.close()
 
 
 @pytest.fixture

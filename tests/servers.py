@@ -48,7 +48,17 @@ def running_api(
     extra_env: Mapping[str, str] | None = None,
     log_path: Path | None = None,
 ) -> Iterator[str]:
-    """`mlops serve` on a free port; yields its base URL and stops it afterwards."""
+    """`mlops serve` on a free port; yields its base URL and stops it afterwards.
+
+    The database is brought to the current schema first (`mlops db upgrade`), as a deploy does.
+    """
+    upgrade_env = {**os.environ, **(extra_env or {})}
+    subprocess.run(
+        [sys.executable, "-m", "mlops_pipeline.cli", "db", "upgrade", "--db", str(db_path)],
+        env=upgrade_env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     for _ in range(3):  # another program may grab the port between free_port() and bind
         port = free_port()
         # Both roles on unless a test says otherwise (an empty value switches one off).

@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
 from mlops_pipeline.api import create_app
+from mlops_pipeline.bootstrap import Components
 from mlops_pipeline.config import Settings
 from mlops_pipeline.service import PredictionService
 
@@ -271,14 +272,15 @@ def test_drift_without_a_prediction_log_is_503(
 def test_unwritable_log_fails_fast_with_503_and_is_counted(
     client: FlaskClient,
     service: PredictionService,
+    components: Components,
     registry: CollectorRegistry,
     pragma: str,
     message: str,
 ) -> None:
     assert post(client, {"features": SETOSA_ROW}).status_code == 200
-    store = service._store
-    assert store is not None
-    connection = store._connection()  # type: ignore[attr-defined]  # this thread's real connection
+    assert components.storage is not None
+    database = components.storage.database
+    connection = database._connection()  # type: ignore[attr-defined]  # this thread's connection
     pages = connection.execute("PRAGMA page_count").fetchone()[0]
     connection.execute(f"PRAGMA {pragma.format(pages=pages)}")
     response = post(client, {"instances": [SETOSA_ROW] * 400})

@@ -13,10 +13,11 @@ from prometheus_client import CollectorRegistry
 
 from mlops_pipeline.api import create_app
 from mlops_pipeline.bootstrap import Components, build_components
-from mlops_pipeline.config import Settings
+from mlops_pipeline.config import Settings, database_url
 from mlops_pipeline.experiment_service import ExperimentService
 from mlops_pipeline.metrics import Metrics
 from mlops_pipeline.service import PredictionService
+from mlops_pipeline.storage.schema import upgrade
 
 from helpers import ADMIN, FEEDBACK, JSON, SETOSA_ROW, sample
 
@@ -235,11 +236,10 @@ def shadowed(settings: Settings) -> Iterator[tuple[Components, CollectorRegistry
     shadow_settings = settings.model_copy(
         update={"shadow_version": "v2", "ab_weights": {"v1": 1.0, "v2": 0.0}}
     )
+    upgrade(database_url(shadow_settings))
     components = build_components(shadow_settings, Metrics(registry), rng=random.Random(1))
     yield components, registry
-    assert components.service.shadow is not None
-    components.service.shadow.stop()
-    components.service.close()
+    components.close()
 
 
 def test_shadow_scores_in_the_background_and_reports_agreement(

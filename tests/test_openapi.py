@@ -20,8 +20,9 @@ from schemathesis.specs.openapi.checks import (
 
 from mlops_pipeline.api import create_app
 from mlops_pipeline.bootstrap import build_components
-from mlops_pipeline.config import Settings
+from mlops_pipeline.config import Settings, database_url
 from mlops_pipeline.metrics import Metrics
+from mlops_pipeline.storage.schema import upgrade
 
 CHECKS = [
     not_a_server_error,
@@ -45,6 +46,7 @@ def module_app(artifacts_dir: Any, tmp_path_factory: pytest.TempPathFactory) -> 
         max_body_bytes=256 * 1024,
     )
     registry = CollectorRegistry()
+    upgrade(database_url(settings))
     components = build_components(settings, Metrics(registry))
     return create_app(
         settings, components.service, registry, components.monitor, components.experiment

@@ -11,7 +11,8 @@ from mlops_pipeline.inference import OnnxPredictor
 from mlops_pipeline.metrics import Metrics
 from mlops_pipeline.routing import ABRouter
 from mlops_pipeline.service import PredictionService
-from mlops_pipeline.store import SQLitePredictionStore
+from mlops_pipeline.storage import open_storage
+from mlops_pipeline.storage.schema import upgrade
 from mlops_pipeline.validation import PredictRequest
 
 from helpers import SETOSA_ROW, sample
@@ -76,10 +77,12 @@ def test_sticky_user_always_gets_the_same_version(service: PredictionService) ->
 
 def test_injected_clock_and_timer_are_recorded(bundle: ArtifactBundle, tmp_path) -> None:  # type: ignore[no-untyped-def]
     ticks = iter([10.0, 10.004])
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    upgrade(url)
     service = PredictionService(
         {"v1": OnnxPredictor("v1", bundle.versions["v1"].onnx_bytes)},
         ABRouter({"v1": 1.0}, random.Random(0)),
-        SQLitePredictionStore(tmp_path / "log.db"),
+        open_storage(url).predictions,
         Metrics(CollectorRegistry()),
         bundle.feature_names,
         bundle.class_names,

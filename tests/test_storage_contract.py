@@ -104,11 +104,11 @@ def test_a_repeated_request_id_is_refused(storage: Storage) -> None:
 
 def test_served_requests_split_routed_and_pinned(storage: Storage) -> None:
     log = storage.predictions
-    log.append(batch("r1", at=10.0))
-    log.append(batch("r2", version="v2", at=20.0))
+    log.append(batch("r1", at=10.0, weights_version=0))
+    log.append(batch("r2", version="v2", at=20.0, weights_version=3))
     log.append(batch("p1", version="v2", at=30.0, assignment=PINNED))
     assert log.served_requests() == {"v1": 1, "v2": 1}
-    assert log.served_requests(since=15.0) == {"v2": 1}
+    assert log.served_requests(weights_version=3) == {"v2": 1}
     assert log.served_requests(assignment=PINNED) == {"v2": 1}
     assert log.logged_prediction("p1", 0) == LoggedPrediction("v2", 0, PINNED)
     assert log.logged_prediction("p1", 1) is None

@@ -11,17 +11,16 @@ from prometheus_client import CollectorRegistry
 
 from mlops_pipeline.api import create_app
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
-from mlops_pipeline.config import Settings, token_problems
+from mlops_pipeline.config import Settings, database_url, token_problems
 from mlops_pipeline.drift import Reference
 from mlops_pipeline.experiment_service import ExperimentService
-from mlops_pipeline.experiment_store import SQLiteExperimentStore
 from mlops_pipeline.inference import OnnxPredictor
 from mlops_pipeline.metrics import Metrics, exposition_registry, multiprocess_enabled
 from mlops_pipeline.monitoring import DriftMonitor, Refresher
 from mlops_pipeline.routing import ABRouter
 from mlops_pipeline.service import PredictionService
 from mlops_pipeline.shadow import ShadowScorer
-from mlops_pipeline.store import SQLitePredictionStore
+from mlops_pipeline.storage import Storage, open_storage
 
 
 def serving_weights(settings: Settings, bundle: ArtifactBundle) -> dict[str, float]:
@@ -44,6 +43,13 @@ class Components:
     # Both need the prediction log; None when it is switched off.
     monitor: DriftMonitor | None
     experiment: ExperimentService | None
+    storage: Storage | None = None
+
+    def close(self) -> None:
+        if self.service.shadow is not None:
+            self.service.shadow.stop()
+        if self.storage is not None:
+            self.storage.close()
 
     def background_tasks(self, settings: Settings) -> list[tuple[float, Callable[[], object]]]:
         tasks: list[tuple[float, Callable[[], object]]] = []
@@ -71,8 +77,12 @@ def build_components(
         serving_weights(settings, bundle),
         rng if rng is not None else random.Random(settings.router_seed),
     )
-    store = SQLitePredictionStore(settings.db_path) if settings.log_predictions else None
-    experiment_store = SQLiteExperimentStore(settings.db_path) if store is not None else None
+    storage = (
+        open_storage(database_url(settings), log_durable=settings.db_durable_commit)
+        if settings.log_predictions
+        else None
+    )
+    store = storage.predictions if storage is not None else None
     metrics.initialise(
         {
             name: (version.metadata["algorithm"], version.metadata["files"]["model.onnx"])
@@ -93,12 +103,12 @@ def build_components(
             name: {key: stats[key] for key in ("min", "max", "mean")}
             for name, stats in bundle.training_stats["features"].items()
         },
-        shadow=build_shadow(settings, predictors, experiment_store, metrics),
+        shadow=build_shadow(settings, predictors, storage, metrics),
     )
     monitor = experiment = None
-    if store is not None and experiment_store is not None:
+    if storage is not None and store is not None:
         experiment = ExperimentService(
-            experiment_store,
+            storage,
             router,
             metrics,
             versions=list(bundle.versions),
@@ -112,13 +122,13 @@ def build_components(
             min_window=settings.drift_min_window,
             threshold=settings.drift_threshold,
         )
-    return Components(service, monitor, experiment)
+    return Components(service, monitor, experiment, storage)
 
 
 def build_shadow(
     settings: Settings,
     predictors: dict[str, OnnxPredictor],
-    store: SQLiteExperimentStore | None,
+    storage: Storage | None,
     metrics: Metrics,
 ) -> ShadowScorer | None:
     if settings.shadow_version is None:
@@ -128,9 +138,9 @@ def build_shadow(
             f"MLOPS_SHADOW_VERSION {settings.shadow_version!r} was not trained;"
             f" trained: {sorted(predictors)}"
         )
-    if store is None:
+    if storage is None:
         raise ValueError("shadow mode records agreement in the prediction log: enable it")
-    return ShadowScorer(predictors[settings.shadow_version], store, metrics)
+    return ShadowScorer(predictors[settings.shadow_version], storage.shadow, metrics)
 
 
 def build_app(settings: Settings) -> Flask:

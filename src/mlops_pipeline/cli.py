@@ -134,6 +134,22 @@ def train(settings: Settings, data: Path | None = None, target: str | None = Non
     print(f"artifacts written to {settings.artifacts_dir}")
 
 
+def schema_is_current(settings: Settings) -> None:
+    from mlops_pipeline.config import database_url
+    from mlops_pipeline.storage import StoreUnavailable, redact
+    from mlops_pipeline.storage.schema import SchemaBehind, require_current
+
+    url = database_url(settings)
+    try:
+        require_current(url)
+    except SchemaBehind as exc:
+        raise CliError(f"refusing to start: {exc}") from exc
+    except (StoreUnavailable, OSError) as exc:
+        raise CliError(f"refusing to start: cannot read {redact(url)}: {exc}") from exc
+    except Exception as exc:  # SQLAlchemy wraps the driver's connection errors
+        raise CliError(f"refusing to start: cannot read {redact(url)}: {exc}") from exc
+
+
 def strong_tokens(settings: Settings) -> Settings:
     """``settings`` unless a configured token is too short to guard a server."""
     from mlops_pipeline.config import token_problems
@@ -153,6 +169,8 @@ def verified(settings: Settings) -> Settings:
         verify_files(settings.artifacts_dir)
     except ArtifactError as exc:
         raise CliError(f"refusing to start: {exc}") from exc
+    if settings.log_predictions:
+        schema_is_current(settings)
     return settings
 
 
@@ -238,11 +256,16 @@ def format_drift_report(report: dict[str, Any]) -> str:
 
 
 def run_db_upgrade(args: argparse.Namespace) -> int:
+    upgrade_database(settings_from(args, db="db_path"))
+    return 0
+
+
+def upgrade_database(settings: Settings) -> None:
     from mlops_pipeline.config import database_url
     from mlops_pipeline.storage import StoreUnavailable, redact
     from mlops_pipeline.storage.schema import upgrade
 
-    url = database_url(settings_from(args, db="db_path"))
+    url = database_url(settings)
     try:
         before, after = upgrade(url)
     except (StoreUnavailable, OSError, ImportError) as exc:
@@ -253,7 +276,6 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
         print(f"{redact(url)}: schema already at revision {after}")
     else:
         print(f"{redact(url)}: schema upgraded from {before or 'nothing'} to revision {after}")
-    return 0
 
 
 def run_db_status(args: argparse.Namespace) -> int:
@@ -305,6 +327,8 @@ def run_up(args: argparse.Namespace) -> int:
     if not (settings.artifacts_dir / MANIFEST).exists():
         print(f"no models in {settings.artifacts_dir}: training them first")
         train(settings)
+    if settings.log_predictions:  # the all-in-one local stack brings its own database up to date
+        upgrade_database(settings)
     verified(settings)
     settings, token_file = with_local_tokens(settings)
     if token_file is not None:

@@ -20,14 +20,10 @@ from mlops_pipeline.experiment import (
     sample_ratio_pvalue,
     wilson_interval,
 )
-from mlops_pipeline.experiment_store import (
-    LabelSequence,
-    LoggedPrediction,
-    SQLiteExperimentStore,
-)
 from mlops_pipeline.metrics import Metrics
 from mlops_pipeline.routing import ABRouter
-from mlops_pipeline.store import PINNED
+from mlops_pipeline.storage import Storage
+from mlops_pipeline.storage.records import PINNED, LabelSequence, LoggedPrediction, WeightChange
 from mlops_pipeline.validation import FeedbackItem
 
 LATENCY_SAMPLE = 10_000
@@ -36,7 +32,7 @@ LATENCY_SAMPLE = 10_000
 class ExperimentService:
     def __init__(
         self,
-        store: SQLiteExperimentStore,
+        storage: Storage,
         router: ABRouter,
         metrics: Metrics,
         versions: Sequence[str],
@@ -47,7 +43,10 @@ class ExperimentService:
         srm_alpha: float = 0.001,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._store = store
+        self._log = storage.predictions
+        self._labels = storage.labels
+        self._weights = storage.weights
+        self._shadow = storage.shadow
         self._router = router
         self._metrics = metrics
         self.versions = list(versions)
@@ -60,7 +59,7 @@ class ExperimentService:
             srm_alpha,
         )
         self._clock = clock
-        self._applied_weights_at: float | None = None
+        self._applied_version = 0
         self.sync_weights()
 
     # --- feedback --------------------------------------------------------------------------
@@ -69,7 +68,7 @@ class ExperimentService:
         """Join labels to logged predictions; all or nothing when a request id is unknown."""
         logged: list[LoggedPrediction] = []
         for item in items:
-            found = self._store.logged_prediction(item.request_id, item.row_index)
+            found = self._log.logged_prediction(item.request_id, item.row_index)
             if found is None:
                 raise UnknownRequest(
                     f"no logged prediction for request {item.request_id!r} row {item.row_index}"
@@ -79,7 +78,9 @@ class ExperimentService:
         now = self._clock()
         for item, prediction in zip(items, logged, strict=True):
             correct = prediction.predicted == item.label
-            if self._store.save_label(item.request_id, item.row_index, prediction, item.label, now):
+            if self._labels.save_label(
+                item.request_id, item.row_index, prediction, item.label, now
+            ):
                 self._metrics.count_feedback(prediction.model_version, correct)
             results.append(
                 {
@@ -96,43 +97,45 @@ class ExperimentService:
     # --- weights ----------------------------------------------------------------------------
 
     def sync_weights(self) -> None:
-        """Adopt the split another worker (or an earlier run) stored, if it is newer."""
-        stored = self._store.current_weights()
-        if stored is None:
+        """Adopt the split another worker or replica stored, if its version is newer.
+
+        Versions, not timestamps, decide: replicas' clocks may disagree, a counter cannot.
+        """
+        stored = self._weights.current()
+        if stored is None or stored.version <= self._applied_version:
             return
-        weights, changed_at = stored
-        if self._applied_weights_at is not None and changed_at <= self._applied_weights_at:
-            return
+        weights = stored.weights
         if set(weights) - set(self.versions) or sum(weights.values()) <= 0:
             return  # stored for versions no longer served: keep the configured split
-        self._router.set_weights({version: weights.get(version, 0.0) for version in self.versions})
+        self._router.set_weights(
+            {version: weights.get(version, 0.0) for version in self.versions}, stored.version
+        )
         self._metrics.set_weights(self._router.weights)
-        self._applied_weights_at = changed_at
+        self._applied_version = stored.version
 
     def change_weights(self, weights: dict[str, float], actor: str) -> dict[str, float]:
-        old = self._router.weights
-        now = self._clock()
-        self._store.change_weights(old, weights, actor, now)
-        self._router.set_weights(weights)
+        stored = self._weights.change(self._router.weights, weights, actor, self._clock())
+        self._router.set_weights(weights, stored.version)
         self._metrics.set_weights(self._router.weights)
-        self._applied_weights_at = now
+        self._applied_version = stored.version
         return self._router.weights
 
-    def history(self, limit: int) -> list[dict[str, Any]]:
-        return self._store.weight_history(limit)
+    def history(self, limit: int) -> list[WeightChange]:
+        return self._weights.history(limit)
 
     # --- the verdict ------------------------------------------------------------------------
 
     def report(self) -> dict[str, Any]:
         n_classes = len(self._class_names)
         confusion = {v: np.zeros((n_classes, n_classes), dtype=int) for v in self.versions}
-        for version, predicted, label, count in self._store.label_counts():
+        for version, predicted, label, count in self._labels.label_counts():
             if version in confusion and predicted < n_classes and label < n_classes:
                 confusion[version][label, predicted] += count
-        stored = self._store.current_weights()
-        since = stored[1] if stored is not None else None
-        served_since = self._store.served_requests(since)
-        served_total = served_since if since is None else self._store.served_requests()
+        stored = self._weights.current()
+        since = stored.changed_at if stored is not None else None
+        # The sample-ratio test compares traffic with the split it was routed under.
+        served_since = self._log.served_requests(stored.version if stored is not None else None)
+        served_total = served_since if stored is None else self._log.served_requests()
         weights = self._router.weights
         total_since = sum(served_since.values())
         per_version = {}
@@ -140,7 +143,7 @@ class ExperimentService:
             matrix = confusion[version]
             labelled, correct = int(matrix.sum()), int(np.trace(matrix))
             low, high = wilson_interval(correct, labelled)
-            latencies = self._store.recent_latencies(version, LATENCY_SAMPLE)
+            latencies = self._log.recent_latencies(version, LATENCY_SAMPLE)
             per_version[version] = {
                 "served": served_total.get(version, 0),
                 "weight": weights.get(version, 0.0),
@@ -157,7 +160,7 @@ class ExperimentService:
         srm_p = sample_ratio_pvalue(served_since, weights)
         mismatch = srm_p < self._srm_alpha
         self._metrics.set_sample_ratio_mismatch(mismatch)
-        sequence = self._store.label_sequence()
+        sequence = self._labels.label_sequence()
         comparisons = [
             self._compare(challenger, confusion, sequence) for challenger in self.versions[1:]
         ]
@@ -168,7 +171,7 @@ class ExperimentService:
             "pinned": self._pinned(),
             "comparisons": [c for c, _ in comparisons],
             "decision": self._overall(comparisons),
-            "shadow": self._store.shadow_agreement(),
+            "shadow": self._shadow.shadow_agreement(),
             "sample_ratio": {
                 "pvalue": srm_p,
                 "alpha": self._srm_alpha,
@@ -184,9 +187,9 @@ class ExperimentService:
 
         Letting it count would let any caller steer the verdict and trip the sample-ratio test.
         """
-        served = self._store.served_requests(assignment=PINNED)
+        served = self._log.served_requests(assignment=PINNED)
         labelled: dict[str, list[int]] = {}
-        for version, predicted, label, count in self._store.label_counts(PINNED):
+        for version, predicted, label, count in self._labels.label_counts(PINNED):
             totals = labelled.setdefault(version, [0, 0])
             totals[0] += count
             totals[1] += count if predicted == label else 0

@@ -254,6 +254,15 @@ class Metrics:
             self.feature_psi.labels(feature).set(values["psi"])
         self.prediction_drift_pvalue.set(report["prediction"]["adjusted_pvalue"])
 
+    def count_shadow(self, version: str, agreed: int, disagreed: int) -> None:
+        if agreed:
+            self.shadow_predictions.labels(version, "true").inc(agreed)
+        if disagreed:
+            self.shadow_predictions.labels(version, "false").inc(disagreed)
+
+    def count_shadow_dropped(self) -> None:
+        self.shadow_dropped.inc()
+
     def count_error(self, code: str) -> None:
         self.errors.labels(code).inc()
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from mlops_pipeline.drift import Reference, Window, drift_report
 from mlops_pipeline.metrics import Metrics
-from mlops_pipeline.store import PredictionStore
+from mlops_pipeline.storage.predictions import PredictionLog
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ class DriftMonitor:
     def __init__(
         self,
         reference: Reference,
-        store: PredictionStore,
+        store: PredictionLog,
         metrics: Metrics,
         window: int,
         min_window: int,

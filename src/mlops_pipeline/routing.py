@@ -23,6 +23,9 @@ def user_bucket(user_id: str) -> int:
 class ABRouter:
     def __init__(self, weights: Mapping[str, float], rng: random.Random) -> None:
         self._rng = rng
+        # The stored split's version this router applies; 0 = the configured default. Every
+        # logged row records it, so a replica serving an old split shows in the log.
+        self.version = 0
         self.set_weights(weights)
 
     @property
@@ -33,7 +36,9 @@ class ABRouter:
     def versions(self) -> list[str]:
         return list(self._weights)
 
-    def set_weights(self, weights: Mapping[str, float]) -> None:
+    def set_weights(self, weights: Mapping[str, float], version: int | None = None) -> None:
+        if version is not None:
+            self.version = version
         self._weights = normalise_weights(weights)
         self._names = list(self._weights)
         running, bounds = 0.0, []

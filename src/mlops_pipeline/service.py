@@ -15,13 +15,9 @@ from mlops_pipeline.inference import OnnxPredictor
 from mlops_pipeline.metrics import Metrics
 from mlops_pipeline.routing import ABRouter
 from mlops_pipeline.shadow import ShadowJob, ShadowScorer
-from mlops_pipeline.store import (
-    PINNED,
-    ROUTED,
-    PredictionBatch,
-    PredictionStore,
-    StoreUnavailable,
-)
+from mlops_pipeline.storage import StoreUnavailable
+from mlops_pipeline.storage.predictions import PredictionLog
+from mlops_pipeline.storage.records import PINNED, ROUTED, PredictionBatch
 from mlops_pipeline.validation import PredictRequest
 
 
@@ -39,7 +35,7 @@ class PredictionService:
         self,
         predictors: Mapping[str, OnnxPredictor],
         router: ABRouter,
-        store: PredictionStore | None,
+        store: PredictionLog | None,
         metrics: Metrics,
         feature_names: tuple[str, ...],
         class_names: tuple[str, ...],
@@ -99,6 +95,7 @@ class PredictionService:
                 probabilities=probabilities,
                 latency_ms=latency_ms,
                 assignment=assignment,
+                weights_version=self.router.version,
             )
             try:
                 self._store.append(batch)
@@ -125,10 +122,6 @@ class PredictionService:
 
     def recent_predictions(self, limit: int) -> list[dict[str, Any]]:
         return [] if self._store is None else self._store.recent(limit)
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
 
     def models(self) -> dict[str, dict[str, Any]]:
         return dict(self._model_metadata)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from mlops_pipeline.experiment_store import SQLiteExperimentStore
 from mlops_pipeline.inference import OnnxPredictor
 from mlops_pipeline.metrics import Metrics
+from mlops_pipeline.storage.shadow import ShadowStore
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class ShadowScorer:
     def __init__(
         self,
         predictor: OnnxPredictor,
-        store: SQLiteExperimentStore,
+        store: ShadowStore,
         metrics: Metrics,
         capacity: int = 1_000,
         clock: Callable[[], float] = time.time,
@@ -53,7 +53,7 @@ class ShadowScorer:
         try:
             self._queue.put_nowait(job)
         except queue.Full:
-            self._metrics.shadow_dropped.inc()
+            self._metrics.count_shadow_dropped()
 
     def drain(self, timeout: float = 5.0) -> None:
         """Wait until every queued job is scored (tests, shutdown)."""
@@ -84,7 +84,4 @@ class ShadowScorer:
         self._store.record_shadow(
             job.request_id, job.primary_version, self.version, len(classes), agreed, self._clock()
         )
-        if agreed:
-            self._metrics.shadow_predictions.labels(self.version, "true").inc(agreed)
-        if disagreed:
-            self._metrics.shadow_predictions.labels(self.version, "false").inc(disagreed)
+        self._metrics.count_shadow(self.version, agreed, disagreed)

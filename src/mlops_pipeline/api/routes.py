@@ -198,7 +198,19 @@ def build_blueprint(
     def weight_history() -> Response:
         guard.require(Role.ADMIN)  # actors' names and addresses
         limit = int_parameter("limit", default=100, low=1, high=MAX_LOG_LIMIT)
-        return jsonify(changes=experiment_service().history(limit))
+        changes = experiment_service().history(limit)
+        return jsonify(
+            changes=[
+                {
+                    "id": c.id,
+                    "changed_at": c.changed_at,
+                    "actor": c.actor,
+                    "old": c.old,
+                    "new": c.new,
+                }
+                for c in changes
+            ]
+        )
 
     def known_model(name: str) -> None:
         if name != settings.model_name:

@@ -116,14 +116,22 @@ class PredictionLog:
         return LoggedPrediction(row[0], predicted, row[3])
 
     def served_requests(
-        self, since: float | None = None, assignment: str = ROUTED
+        self, weights_version: int | None = None, assignment: str = ROUTED
     ) -> dict[str, int]:
-        """Requests answered per version and so assigned, optionally only at or after ``since``."""
-        rows = self._db.fetchall(
-            "SELECT model_version, COUNT(*) FROM predictions"
-            " WHERE created_at >= ? AND assignment = ? GROUP BY model_version",
-            (since if since is not None else float("-inf"), assignment),
-        )
+        """Requests answered per version and so assigned; optionally only those routed under
+        one stored split (every replica records the split's version, whatever its clock)."""
+        if weights_version is None:
+            rows = self._db.fetchall(
+                "SELECT model_version, COUNT(*) FROM predictions WHERE assignment = ?"
+                " GROUP BY model_version",
+                (assignment,),
+            )
+        else:
+            rows = self._db.fetchall(
+                "SELECT model_version, COUNT(*) FROM predictions"
+                " WHERE assignment = ? AND weights_version = ? GROUP BY model_version",
+                (assignment, weights_version),
+            )
         return {str(r[0]): int(r[1]) for r in rows}
 
     def recent_latencies(self, version: str, limit: int) -> NDArray[np.float64]:
