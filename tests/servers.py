@@ -108,3 +108,30 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@contextlib.contextmanager
+def running_monitor(
+    artifacts: Path,
+    db_path: Path,
+    extra_env: Mapping[str, str] | None = None,
+    log_path: Path | None = None,
+) -> Iterator[str]:
+    """`mlops monitor` on a free port; yields the base URL of its /metrics and /health."""
+    port = free_port()
+    env = {**os.environ, **TOKENS_ENV, **(extra_env or {})}
+    log = open(log_path or os.devnull, "ab")  # noqa: SIM115 - closed below
+    command = [
+        sys.executable, "-m", "mlops_pipeline.cli", "monitor", "--artifacts", str(artifacts),
+        "--db", str(db_path), "--port", str(port),
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(url + "/health", timeout=30)
+        yield url
+    finally:
+        stop(process)
+        log.close()

@@ -100,7 +100,7 @@ def test_compose_data_folder_is_a_named_volume_unless_api_data_is_set(tmp_path: 
 def test_compose_services_ports_volumes_network() -> None:
     assert "version" not in COMPOSE
     services = COMPOSE["services"]
-    assert set(services) == {"trainer", "api", "ui", "prometheus", "proxy"}
+    assert set(services) == {"trainer", "migrate", "monitor", "api", "ui", "prometheus", "proxy"}
     # Plain HTTP only on loopback; the proxy is the one public entry.
     assert services["api"]["ports"] == ["${API_BIND:-127.0.0.1}:5000:5000"]
     assert services["ui"]["ports"] == ["${UI_BIND:-127.0.0.1}:8501:8501"]

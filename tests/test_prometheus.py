@@ -18,7 +18,7 @@ from mlops_pipeline.data import Dataset
 from mlops_pipeline.launcher import prometheus_config
 from mlops_pipeline.synthetic import ClassConditionalGaussian
 
-from servers import free_port, running_api, stop
+from servers import free_port, running_api, running_monitor, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy" / "prometheus"
@@ -128,10 +128,20 @@ def test_real_prometheus_sees_drift_and_fires_the_alert(
     drifted[:, 2] *= 10  # petal length sent in millimetres
 
     env = {"MLOPS_DRIFT_INTERVAL_SECONDS": "0.5"}
-    with running_api(artifacts_dir, tmp_path / "log.db", workers=2, extra_env=env) as api:
+    with (
+        running_api(artifacts_dir, tmp_path / "log.db", workers=2, extra_env=env) as api,
+        running_monitor(artifacts_dir, tmp_path / "log.db", extra_env=env) as monitor,
+    ):
         target = api.removeprefix("http://")
         # Same rules, but alerts fire without waiting out their `for:` durations.
-        config = prometheus_config(DEPLOY, folder, target, scrape_interval="1s", alert_for="0s")
+        config = prometheus_config(
+            DEPLOY,
+            folder,
+            target,
+            scrape_interval="1s",
+            alert_for="0s",
+            monitor_target=monitor.removeprefix("http://"),
+        )
         process, url = start_prometheus(config, folder / "data")
         try:
             with requests.Session() as http:
@@ -139,6 +149,10 @@ def test_real_prometheus_sees_drift_and_fires_the_alert(
                     http.post(api + "/predict", json={"features": row.tolist()}, timeout=5)
             wait_for(lambda: value(url, "max(mlops_drift_window_size)") == 100, 30, "a full window")
             wait_for(lambda: value(url, 'up{job="mlops-api"}') == 1, 10, "a scrape")
+            wait_for(lambda: value(url, 'up{job="mlops-monitor"}') == 1, 10, "a monitor scrape")
+            assert value(url, "max(mlops_monitor_leader)") == 1
+            drift = requests.get(api + "/drift", timeout=5).json()
+            assert drift["source"] == "monitor"  # every replica serves the leader's report
             assert value(url, "max(mlops_drift_detected)") == 0
             assert "DriftDetected" not in firing(url)
 

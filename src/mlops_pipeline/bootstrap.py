@@ -16,6 +16,7 @@ from mlops_pipeline.drift import Reference
 from mlops_pipeline.experiment_service import ExperimentService
 from mlops_pipeline.inference import OnnxPredictor
 from mlops_pipeline.metrics import Metrics, exposition_registry, multiprocess_enabled
+from mlops_pipeline.monitor import LeaderElection, Monitor, Task
 from mlops_pipeline.monitoring import DriftMonitor, Refresher
 from mlops_pipeline.routing import ABRouter
 from mlops_pipeline.service import PredictionService
@@ -52,23 +53,45 @@ class Components:
             self.storage.close()
 
     def background_tasks(self, settings: Settings) -> list[tuple[float, Callable[[], object]]]:
-        tasks: list[tuple[float, Callable[[], object]]] = []
-        if self.experiment is not None:
-            tasks.append((settings.weights_sync_seconds, self.experiment.sync_weights))
-        if settings.drift_interval_seconds > 0:
-            if self.monitor is not None:
-                tasks.append((settings.drift_interval_seconds, self.monitor.refresh))
-            if self.experiment is not None:
-                # Keeps the accuracy and sample-ratio gauges current. It scans the log, and
-                # labels arrive slowly, so it runs far less often than the drift check.
-                interval = max(settings.drift_interval_seconds, EXPERIMENT_REFRESH_SECONDS)
-                tasks.append((interval, self.experiment.report))
+        """What a serving worker does periodically: only adopt the stored split (one indexed
+        single-row read). Drift, the experiment report and retention run in `mlops monitor`."""
+        if self.experiment is None:
+            return []
+        return [(settings.weights_sync_seconds, self.experiment.sync_weights)]
+
+    def monitor_tasks(self, settings: Settings) -> list[Task]:
+        """The leader monitor's work: reports every replica serves, and the gauges."""
+        tasks: list[Task] = []
+        drift, experiment = self.monitor, self.experiment
+        drift_interval = max(settings.drift_interval_seconds, 1.0)
+        if drift is not None:
+            tasks.append(
+                Task(
+                    "drift",
+                    drift_interval,
+                    lambda: {**drift.refresh(), "source": "monitor"},
+                    "drift",
+                )
+            )
+        if experiment is not None:
+
+            def experiment_report() -> dict[str, object]:
+                experiment.sync_weights()  # the report compares traffic with the current split
+                return {**experiment.report(), "source": "monitor"}
+
+            # It scans the log and labels arrive slowly: far less often than the drift check.
+            interval = max(drift_interval, EXPERIMENT_REFRESH_SECONDS)
+            tasks.append(Task("experiment", interval, experiment_report, "experiment"))
         return tasks
 
 
 def build_components(
-    settings: Settings, metrics: Metrics, rng: random.Random | None = None
+    settings: Settings,
+    metrics: Metrics,
+    rng: random.Random | None = None,
+    publish_gauges: bool = True,
 ) -> Components:
+    """``publish_gauges``: drift and experiment gauges; the monitor's job in a deployment."""
     bundle = load_bundle(settings.artifacts_dir)
     predictors = {
         name: OnnxPredictor(name, version.onnx_bytes) for name, version in bundle.versions.items()
@@ -113,11 +136,12 @@ def build_components(
             metrics,
             versions=list(bundle.versions),
             class_names=bundle.class_names,
+            publish_gauges=publish_gauges,
         )
         monitor = DriftMonitor(
             Reference.from_training_stats(bundle.training_stats),
             store,
-            metrics,
+            metrics if publish_gauges else None,
             window=settings.drift_window,
             min_window=settings.drift_min_window,
             threshold=settings.drift_threshold,
@@ -153,10 +177,46 @@ def build_app(settings: Settings) -> Flask:
     else:
         registry = CollectorRegistry()
         metrics = Metrics(registry)
-    components = build_components(settings, metrics)
-    # One thread per task: a slow drift computation must not delay another worker's weights.
+    components = build_components(settings, metrics, publish_gauges=False)
     for task in components.background_tasks(settings):
         Refresher([task]).start()
     return create_app(
-        settings, components.service, registry, components.monitor, components.experiment
+        settings,
+        components.service,
+        registry,
+        components.monitor,
+        components.experiment,
+        reports=components.storage.reports if components.storage is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class MonitorProcess:
+    monitor: Monitor
+    registry: CollectorRegistry
+    components: Components
+
+
+def build_monitor(settings: Settings, identity: str | None = None) -> MonitorProcess:
+    """`mlops monitor`: the drift, experiment and retention role, leader-elected."""
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    # The monitor answers no request, so it needs no shadow scorer.
+    components = build_components(settings.model_copy(update={"shadow_version": None}), metrics)
+    if components.storage is None:
+        raise ValueError("the monitor reads the prediction log: enable MLOPS_LOG_PREDICTIONS")
+
+    def leadership(leader: bool) -> None:
+        metrics.set_monitor_leader(leader)
+        if not leader:  # a standby must not keep exporting what it computed as leader
+            metrics.clear_monitor_gauges()
+
+    monitor = Monitor(
+        LeaderElection(components.storage.database.lock("monitor")),
+        components.storage.reports,
+        components.monitor_tasks(settings),
+        on_leadership=leadership,
+        identity=identity,
+    )
+    metrics.set_monitor_leader(False)
+    return MonitorProcess(monitor, registry, components)

@@ -58,6 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--prometheus-url", help="Prometheus URL (MLOPS_PROMETHEUS_URL)")
     ui.set_defaults(handler=run_ui)
 
+    monitor = commands.add_parser(
+        "monitor", help="drift, experiment report and retention for the deployment (one leads)"
+    )
+    monitor.add_argument("--artifacts", type=Path, help="artifacts folder (MLOPS_ARTIFACTS_DIR)")
+    monitor.add_argument("--db", type=Path, help="SQLite file (MLOPS_DB_PATH)")
+    monitor.add_argument("--host", help="interface for /metrics and /health (MLOPS_HOST)")
+    monitor.add_argument(
+        "--port", type=int, help="port for /metrics and /health (MLOPS_MONITOR_PORT)"
+    )
+    monitor.set_defaults(handler=run_monitor)
+
     db = commands.add_parser("db", help="database schema: upgrade or show the revision")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     for name, text, handler in (
@@ -255,6 +266,40 @@ def format_drift_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def run_monitor(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from mlops_pipeline.bootstrap import build_monitor
+    from mlops_pipeline.launcher import reachable_host
+    from mlops_pipeline.monitor import status_server
+
+    settings = verified(
+        settings_from(
+            args, artifacts="artifacts_dir", db="db_path", host="host", port="monitor_port"
+        )
+    )
+    process = build_monitor(settings)
+    monitor = process.monitor
+    server = status_server(
+        settings.host,
+        settings.monitor_port,
+        process.registry,
+        lambda: {"leader": monitor.leader, "identity": monitor.identity},
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+    host = reachable_host(settings.host)
+    print(f"Monitor     http://{host}:{settings.monitor_port}/metrics  ({monitor.identity})")
+    try:
+        monitor.run(stop, tick=1.0)
+    finally:
+        server.shutdown()
+        process.components.close()
+    return 0
+
+
 def run_db_upgrade(args: argparse.Namespace) -> int:
     upgrade_database(settings_from(args, db="db_path"))
     return 0
@@ -317,6 +362,7 @@ def run_up(args: argparse.Namespace) -> int:
     from mlops_pipeline.launcher import (
         api_process,
         fresh_metrics_dir,
+        monitor_process,
         prometheus_process,
         reachable_host,
         supervise,
@@ -334,11 +380,14 @@ def run_up(args: argparse.Namespace) -> int:
     if token_file is not None:
         print(f"Tokens      {token_file}  (admin and feedback bearer tokens; the UI uses them)")
     metrics_dir = fresh_metrics_dir(settings)
-    processes = [api_process(settings, metrics_dir)]
+    processes = [api_process(settings, metrics_dir), monitor_process(settings)]
     host = reachable_host(settings.host)
     base = f"http://{host}:{settings.port}"
     print(f"API         {base}  (try: curl {base}/ready)")
     print(f"Metrics     {base}/metrics   drift: {base}/drift")
+    print(
+        f"Monitor     http://{host}:{settings.monitor_port}/metrics  (drift, experiment, retention)"
+    )
     prometheus = shutil.which("prometheus")
     if prometheus is None:
         print("Prometheus  not installed; `sudo apt-get install prometheus` adds it to `make up`")

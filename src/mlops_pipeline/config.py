@@ -102,6 +102,15 @@ class Settings(BaseSettings):
     drift_threshold: float = Field(
         0.4, ge=0, le=1, description="Drift score at or above which drift is declared."
     )
+    report_max_age_seconds: float = Field(
+        90.0,
+        gt=0,
+        description="Replicas serve the monitor's stored drift and experiment reports while"
+        " younger than this; past it (no monitor running) they compute their own.",
+    )
+    monitor_port: int = Field(
+        9100, ge=0, le=65535, description="Port of `mlops monitor`'s /metrics and /health."
+    )
     drift_interval_seconds: float = Field(
         5.0, ge=0, description="Seconds between drift recomputations; 0 computes on request only."
     )

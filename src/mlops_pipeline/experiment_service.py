@@ -42,7 +42,11 @@ class ExperimentService:
         min_labels: int = 100,
         srm_alpha: float = 0.001,
         clock: Callable[[], float] = time.time,
+        publish_gauges: bool = True,
     ) -> None:
+        # The accuracy and sample-ratio gauges come from one place (the monitor): replicas that
+        # computed their own would export disagreeing values.
+        self._publish_gauges = publish_gauges
         self._log = storage.predictions
         self._labels = storage.labels
         self._weights = storage.weights
@@ -155,11 +159,12 @@ class ExperimentService:
                 "latency_ms_p50": float(np.percentile(latencies, 50)) if len(latencies) else None,
                 "latency_ms_p99": float(np.percentile(latencies, 99)) if len(latencies) else None,
             }
-            if labelled:
+            if labelled and self._publish_gauges:
                 self._metrics.set_accuracy(version, correct / labelled)
         srm_p = sample_ratio_pvalue(served_since, weights)
         mismatch = srm_p < self._srm_alpha
-        self._metrics.set_sample_ratio_mismatch(mismatch)
+        if self._publish_gauges:
+            self._metrics.set_sample_ratio_mismatch(mismatch)
         sequence = self._labels.label_sequence()
         comparisons = [
             self._compare(challenger, confusion, sequence) for challenger in self.versions[1:]

@@ -89,6 +89,12 @@ def fresh_metrics_dir(settings: Settings) -> Path:
     return settings.metrics_dir
 
 
+def monitor_process(settings: Settings) -> subprocess.Popen[bytes]:
+    """`mlops monitor` beside the API: drift, the experiment report and retention."""
+    command = [sys.executable, "-m", "mlops_pipeline.cli", "monitor"]
+    return subprocess.Popen(command, env={**os.environ, **settings_to_env(settings)})
+
+
 def api_process(settings: Settings, metrics_dir: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, **settings_to_env(settings), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     return subprocess.Popen(server_command(settings), env=env)
@@ -99,6 +105,7 @@ def prometheus_config(
     out_dir: Path,
     target: str,
     scrape_interval: str = "10s",
+    monitor_target: str | None = None,
     alert_for: str | None = None,
 ) -> Path:
     """Write a copy of the deploy config scraping ``target``; return the config's path.
@@ -108,6 +115,8 @@ def prometheus_config(
     out_dir.mkdir(parents=True, exist_ok=True)
     config = (deploy_dir / "prometheus.yml").read_text()
     config = config.replace('"api:5000"', f'"{target}"')
+    if monitor_target is not None:
+        config = config.replace('"monitor:9100"', f'"{monitor_target}"')
     config = re.sub(
         r"(scrape_interval|evaluation_interval): \S+", rf"\1: {scrape_interval}", config
     )
@@ -122,8 +131,12 @@ def prometheus_config(
 def prometheus_process(settings: Settings, binary: str) -> subprocess.Popen[bytes]:
     """Prometheus scraping the local API, with the deploy config's rules."""
     folder = settings.db_path.parent / "prometheus"
+    host = reachable_host(settings.host)
     config = prometheus_config(
-        settings.prometheus_config_dir, folder, f"{reachable_host(settings.host)}:{settings.port}"
+        settings.prometheus_config_dir,
+        folder,
+        f"{host}:{settings.port}",
+        monitor_target=f"{host}:{settings.monitor_port}",
     )
     return subprocess.Popen(
         [

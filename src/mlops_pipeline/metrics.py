@@ -174,6 +174,12 @@ class Metrics:
             "Predictions refused because the log could not take the write (the request got a 503).",
             registry=registry,
         )
+        self.monitor_leader = Gauge(
+            "mlops_monitor_leader",
+            "1 while this mlops monitor holds the leader lock and computes reports.",
+            registry=registry,
+            multiprocess_mode="max",
+        )
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._inference_cache: dict[str, Any] = {}
         self._prediction_cache: dict[tuple[str, str], Any] = {}
@@ -262,6 +268,14 @@ class Metrics:
 
     def count_shadow_dropped(self) -> None:
         self.shadow_dropped.inc()
+
+    def set_monitor_leader(self, leader: bool) -> None:
+        self.monitor_leader.set(1 if leader else 0)
+
+    def clear_monitor_gauges(self) -> None:
+        """Back to "no evidence": what a standby exports instead of a stale leader's values."""
+        self.drift_detected.set(0)
+        self.sample_ratio_mismatch.set(0)
 
     def count_error(self, code: str) -> None:
         self.errors.labels(code).inc()

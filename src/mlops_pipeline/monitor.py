@@ -16,6 +16,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from mlops_pipeline.storage.database import Lock
 from mlops_pipeline.storage.reports import ReportStore
@@ -105,3 +109,31 @@ class Monitor:
                 stop.wait(tick)
         finally:
             self._election.resign()
+
+
+def status_server(
+    host: str, port: int, registry: CollectorRegistry, status: Callable[[], dict[str, object]]
+) -> WSGIServer:
+    """/metrics (this monitor's registry) and /health (liveness and leadership) on one port."""
+    metrics_app = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            body: Iterable[bytes] = metrics_app(environ, start_response)
+            return body
+        if path in ("/health", "/"):
+            payload = json.dumps({"status": "ok", **status()}).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [payload]
+        start_response("404 Not Found", [("Content-Type", "application/json")])
+        return [b'{"error": "not found", "code": "not_found"}']
+
+    server = make_server(host, port, app, WSGIServer, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="monitor-http", daemon=True).start()
+    return server
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # Prometheus scrapes every few seconds; one line each would drown the log

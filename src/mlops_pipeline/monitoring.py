@@ -24,7 +24,7 @@ class DriftMonitor:
         self,
         reference: Reference,
         store: PredictionLog,
-        metrics: Metrics,
+        metrics: Metrics | None,
         window: int,
         min_window: int,
         threshold: float,
@@ -39,7 +39,8 @@ class DriftMonitor:
         self._clock = clock
         self._latest: dict[str, Any] | None = None
         self._lock = threading.Lock()
-        metrics.initialise_drift(reference.feature_names)
+        if metrics is not None:  # only the monitor publishes drift gauges
+            metrics.initialise_drift(reference.feature_names)
 
     def refresh(self) -> dict[str, Any]:
         now = self._clock()
@@ -51,7 +52,8 @@ class DriftMonitor:
         )
         window = Window(rows.features, rows.predictions, rows.versions, rejected)
         report = drift_report(self.reference, window, self._threshold, self._min_window, now)
-        self._metrics.set_drift(report)
+        if self._metrics is not None:
+            self._metrics.set_drift(report)
         with self._lock:
             self._latest = report
         return report

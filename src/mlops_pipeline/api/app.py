@@ -19,6 +19,7 @@ from mlops_pipeline.experiment_service import ExperimentService
 from mlops_pipeline.metrics import bounded_method
 from mlops_pipeline.monitoring import DriftMonitor
 from mlops_pipeline.service import PredictionService
+from mlops_pipeline.storage.reports import ReportStore
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ def create_app(
     monitor: DriftMonitor | None = None,
     experiment: ExperimentService | None = None,
     access_log: AccessLog | None = None,
+    reports: ReportStore | None = None,
 ) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -109,5 +111,7 @@ def create_app(
         }
         return jsonify(body), 500
 
-    app.register_blueprint(build_blueprint(settings, service, registry, guard, monitor, experiment))
+    app.register_blueprint(
+        build_blueprint(settings, service, registry, guard, monitor, experiment, reports)
+    )
     return app

@@ -7,6 +7,7 @@ each context-local lookup costs about as much as the model itself on the /predic
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -29,6 +30,7 @@ from mlops_pipeline.errors import (
 from mlops_pipeline.experiment_service import ExperimentService
 from mlops_pipeline.monitoring import DriftMonitor
 from mlops_pipeline.service import Prediction, PredictionService
+from mlops_pipeline.storage.reports import ReportStore
 from mlops_pipeline.v2_protocol import (
     ModelNotFound,
     infer_response,
@@ -108,6 +110,7 @@ def build_blueprint(
     guard: Guard,
     monitor: DriftMonitor | None,
     experiment: ExperimentService | None = None,
+    reports: ReportStore | None = None,
 ) -> Blueprint:
     blueprint = Blueprint("api", __name__)
     max_bytes = settings.max_body_bytes
@@ -165,7 +168,23 @@ def build_blueprint(
             raise DriftUnavailable(
                 "drift detection needs the prediction log (MLOPS_LOG_PREDICTIONS)"
             )
-        return jsonify(monitor.latest(max_age_seconds=settings.drift_interval_seconds))
+        stored = monitor_report("drift")
+        if stored is not None:
+            return stored
+        latest = monitor.latest(max_age_seconds=settings.drift_interval_seconds)
+        return jsonify({**latest, "source": "replica"})
+
+    def monitor_report(name: str) -> Response | None:
+        """The leader monitor's report, byte for byte the same on every replica, while fresh.
+
+        Without a fresh one (no monitor running, as in a single process) the replica computes.
+        """
+        if reports is None:
+            return None
+        stored = reports.load(name)
+        if stored is None or time.time() - stored.computed_at > settings.report_max_age_seconds:
+            return None
+        return Response(stored.body, mimetype="application/json")
 
     def experiment_service() -> ExperimentService:
         if experiment is None:
@@ -183,7 +202,11 @@ def build_blueprint(
 
     @blueprint.get("/experiment")
     def experiment_report() -> Response:
-        return jsonify(experiment_service().report())
+        service = experiment_service()
+        stored = monitor_report("experiment")
+        if stored is not None:
+            return stored
+        return jsonify({**service.report(), "source": "replica"})
 
     @blueprint.put("/config/weights")
     def change_weights() -> Response:
