@@ -8,13 +8,15 @@ default route, so nothing in it can reach any other network. Everything is delet
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-SUBNET = "10.213"  # 10.213.<host>.0/24: .1 the gateway (this machine), .2 the host
+SUBNET = "10.213"
+_SERIAL = itertools.count()  # 10.213.<host>.0/24: .1 the gateway (this machine), .2 the host
 
 
 @dataclass(frozen=True)
@@ -52,12 +54,13 @@ def _ip(*argv: str) -> None:
 @contextlib.contextmanager
 def namespace_hosts(count: int, first: int = 1) -> Iterator[list[Host]]:
     """``count`` hosts; host k is 10.213.k.2 with gateway 10.213.k.1."""
-    tag = f"{os.getpid() % 10_000}"
+    # Unique per call: a deleted namespace's veth pair can outlive it by a moment.
+    tag = f"{os.getpid() % 10_000}{next(_SERIAL)}"
     hosts: list[Host] = []
     try:
         for index in range(first, first + count):
             name = f"mlops{tag}h{index}"
-            outside, inside = f"mo{tag}h{index}", f"mi{tag}h{index}"
+            outside, inside = f"mo{tag}h{index}"[:15], f"mi{tag}h{index}"[:15]
             gateway, address = f"{SUBNET}.{index}.1", f"{SUBNET}.{index}.2"
             _ip("netns", "add", name)
             hosts.append(Host(name, address, gateway))

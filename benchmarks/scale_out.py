@@ -1,0 +1,100 @@
+"""Throughput per replica count on PostgreSQL against one replica on SQLite, in one run.
+
+Each replica is one `mlops serve --workers 1` in its own network namespace (tests/cluster.py),
+with its `mlops monitor`, behind haproxy; wrk sends single-row POST /predict through haproxy. The
+SQLite line is one replica of the same kind on loopback behind the same haproxy. Prints numbers;
+asserts nothing. Everything shares this machine's cores, so more replicas add coordination, not
+CPU: read the ratios, not the absolute numbers. Needs root, iproute2, postgresql, haproxy, wrk.
+
+Run: .venv/bin/python benchmarks/scale_out.py [--duration 10] [--connections 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+from mlops_pipeline.config import load_catalogue  # noqa: E402
+from mlops_pipeline.data import load_iris_dataset  # noqa: E402
+from mlops_pipeline.training import train_all  # noqa: E402
+
+from cluster import running_cluster, skip_reason  # noqa: E402
+from servers import free_port, running_api, wait_until_ready  # noqa: E402
+
+
+def wrk(url: str, duration: int, connections: int) -> tuple[float, float, int]:
+    output = subprocess.run(
+        [
+            "wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency",
+            "-s", str(HERE / "post_predict.lua"), url + "/predict",
+        ],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p99_match = re.search(r"99%\s+([\d.]+)(us|ms|s)", output)
+    assert p99_match is not None
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[p99_match.group(2)]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return rate, float(p99_match.group(1)) * scale, int(non_2xx.group(1)) if non_2xx else 0
+
+
+def sqlite_line(artifacts: Path, work: Path, duration: int, connections: int) -> str:
+    env = {"MLOPS_ACCESS_LOG": "false"}
+    with running_api(artifacts, work / "sqlite.db", workers=1, extra_env=env) as api:
+        port = free_port()
+        config = work / "haproxy-sqlite.cfg"
+        config.write_text(
+            "defaults\n    mode http\n    timeout connect 1s\n    timeout client 10s\n"
+            "    timeout server 10s\nfrontend api\n"
+            f"    bind 127.0.0.1:{port}\n    default_backend one\nbackend one\n"
+            f"    server api {api.removeprefix('http://')} check\n"
+        )
+        proxy = subprocess.Popen(["haproxy", "-db", "-f", str(config)])
+        try:
+            wait_until_ready(f"http://127.0.0.1:{port}/ready")
+            wrk(f"http://127.0.0.1:{port}", 2, connections)  # warm up
+            rate, p99, bad = wrk(f"http://127.0.0.1:{port}", duration, connections)
+        finally:
+            proxy.terminate()
+            proxy.wait()
+    return f"  SQLite,     1 replica : {rate:7.0f} req/s   p99 {p99:6.2f} ms   non-2xx {bad}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    reason = skip_reason()
+    if reason is not None:
+        sys.exit(f"cannot run: {reason}")
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        artifacts = work / "artifacts"
+        train_all(load_iris_dataset(), load_catalogue(), artifacts)
+        print(
+            f"wrk -t2 -c{args.connections} -d{args.duration}s, single-row POST /predict through"
+            " haproxy; one worker per replica; every answer committed to the log:"
+        )
+        lines = [sqlite_line(artifacts, work, args.duration, args.connections)]
+        base = None
+        for count in (1, 2, 3):
+            with running_cluster(artifacts, count) as cluster:
+                wrk(cluster.proxy, 2, args.connections)  # warm up
+                rate, p99, bad = wrk(cluster.proxy, args.duration, args.connections)
+            base = base or rate
+            lines.append(
+                f"  PostgreSQL, {count} replica{'s' if count > 1 else ' '}: {rate:7.0f} req/s"
+                f"   p99 {p99:6.2f} ms   non-2xx {bad}   ({rate / base:.2f}x one replica)"
+            )
+        print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
