@@ -12,6 +12,7 @@ import pytest
 from mlops_pipeline.monitor import LeaderElection, Monitor, Task
 from mlops_pipeline.storage import Storage, open_storage
 from mlops_pipeline.storage.schema import upgrade
+
 from postgres import unavailable_reason
 
 

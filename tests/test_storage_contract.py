@@ -14,6 +14,7 @@ import pytest
 from mlops_pipeline.storage import DuplicateKey, Storage, open_storage
 from mlops_pipeline.storage.records import PINNED, LoggedPrediction, PredictionBatch
 from mlops_pipeline.storage.schema import SchemaBehind, head_revision, require_current, upgrade
+
 from postgres import unavailable_reason
 
 BACKENDS = ["sqlite", "postgresql"]
