@@ -12,11 +12,15 @@ Run: .venv/bin/python benchmarks/scale_out.py [--duration 10] [--connections 16]
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+import requests
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -24,7 +28,13 @@ from mlops_pipeline.config import load_catalogue  # noqa: E402
 from mlops_pipeline.data import load_iris_dataset  # noqa: E402
 from mlops_pipeline.training import train_all  # noqa: E402
 
-from cluster import running_cluster, skip_reason  # noqa: E402
+from cluster import (  # noqa: E402
+    MONITOR_INTERVAL,
+    Cluster,
+    kill_group,
+    running_cluster,
+    skip_reason,
+)
 from servers import free_port, running_api, wait_until_ready  # noqa: E402
 
 
@@ -66,6 +76,67 @@ def sqlite_line(artifacts: Path, work: Path, duration: int, connections: int) ->
     return f"  SQLite,     1 replica : {rate:7.0f} req/s   p99 {p99:6.2f} ms   non-2xx {bad}"
 
 
+ROW = [5.1, 3.5, 1.4, 0.2]
+
+
+def failovers(cluster: Cluster) -> str:
+    """SIGKILL one replica under load through haproxy, then the leading monitor."""
+    answered, failed = [], 0
+    stop_at = time.monotonic() + 8
+
+    def load() -> tuple[list[str], int]:
+        ids, errors = [], 0
+        with requests.Session() as http:
+            while time.monotonic() < stop_at:
+                try:
+                    response = http.post(
+                        cluster.proxy + "/predict",
+                        json={"features": [5.1, 3.5, 1.4, 0.2]},
+                        timeout=10,
+                    )
+                except requests.RequestException:
+                    errors += 1
+                    continue
+                if response.status_code == 200:
+                    ids.append(response.json()["request_id"])
+                else:
+                    errors += 1
+        return ids, errors
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(load) for _ in range(8)]
+        time.sleep(3)
+        kill_group(cluster.replicas[cluster.hosts[-1].name])
+        for future in futures:
+            ids, errors = future.result()
+            answered += ids
+            failed += errors
+    logged = cluster.rows(answered)
+    missing = sum(1 for request_id in answered if logged.get(request_id) != 1)
+    leader = next(
+        host
+        for host in cluster.hosts
+        if requests.get(cluster.monitor_url(host) + "/health", timeout=5).json()["leader"]
+    )
+    kill_group(cluster.monitors[leader.name])
+    killed = time.monotonic()
+    while not any(
+        requests.get(cluster.monitor_url(host) + "/health", timeout=5).json()["leader"]
+        for host in cluster.hosts
+        if host != leader
+    ):
+        time.sleep(0.05)
+    takeover = time.monotonic() - killed
+    total = len(answered) + failed
+    return (
+        f"failover, 3 replicas, 8 connections: SIGKILL of one replica under load: {failed} of"
+        f" {total} requests failed ({100 * failed / total:.2f}%),"
+        f" answered but not logged: {missing};"
+        f" SIGKILL of the leading monitor: a standby led after {takeover:.2f} s"
+        f" (monitor interval {MONITOR_INTERVAL:g} s)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=int, default=10)
@@ -88,12 +159,15 @@ def main() -> None:
             with running_cluster(artifacts, count) as cluster:
                 wrk(cluster.proxy, 2, args.connections)  # warm up
                 rate, p99, bad = wrk(cluster.proxy, args.duration, args.connections)
+                if count == 3:
+                    failover = failovers(cluster)
             base = base or rate
             lines.append(
                 f"  PostgreSQL, {count} replica{'s' if count > 1 else ' '}: {rate:7.0f} req/s"
                 f"   p99 {p99:6.2f} ms   non-2xx {bad}   ({rate / base:.2f}x one replica)"
             )
         print("\n".join(lines))
+        print(failover)
 
 
 if __name__ == "__main__":
