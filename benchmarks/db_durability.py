@@ -26,6 +26,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from mlops_pipeline.storage import open_storage  # noqa: E402
 from mlops_pipeline.storage.records import PredictionBatch  # noqa: E402
 from mlops_pipeline.storage.schema import upgrade  # noqa: E402
+
 from postgres import running_postgres, unavailable_reason  # noqa: E402
 
 ROW = np.array([[5.1, 3.5, 1.4, 0.2]])

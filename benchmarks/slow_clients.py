@@ -59,7 +59,9 @@ def measure(server: str, artifacts: Path, work: Path, seconds: int, connections:
         "MLOPS_DB_PATH": str(work / f"{server}.db"),
         "MLOPS_ACCESS_LOG": "false",
     }
-    command = [sys.executable, "-m", "mlops_pipeline.cli", "serve", "--port", str(port)]
+    cli = [sys.executable, "-m", "mlops_pipeline.cli"]
+    subprocess.run([*cli, "db", "upgrade"], env=env, check=True, stdout=subprocess.DEVNULL)
+    command = [*cli, "serve", "--port", str(port)]
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

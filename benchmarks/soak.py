@@ -127,6 +127,12 @@ def main() -> None:
         "MLOPS_ADMIN_TOKEN": TOKEN,
         "MLOPS_FEEDBACK_TOKEN": FEEDBACK_TOKEN,
     }
+    subprocess.run(
+        [sys.executable, "-m", "mlops_pipeline.cli", "db", "upgrade"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = start(port, env)
