@@ -227,3 +227,11 @@ def test_made_up_methods_become_other_in_metrics_and_log(
     }
     assert methods == {"other"}
     assert {json.loads(line)["method"] for line in access_lines} == {"other"}
+
+
+def test_access_log_time_is_iso_utc_with_milliseconds() -> None:
+    lines: list[bytes] = []
+    log = AccessLog(write=lines.append, clock=lambda: 1_700_000_000.25)
+    log.request("r", "GET", "/health", 200, 0.1, "127.0.0.1", None)
+    log.event("auth_failure", reason="x")
+    assert [json.loads(line)["time"] for line in lines] == ["2023-11-14T22:13:20.250Z"] * 2

@@ -23,8 +23,17 @@ def write_stderr(line: bytes) -> None:
     os.write(2, line)
 
 
+_SECOND: list[tuple[int, str]] = [(-1, "")]
+
+
 def _timestamp(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+    """ISO 8601 UTC with milliseconds; the date-time part is formatted once per second."""
+    second = int(now)
+    cached_second, prefix = _SECOND[0]
+    if second != cached_second:
+        prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _SECOND[0] = (second, prefix)
+    return f"{prefix}.{int((now - second) * 1000):03d}Z"
 
 
 class AccessLog:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 from flask import Flask, Response, jsonify, request
@@ -12,7 +11,15 @@ from werkzeug.exceptions import HTTPException
 
 from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.api.auth import Guard
-from mlops_pipeline.api.routes import MODEL_VERSION, REQUEST_ID, STARTED, build_blueprint
+from mlops_pipeline.api.inference import (
+    MODEL_VERSION,
+    REQUEST_ID,
+    STARTED,
+    FastPath,
+    InferenceEndpoints,
+    new_request_id,
+)
+from mlops_pipeline.api.routes import build_blueprint
 from mlops_pipeline.config import Settings
 from mlops_pipeline.errors import ApiError
 from mlops_pipeline.experiment_service import ExperimentService
@@ -30,15 +37,6 @@ HTTP_ERROR_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
-
-
-def new_request_id() -> str:
-    """32 hex digits: a millisecond timestamp, then 80 random bits.
-
-    Time-ordered ids append to the right edge of the log's index instead of landing on random
-    pages, which makes the per-request insert measurably cheaper.
-    """
-    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 def create_app(
@@ -113,5 +111,9 @@ def create_app(
 
     app.register_blueprint(
         build_blueprint(settings, service, registry, guard, monitor, experiment, reports)
+    )
+    # The inference paths skip Flask's per-request machinery (see api/inference.py).
+    app.wsgi_app = FastPath(  # type: ignore[method-assign]
+        app.wsgi_app, InferenceEndpoints(settings, service), log
     )
     return app

@@ -6,7 +6,6 @@ each context-local lookup costs about as much as the model itself on the /predic
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -14,93 +13,30 @@ from flask import Blueprint, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from mlops_pipeline.api.auth import Guard, Role
+from mlops_pipeline.api.bodies import read_json
+from mlops_pipeline.api.inference import MODEL_VERSION, InferenceEndpoints
 from mlops_pipeline.api.openapi import openapi_spec
 from mlops_pipeline.config import Settings
 from mlops_pipeline.errors import (
     DriftUnavailable,
     ExperimentUnavailable,
-    InvalidFeatureValue,
-    InvalidJSON,
     InvalidParameter,
     NotReady,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    WrongFeatureCount,
 )
 from mlops_pipeline.experiment_service import ExperimentService
 from mlops_pipeline.monitoring import DriftMonitor
-from mlops_pipeline.service import Prediction, PredictionService
+from mlops_pipeline.service import PredictionService
 from mlops_pipeline.storage.reports import ReportStore
 from mlops_pipeline.v2_protocol import (
     ModelNotFound,
-    infer_response,
     model_metadata,
-    parse_infer_request,
 )
 from mlops_pipeline.validation import (
-    PredictRequest,
     parse_feedback,
-    parse_predict_request,
     parse_weights,
 )
 
 MAX_LOG_LIMIT = 1_000
-# Keys this app adds to the WSGI environ of each request.
-REQUEST_ID = "mlops.request_id"
-STARTED = "mlops.started"
-MODEL_VERSION = "mlops.model_version"
-READ_CHUNK = 64 * 1024
-
-
-def json_response(body: Any, status: int = 200) -> Response:
-    # json.dumps straight into the response: jsonify's provider machinery costs more than the
-    # model does on the /predict path.
-    return Response(json.dumps(body, separators=(",", ":")), status, mimetype="application/json")
-
-
-def is_json_media_type(mimetype: str) -> bool:
-    """application/json or any structured-syntax +json type (parameters such as charset allowed)."""
-    if mimetype == "application/json":
-        return True
-    kind, slash, subtype = mimetype.partition("/")
-    return bool(kind) and bool(slash) and subtype.endswith("+json") and len(subtype) > 5
-
-
-def read_body(max_bytes: int) -> bytes:
-    """The request body, refusing more than ``max_bytes`` whether it is sized or chunked."""
-    environ = request.environ
-    if environ.get("CONTENT_LENGTH") or not environ.get("wsgi.input_terminated"):
-        # Sized (werkzeug answers 413 above MAX_CONTENT_LENGTH) or no body at all.
-        return request.get_data(cache=False)
-    # Chunked: werkzeug would silently cut it at the limit, so read one byte past it.
-    stream = environ["wsgi.input"]
-    chunks: list[bytes] = []
-    size = 0
-    while size <= max_bytes:
-        chunk = stream.read(min(READ_CHUNK, max_bytes + 1 - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    if size > max_bytes:
-        raise PayloadTooLarge(f"body exceeds {max_bytes} bytes")
-    return b"".join(chunks)
-
-
-def parse_json_body(max_bytes: int) -> Any:
-    # Only JSON content types: a browser cannot send those cross-site without a CORS preflight,
-    # which this API never grants, so a page elsewhere cannot post feedback or weights.
-    if not is_json_media_type(request.mimetype):
-        raise UnsupportedMediaType(
-            "send the body as JSON with 'Content-Type: application/json' (curl --json)"
-        )
-    # NaN and Infinity literals pass here and are refused by validation as invalid values.
-    try:
-        return json.loads(read_body(max_bytes))
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise InvalidJSON(f"body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise InvalidJSON("body is nested too deeply") from None
 
 
 def build_blueprint(
@@ -114,28 +50,21 @@ def build_blueprint(
 ) -> Blueprint:
     blueprint = Blueprint("api", __name__)
     max_bytes = settings.max_body_bytes
+    endpoints = InferenceEndpoints(settings, service)
 
     def json_body() -> Any:
-        return parse_json_body(max_bytes)
+        return read_json(request.environ, max_bytes)
+
+    def inference_answer(version: str | None = None) -> Response:
+        # Normally answered by FastPath before Flask sees the request; the same code either way.
+        answer = endpoints.answer(request.environ, version)
+        if answer.model_version is not None:
+            request.environ[MODEL_VERSION] = answer.model_version
+        return Response(answer.body, answer.status, mimetype="application/json")
 
     @blueprint.post("/predict")
     def predict() -> Response:
-        environ = request.environ
-        try:
-            parsed = parse_predict_request(
-                json_body(),
-                service.feature_names,
-                settings.max_batch_rows,
-                header_user_id=environ.get("HTTP_X_USER_ID"),
-            )
-        except (WrongFeatureCount, InvalidFeatureValue) as error:
-            service.record_rejection(error.code)  # bad inputs are a drift signal too
-            raise
-        result = service.predict(parsed, environ[REQUEST_ID])
-        environ[MODEL_VERSION] = result.model_version
-        return json_response(
-            batch_body(result, service) if parsed.is_batch else single_body(result, service)
-        )
+        return inference_answer()
 
     @blueprint.get("/health")
     def health() -> Response:
@@ -267,22 +196,7 @@ def build_blueprint(
     @blueprint.post("/v2/models/<name>/versions/<version>/infer")
     def v2_infer(name: str, version: str | None = None) -> Response:
         known_model(name)
-        if version is not None and version not in service.versions:
-            raise ModelNotFound(f"model {name!r} has no version {version!r}")
-        infer = parse_infer_request(
-            json_body(), len(service.feature_names), settings.max_batch_rows
-        )
-        result = service.predict(
-            PredictRequest(infer.rows, None, is_batch=len(infer.rows) > 1),
-            request.environ[REQUEST_ID],
-            version,
-        )
-        request.environ[MODEL_VERSION] = result.model_version
-        return json_response(
-            infer_response(
-                name, result.model_version, infer.id, result.classes, result.probabilities
-            )
-        )
+        return inference_answer(version)
 
     spec = openapi_spec(settings.model_name, list(service.feature_names), len(service.class_names))
 
@@ -308,27 +222,3 @@ def int_parameter(name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise InvalidParameter(f"{name} must be an integer from {low} to {high}, got {raw!r}")
     return value
-
-
-def single_body(result: Prediction, service: PredictionService) -> dict[str, Any]:
-    predicted = int(result.classes[0])
-    return {
-        "request_id": result.request_id,
-        "prediction": predicted,
-        "class_name": service.class_names[predicted],
-        "probabilities": result.probabilities[0].tolist(),
-        "model_version": result.model_version,
-        "latency_ms": round(result.latency_ms, 4),
-    }
-
-
-def batch_body(result: Prediction, service: PredictionService) -> dict[str, Any]:
-    predictions = result.classes.tolist()
-    return {
-        "request_id": result.request_id,
-        "predictions": predictions,
-        "class_names": [service.class_names[index] for index in predictions],
-        "probabilities": result.probabilities.tolist(),
-        "model_version": result.model_version,
-        "latency_ms": round(result.latency_ms, 4),
-    }

@@ -28,7 +28,8 @@ def upgrade() -> None:
     add("predictions", sa.Column("weights_version", sa.BigInteger(), nullable=True))
     add("feedback", sa.Column("assignment", sa.Text(), nullable=False, server_default="routed"))
     add("ab_weights", sa.Column("version", sa.BigInteger(), nullable=False, server_default="1"))
-    op.create_index("predictions_created_at", "predictions", ["created_at"])
+    # No index on predictions.created_at: every insert would pay for it on the hot path, and
+    # ids grow with time, so retention walks the table in id order instead.
     op.create_index("feedback_first_labelled_at", "feedback", ["first_labelled_at"])
     op.create_index("shadow_results_created_at", "shadow_results", ["created_at"])
     # The monitor's latest reports (drift, experiment), read by every replica.

@@ -1,0 +1,197 @@
+"""The inference endpoints, answered before Flask: POST /predict and POST /v2/models/<m>/infer.
+
+They carry nearly all traffic, and Flask's per-request machinery (contexts, hooks, routing,
+response objects) costs more than the model. ``InferenceEndpoints.answer`` is the one
+implementation: the ``FastPath`` middleware calls it for those two paths, and the Flask views
+(registered so other methods get 405 and the paths appear in the URL map) call it too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+import numpy as np
+import orjson
+
+from mlops_pipeline.api.access_log import AccessLog
+from mlops_pipeline.api.bodies import read_json
+from mlops_pipeline.config import Settings
+from mlops_pipeline.errors import ApiError, InvalidFeatureValue, WrongFeatureCount
+from mlops_pipeline.metrics import bounded_method
+from mlops_pipeline.service import PredictionService
+from mlops_pipeline.v2_protocol import ModelNotFound, infer_response, parse_infer_request
+from mlops_pipeline.validation import PredictRequest, parse_predict_request
+
+logger = logging.getLogger(__name__)
+
+# Keys this app adds to the WSGI environ of each request.
+REQUEST_ID = "mlops.request_id"
+STARTED = "mlops.started"
+MODEL_VERSION = "mlops.model_version"
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+JSON_HEADERS = ("Content-Type", "application/json")
+STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
+
+
+def new_request_id() -> str:
+    """32 hex digits: a millisecond timestamp, then 80 random bits.
+
+    Time-ordered ids append to the right edge of the log's index instead of landing on random
+    pages, which makes the per-request insert measurably cheaper.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+
+
+def dumps(body: Any) -> bytes:
+    # numpy arrays serialized directly: a 10,000-row answer in ~5 ms instead of ~100 ms.
+    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def error_body(error: ApiError) -> bytes:
+    return dumps({"error": error.message, "code": error.code})
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+    model_version: str | None = None
+
+
+class InferenceEndpoints:
+    def __init__(self, settings: Settings, service: PredictionService) -> None:
+        self._settings = settings
+        self._service = service
+        self._metrics = service.metrics
+        self._class_names = list(service.class_names)
+        self.infer_path = f"/v2/models/{settings.model_name}/infer"
+
+    def answer(self, environ: dict[str, Any], version: str | None = None) -> Answer:
+        """Any outcome, errors included, as an answer; counts errors like every other route."""
+        try:
+            if environ.get("PATH_INFO") == "/predict":
+                return self._predict(environ)
+            return self._infer(environ, version)
+        except ApiError as error:
+            self._metrics.count_error(error.code)
+            return Answer(error.status, error_body(error))
+        except Exception:
+            request_id = environ.get(REQUEST_ID, "")
+            logger.exception("unhandled error in request %s", request_id)
+            self._metrics.count_error("internal_error")
+            body = {
+                "error": "internal error; the server log has details",
+                "code": "internal_error",
+                "request_id": request_id,
+            }
+            return Answer(500, dumps(body))
+
+    def _predict(self, environ: dict[str, Any]) -> Answer:
+        service = self._service
+        try:
+            parsed = parse_predict_request(
+                read_json(environ, self._settings.max_body_bytes),
+                service.feature_names,
+                self._settings.max_batch_rows,
+                header_user_id=environ.get("HTTP_X_USER_ID"),
+            )
+        except (WrongFeatureCount, InvalidFeatureValue) as error:
+            service.record_rejection(error.code)  # bad inputs are a drift signal too
+            raise
+        result = service.predict(parsed, environ[REQUEST_ID])
+        classes = result.classes
+        if parsed.is_batch:
+            body: dict[str, Any] = {
+                "request_id": result.request_id,
+                "predictions": classes,
+                "class_names": [self._class_names[index] for index in classes.tolist()],
+                "probabilities": result.probabilities,
+            }
+        else:
+            predicted = int(classes[0])
+            body = {
+                "request_id": result.request_id,
+                "prediction": predicted,
+                "class_name": self._class_names[predicted],
+                "probabilities": result.probabilities[0],
+            }
+        body["model_version"] = result.model_version
+        body["latency_ms"] = round(result.latency_ms, 4)
+        return Answer(200, dumps(body), result.model_version)
+
+    def _infer(self, environ: dict[str, Any], version: str | None) -> Answer:
+        service = self._service
+        if version is not None and version not in service.versions:
+            name = self._settings.model_name
+            raise ModelNotFound(f"model {name!r} has no version {version!r}")
+        infer = parse_infer_request(
+            read_json(environ, self._settings.max_body_bytes),
+            len(service.feature_names),
+            self._settings.max_batch_rows,
+        )
+        result = service.predict(
+            PredictRequest(infer.rows, None, is_batch=len(infer.rows) > 1),
+            environ[REQUEST_ID],
+            version,
+        )
+        body = infer_response(
+            self._settings.model_name,
+            result.model_version,
+            infer.id,
+            result.classes,
+            np.asarray(result.probabilities),
+        )
+        return Answer(200, dumps(body), result.model_version)
+
+
+class FastPath:
+    """WSGI middleware: the two inference paths answered directly, everything else by Flask.
+
+    It does for them what Flask's hooks do for the other routes: request id, timing, the request
+    metrics, the ``X-Request-ID`` header and the access log line.
+    """
+
+    def __init__(self, app: WSGIApp, endpoints: InferenceEndpoints, log: AccessLog) -> None:
+        self._app = app
+        self._endpoints = endpoints
+        self._log = log
+        self._metrics = endpoints._metrics
+        self._routes = {"/predict": "/predict", endpoints.infer_path: "/v2/models/<name>/infer"}
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        route = self._routes.get(environ.get("PATH_INFO", ""))
+        if route is None or environ["REQUEST_METHOD"] != "POST":
+            return self._app(environ, start_response)
+        started = time.perf_counter()
+        request_id = environ[REQUEST_ID] = new_request_id()
+        answer = self._endpoints.answer(environ)
+        start_response(
+            STATUS_LINES[answer.status],
+            [
+                JSON_HEADERS,
+                ("Content-Length", str(len(answer.body))),
+                ("X-Request-ID", request_id),
+            ],
+        )
+        elapsed = time.perf_counter() - started
+        self._metrics.observe_request(route, "POST", answer.status, elapsed)
+        if self._log.enabled:
+            self._log.request(
+                request_id,
+                bounded_method("POST"),
+                route,
+                answer.status,
+                elapsed * 1000,
+                environ.get("REMOTE_ADDR"),
+                answer.model_version,
+            )
+        return [answer.body]
