@@ -18,6 +18,7 @@ from mlops_pipeline.inference import OnnxPredictor
 from mlops_pipeline.metrics import Metrics, exposition_registry, multiprocess_enabled
 from mlops_pipeline.monitor import LeaderElection, Monitor, Task
 from mlops_pipeline.monitoring import DriftMonitor, Refresher
+from mlops_pipeline.retention import DAY, LogPruner, Policy
 from mlops_pipeline.routing import ABRouter
 from mlops_pipeline.service import PredictionService
 from mlops_pipeline.shadow import ShadowScorer
@@ -45,6 +46,7 @@ class Components:
     monitor: DriftMonitor | None
     experiment: ExperimentService | None
     storage: Storage | None = None
+    pruner: LogPruner | None = None
 
     def close(self) -> None:
         if self.service.shadow is not None:
@@ -82,6 +84,8 @@ class Components:
             # It scans the log and labels arrive slowly: far less often than the drift check.
             interval = max(drift_interval, EXPERIMENT_REFRESH_SECONDS)
             tasks.append(Task("experiment", interval, experiment_report, "experiment"))
+        if self.pruner is not None:
+            tasks.append(Task("retention", settings.log_prune_interval_seconds, self.pruner.prune))
         return tasks
 
 
@@ -146,7 +150,15 @@ def build_components(
             min_window=settings.drift_min_window,
             threshold=settings.drift_threshold,
         )
-    return Components(service, monitor, experiment, storage)
+    pruner = None
+    if storage is not None:
+        policy = Policy(
+            max_age_seconds=settings.log_retention_days * DAY,
+            max_rows=settings.log_max_rows,
+            protected_newest=settings.drift_window,
+        )
+        pruner = LogPruner(storage, policy, metrics, alert_bytes=settings.log_alert_bytes)
+    return Components(service, monitor, experiment, storage, pruner)
 
 
 def build_shadow(

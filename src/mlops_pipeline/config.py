@@ -102,6 +102,18 @@ class Settings(BaseSettings):
     drift_threshold: float = Field(
         0.4, ge=0, le=1, description="Drift score at or above which drift is declared."
     )
+    log_retention_days: float = Field(
+        30.0, gt=0, description="Prediction log rows, labels and rejections older are deleted."
+    )
+    log_max_rows: int = Field(
+        10_000_000, ge=1, description="Most answered requests the prediction log keeps."
+    )
+    log_alert_bytes: int = Field(
+        1024**3, ge=1, description="Database size above which PredictionLogNearlyFull fires."
+    )
+    log_prune_interval_seconds: float = Field(
+        60.0, gt=0, description="How often `mlops monitor` prunes the log."
+    )
     report_max_age_seconds: float = Field(
         90.0,
         gt=0,

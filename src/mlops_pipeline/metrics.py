@@ -42,6 +42,9 @@ def bounded_method(method: str) -> str:
     return method if method in KNOWN_METHODS else "other"
 
 
+PRUNE_REASONS = ("by_age", "by_rows", "labels", "rejections", "shadow")
+
+
 def multiprocess_enabled() -> bool:
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -180,6 +183,30 @@ class Metrics:
             registry=registry,
             multiprocess_mode="max",
         )
+        self.log_rows = Gauge(
+            "mlops_prediction_log_rows",
+            "Answered requests in the prediction log.",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.log_bytes = Gauge(
+            "mlops_prediction_log_bytes",
+            "Bytes the database's tables occupy.",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.log_alert_bytes = Gauge(
+            "mlops_prediction_log_alert_bytes",
+            "MLOPS_LOG_ALERT_BYTES: above it PredictionLogNearlyFull fires.",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.log_pruned = Counter(
+            "mlops_prediction_log_pruned",
+            "Rows retention deleted, by reason.",
+            ["reason"],
+            registry=registry,
+        )
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._inference_cache: dict[str, Any] = {}
         self._prediction_cache: dict[tuple[str, str], Any] = {}
@@ -268,6 +295,16 @@ class Metrics:
 
     def count_shadow_dropped(self) -> None:
         self.shadow_dropped.inc()
+
+    def record_pruning(self, result: Any, alert_bytes: int) -> None:
+        """``result``: a retention.PruneResult (not imported: retention imports this module)."""
+        for reason in PRUNE_REASONS:
+            count = getattr(result, reason)
+            if count:
+                self.log_pruned.labels(reason).inc(count)
+        self.log_rows.set(result.rows_left)
+        self.log_bytes.set(result.bytes_in_use)
+        self.log_alert_bytes.set(alert_bytes)
 
     def set_monitor_leader(self, leader: bool) -> None:
         self.monitor_leader.set(1 if leader else 0)

@@ -52,6 +52,14 @@ class LabelStore:
         )
         return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
+    def prune(self, before: float, limit: int) -> int:
+        """Delete at most ``limit`` labels first given before ``before`` (past retention)."""
+        return self._db.execute(
+            "DELETE FROM feedback WHERE (request_id, row_index) IN (SELECT request_id, row_index"
+            " FROM feedback WHERE first_labelled_at < ? ORDER BY first_labelled_at LIMIT ?)",
+            (before, limit),
+        )
+
     def label_sequence(self) -> LabelSequence:
         """Routed labels in order of arrival: what the sequential test replays."""
         rows = self._db.fetchall(

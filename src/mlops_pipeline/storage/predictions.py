@@ -141,6 +141,38 @@ class PredictionLog:
         )
         return np.array([r[0] for r in rows], dtype=np.float64)
 
+    def oldest(self, limit: int) -> list[tuple[int, float, bool]]:
+        """(id, created_at, labelled) of the oldest ``limit`` requests, oldest first.
+
+        Read from the left edge of the id order, so retention never scans the whole table.
+        """
+        rows = self._db.fetchall(
+            "SELECT p.id, p.created_at, EXISTS (SELECT 1 FROM feedback f"
+            " WHERE f.request_id = p.request_id) FROM predictions p ORDER BY p.id LIMIT ?",
+            (limit,),
+        )
+        return [(int(r[0]), float(r[1]), bool(r[2])) for r in rows]
+
+    def newest_id(self, offset: int) -> int | None:
+        """The id of the request ``offset`` places from the newest (0 is the newest)."""
+        row = self._db.fetchone(
+            "SELECT id FROM predictions ORDER BY id DESC LIMIT 1 OFFSET ?", (offset,)
+        )
+        return None if row is None else int(row[0])
+
+    def delete(self, ids: list[int]) -> int:
+        if not ids:
+            return 0
+        marks = ", ".join("?" * len(ids))
+        return self._db.execute(f"DELETE FROM predictions WHERE id IN ({marks})", ids)
+
+    def prune_rejections(self, before: float, limit: int) -> int:
+        return self._db.execute(
+            "DELETE FROM rejected_inputs WHERE id IN (SELECT id FROM rejected_inputs"
+            " WHERE created_at < ? ORDER BY created_at LIMIT ?)",
+            (before, limit),
+        )
+
     def record_rejection(self, code: str, created_at: float) -> None:
         self._db.execute(
             "INSERT INTO rejected_inputs (created_at, code) VALUES (?, ?)", (created_at, code)

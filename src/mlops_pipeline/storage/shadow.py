@@ -18,6 +18,13 @@ class ShadowStore:
             (now, request_id, primary, shadow, rows, agreed),
         )
 
+    def prune(self, before: float, limit: int) -> int:
+        return self._db.execute(
+            "DELETE FROM shadow_results WHERE id IN (SELECT id FROM shadow_results"
+            " WHERE created_at < ? ORDER BY created_at LIMIT ?)",
+            (before, limit),
+        )
+
     def shadow_agreement(self) -> dict[str, dict[str, float]]:
         """Per shadow version: rows scored, rows agreeing with the primary, agreement rate."""
         rows = self._db.fetchall(
