@@ -26,10 +26,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until_ready(url: str, timeout: float = 30.0, method: str = "GET") -> None:
+def wait_until_ready(
+    url: str,
+    timeout: float = 30.0,
+    method: str = "GET",
+    process: subprocess.Popen[bytes] | None = None,
+) -> None:
+    """Poll ``url``; give up at once if ``process`` (the server) has exited."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise ServerExited(f"the server exited with status {process.returncode}")
         try:
             response = requests.request(method, url, timeout=2, json={})
             if response.status_code < 500:
@@ -38,6 +46,10 @@ def wait_until_ready(url: str, timeout: float = 30.0, method: str = "GET") -> No
             last_error = exc
         time.sleep(0.1)
     raise TimeoutError(f"{url} not ready after {timeout}s: {last_error}")
+
+
+class ServerExited(RuntimeError):
+    """The server process ended before it answered (a refused configuration, usually)."""
 
 
 @contextlib.contextmanager
@@ -86,7 +98,11 @@ def running_api(
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            wait_until_ready(url + "/ready", timeout=30)
+            wait_until_ready(url + "/ready", timeout=30, process=process)
+        except ServerExited:
+            log.close()
+            tail = log_path.read_text()[-2000:] if log_path is not None else "(no log kept)"
+            raise ServerExited(f"`mlops serve` exited at start:\n{tail}") from None
         except TimeoutError:
             stop(process)
             log.close()
