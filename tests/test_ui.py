@@ -11,11 +11,10 @@ from streamlit.testing.v1 import AppTest
 
 from mlops_pipeline.ui.batch import BatchError, parse_batch_csv
 
-from helpers import SETOSA_ROW
+from helpers import ADMIN, ADMIN_TOKEN, FEEDBACK_TOKEN, SETOSA_ROW
 from servers import free_port, running_api
 
 PAGES = Path(__file__).resolve().parents[1] / "src" / "mlops_pipeline" / "ui" / "pages"
-TOKEN = "ui-test-token"
 NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 pytestmark = pytest.mark.e2e
@@ -24,15 +23,16 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def api_url(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("ui")
-    with running_api(
-        artifacts_dir, folder / "log.db", workers=1, extra_env={"MLOPS_ADMIN_TOKEN": TOKEN}
-    ) as url:
+    with running_api(artifacts_dir, folder / "log.db", workers=1) as url:
         yield url
 
 
 @pytest.fixture
 def page(monkeypatch: pytest.MonkeyPatch, api_url: str):  # type: ignore[no-untyped-def]
+    """A page as `mlops up` runs it: both tokens in the UI's settings."""
     monkeypatch.setenv("MLOPS_API_URL", api_url)
+    monkeypatch.setenv("MLOPS_ADMIN_TOKEN", ADMIN_TOKEN)
+    monkeypatch.setenv("MLOPS_FEEDBACK_TOKEN", FEEDBACK_TOKEN)
     monkeypatch.setenv("MLOPS_PROMETHEUS_URL", f"http://127.0.0.1:{free_port()}")  # nobody there
 
     def load(name: str) -> AppTest:
@@ -113,28 +113,44 @@ def test_experiment_feedback_form(page, api_url: str) -> None:  # type: ignore[n
     assert sum(v["labelled"] for v in labelled.values()) >= 1
 
 
-def test_weight_change_needs_the_token(page, api_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_weights_change_with_the_configured_token(page, api_url: str) -> None:  # type: ignore[no-untyped-def]
+    app = page("experiment")
+    assert len(app.text_input) == 1  # no token field: the UI's settings hold the admin token
+    app.number_input(key="w_v1").set_value(0.3)
+    app.number_input(key="w_v2").set_value(0.7)
+    app.button[1].click().run()
+    assert "Weights now" in app.success[0].value
+    assert requests.get(api_url + "/config", timeout=5).json()["weights"] == {"v1": 0.3, "v2": 0.7}
+    requests.put(api_url + "/config/weights", json={"v1": 0.5, "v2": 0.5}, headers=ADMIN, timeout=5)
+
+
+def test_without_an_admin_token_the_weight_form_asks_for_one(
+    page, api_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("MLOPS_ADMIN_TOKEN")  # as in compose: the UI holds the feedback token only
     app = page("experiment")
     app.number_input(key="w_v1").set_value(0.3)
     app.number_input(key="w_v2").set_value(0.7)
     app.button[1].click().run()
     assert "Enter the admin token" in app.error[0].value
 
-    app.text_input[1].input("wrong-token")
+    app.text_input[1].input("wrong-token-0123456789")
     app.button[1].click().run()
     assert "403 forbidden" in app.error[0].value
     assert requests.get(api_url + "/config", timeout=5).json()["weights"] == {"v1": 0.5, "v2": 0.5}
 
-    app.text_input[1].input(TOKEN)
+    app.text_input[1].input(ADMIN_TOKEN)
     app.button[1].click().run()
     assert "Weights now" in app.success[0].value
-    assert requests.get(api_url + "/config", timeout=5).json()["weights"] == {"v1": 0.3, "v2": 0.7}
-    requests.put(
-        api_url + "/config/weights",
-        json={"v1": 0.5, "v2": 0.5},
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        timeout=5,
-    )
+    assert ADMIN_TOKEN not in str(app.main)  # sent, never shown
+    requests.put(api_url + "/config/weights", json={"v1": 0.5, "v2": 0.5}, headers=ADMIN, timeout=5)
+
+
+def test_feedback_form_is_off_without_tokens(page, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("MLOPS_ADMIN_TOKEN")
+    monkeypatch.delenv("MLOPS_FEEDBACK_TOKEN")
+    app = page("experiment")
+    assert any("Labels are disabled" in info.value for info in app.info)
 
 
 def test_monitoring_falls_back_when_prometheus_is_down(page) -> None:  # type: ignore[no-untyped-def]

@@ -13,10 +13,28 @@ class UiError(Exception):
 
 
 class ApiClient:
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    """The prediction API. Tokens come from settings and are sent, never shown."""
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float = 10.0,
+        admin_token: str | None = None,
+        feedback_token: str | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._timeout = timeout
         self._http = requests.Session()
+        self._admin_token = admin_token or None
+        self._feedback_token = feedback_token or None
+
+    @property
+    def has_admin_token(self) -> bool:
+        return self._admin_token is not None
+
+    @property
+    def can_label(self) -> bool:
+        return self._feedback_token is not None or self._admin_token is not None
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -53,8 +71,14 @@ class ApiClient:
         return body
 
     def feedback(self, request_id: str, true_label: int | str) -> dict[str, Any]:
+        token = self._feedback_token or self._admin_token
+        if token is None:
+            raise UiError("Labels are disabled here: this UI has no MLOPS_FEEDBACK_TOKEN.")
         body: dict[str, Any] = self._call(
-            "POST", "/feedback", json={"request_id": request_id, "true_label": true_label}
+            "POST",
+            "/feedback",
+            json={"request_id": request_id, "true_label": true_label},
+            headers={"Authorization": f"Bearer {token}"},
         )
         return body
 
@@ -66,7 +90,11 @@ class ApiClient:
         body: dict[str, Any] = self._call("GET", "/drift")
         return body
 
-    def change_weights(self, weights: dict[str, float], token: str) -> dict[str, Any]:
+    def change_weights(self, weights: dict[str, float], token: str | None = None) -> dict[str, Any]:
+        """With ``token`` (typed by a person) or else the configured admin token."""
+        token = token or self._admin_token
+        if token is None:
+            raise UiError("Enter the admin token to change weights.")
         body: dict[str, Any] = self._call(
             "PUT",
             "/config/weights",

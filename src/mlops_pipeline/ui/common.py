@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import streamlit as st
+from pydantic import SecretStr
 
 from mlops_pipeline.config import Settings
 from mlops_pipeline.ui.client import ApiClient, PrometheusClient, UiError
@@ -18,7 +19,16 @@ def settings() -> Settings:
 
 
 def api() -> ApiClient:
-    return ApiClient(settings().api_url)
+    current = settings()
+    return ApiClient(
+        current.api_url,
+        admin_token=secret(current.admin_token),
+        feedback_token=secret(current.feedback_token),
+    )
+
+
+def secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
 
 
 def prometheus() -> PrometheusClient:

@@ -52,6 +52,8 @@ for comparison in report["comparisons"]:
     )
 
 st.subheader("Send feedback")
+if not client.can_label:
+    st.info("Labels are disabled here: this UI has no MLOPS_FEEDBACK_TOKEN.")
 with st.form("feedback"):
     request_id = st.text_input("Request id")
     true_label = st.selectbox("True class", report["classes"])
@@ -63,7 +65,9 @@ with st.form("feedback"):
 
 st.subheader("Traffic weights (admin)")
 with st.form("weights"):
-    token = st.text_input("Admin token", type="password")
+    # With an admin token in this UI's settings the form acts with it; otherwise a person types
+    # one, which is sent with this request only and never put in the page.
+    typed = None if client.has_admin_token else st.text_input("Admin token", type="password")
     weights = {
         version: st.number_input(
             version, 0.0, 1.0, float(stats["weight"]), 0.05, key=f"w_{version}"
@@ -71,9 +75,6 @@ with st.form("weights"):
         for version, stats in report["versions"].items()
     }
     if st.form_submit_button("Change weights"):
-        if not token:
-            st.error("Enter the admin token to change weights.")
-        else:
-            changed = attempt(lambda: client.change_weights(weights, token))
-            if changed is not None:
-                st.success(f"Weights now {changed['weights']}")
+        changed = attempt(lambda: client.change_weights(weights, typed or None))
+        if changed is not None:
+            st.success(f"Weights now {changed['weights']}")
