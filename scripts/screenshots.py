@@ -1,17 +1,15 @@
-"""Screenshot every UI page with headless Chromium (Debian package `chromium`).
+"""Screenshot every UI page with Debian's Chromium driven by Playwright (as the browser tests do).
 
-Starts the API and the UI on free ports with freshly trained models, sends some traffic and
-labels so the pages have something to show, then writes docs/screenshots/<page>.png.
+Starts the API, the monitor, Prometheus and the UI on free ports with freshly trained models,
+sends traffic and labels so the pages have something to show, waits for each page to finish
+rendering (an element of that page, and Streamlit's running indicator gone), then writes
+docs/screenshots/<page>.png.
 
 Run: .venv/bin/python scripts/screenshots.py
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,32 +19,26 @@ import numpy as np
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from mlops_pipeline.config import load_catalogue  # noqa: E402
+from mlops_pipeline.data import load_iris_dataset  # noqa: E402
+from mlops_pipeline.training import train_all  # noqa: E402
+
+from browser import UI_TOKENS, chromium, running_stack, settle, unavailable_reason  # noqa: E402
+from helpers import FEEDBACK  # noqa: E402
+
 OUT = ROOT / "docs" / "screenshots"
-PAGES = {"predict": "", "batch": "batch", "experiment": "experiment", "monitoring": "monitoring"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=2).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(url)
+# page -> (path, the page's last element: Streamlit renders top to bottom)
+PAGES = {
+    "predict": ("", '[data-testid="stVegaLiteChart"]'),
+    "batch": ("batch", "text=Download results (CSV)"),
+    "experiment": ("experiment", "text=Change weights"),
+    "monitoring": ("monitoring", "text=Drift by feature"),
+}
 
 
 def traffic(api: str) -> None:
     rng = np.random.default_rng(0)
-    from mlops_pipeline.data import load_iris_dataset
-
     iris = load_iris_dataset()
     with requests.Session() as http:
         for index in rng.integers(0, 150, size=200):
@@ -60,99 +52,52 @@ def traffic(api: str) -> None:
                         "request_id": answer["request_id"],
                         "true_label": int(iris.labels[index]),
                     },
+                    headers=FEEDBACK,
                     timeout=5,
                 )
 
 
-def main() -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        sys.exit("chromium is not installed: apt-get install chromium")
-    work = Path(tempfile.mkdtemp(prefix="mlops-shots-"))
-    api_port, ui_port, prometheus_port = free_port(), free_port(), free_port()
-    env = {
-        **os.environ,
-        "MLOPS_ARTIFACTS_DIR": str(work / "artifacts"),
-        "MLOPS_DB_PATH": str(work / "log.db"),
-        "MLOPS_API_URL": f"http://127.0.0.1:{api_port}",
-        "MLOPS_PROMETHEUS_URL": f"http://127.0.0.1:{prometheus_port}",
-    }
-    mlops = [sys.executable, "-m", "mlops_pipeline.cli"]
-    subprocess.run([*mlops, "train"], env=env, check=True, stdout=subprocess.DEVNULL)
-    processes = [
-        subprocess.Popen(
-            [*mlops, "serve", "--port", str(api_port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [*mlops, "ui", "--port", str(ui_port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-    ]
-    prometheus = shutil.which("prometheus")
-    if prometheus is not None:
-        from mlops_pipeline.launcher import prometheus_config
+def prepare(page: object, name: str, work: Path) -> None:
+    """What a person does first on the page so the screenshot shows an answer."""
+    if name == "predict":
+        page.get_by_role("button", name="Predict", exact=True).click()  # type: ignore[attr-defined]
+    elif name == "batch":
+        csv = work / "flowers.csv"
+        iris = load_iris_dataset()
+        rows = "\n".join(",".join(str(v) for v in row) for row in iris.features[::15])
+        csv.write_text(",".join(iris.feature_names) + "\n" + rows + "\n")
+        page.locator('input[type="file"]').set_input_files(str(csv))  # type: ignore[attr-defined]
+        page.get_by_role("button", name="Predict batch").click()  # type: ignore[attr-defined]
 
-        config = prometheus_config(
-            ROOT / "deploy" / "prometheus",
-            work / "prometheus",
-            f"127.0.0.1:{api_port}",
-            scrape_interval="1s",
-        )
-        processes.append(
-            subprocess.Popen(
-                [
-                    prometheus,
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={work / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{prometheus_port}",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-    try:
-        wait(f"http://127.0.0.1:{api_port}/ready")
-        wait(f"http://127.0.0.1:{ui_port}/_stcore/health")
-        for _ in range(3):  # a minute of traffic gives the rate charts a few points
-            traffic(f"http://127.0.0.1:{api_port}")
-            time.sleep(8)
-        OUT.mkdir(parents=True, exist_ok=True)
-        for name, path in PAGES.items():
-            target = OUT / f"{name}.png"
-            subprocess.run(
-                [
-                    chromium,
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--hide-scrollbars",
-                    f"--user-data-dir={work / 'chromium'}",
-                    "--window-size=1280,1400",
-                    "--virtual-time-budget=60000",
-                    f"--screenshot={target}",
-                    f"http://127.0.0.1:{ui_port}/{path}",
-                ],
-                check=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                timeout=120,
-            )
-            print(f"wrote {target.relative_to(ROOT)}")
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=20)
-        shutil.rmtree(work, ignore_errors=True)
+
+def main() -> None:
+    reason = unavailable_reason()
+    if reason is not None:
+        sys.exit(f"cannot take screenshots: {reason}")
+    with tempfile.TemporaryDirectory(prefix="mlops-shots-") as folder:
+        work = Path(folder)
+        train_all(load_iris_dataset(), load_catalogue(), work / "artifacts")
+        with running_stack(work / "artifacts", work, UI_TOKENS) as stack, chromium() as browser:
+            for _ in range(3):  # half a minute of traffic gives the rate charts a few points
+                traffic(stack.api)
+                time.sleep(5)
+            time.sleep(3)  # the monitor's next experiment report
+            OUT.mkdir(parents=True, exist_ok=True)
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.set_default_timeout(60_000)
+            for name, (path, ready) in PAGES.items():
+                page.goto(f"{stack.ui}/{path}")
+                settle(page)
+                prepare(page, name, work)
+                page.wait_for_selector(ready)
+                settle(page)
+                page.wait_for_function(  # no skeleton placeholder left
+                    "() => !document.querySelector('[data-testid=\"stSkeleton\"]')"
+                )
+                page.wait_for_timeout(500)  # charts animate in
+                target = OUT / f"{name}.png"
+                page.screenshot(path=str(target), full_page=True)
+                print(f"wrote {target.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

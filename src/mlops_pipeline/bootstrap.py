@@ -36,9 +36,6 @@ def serving_weights(settings: Settings, bundle: ArtifactBundle) -> dict[str, flo
     return weights
 
 
-EXPERIMENT_REFRESH_SECONDS = 30.0
-
-
 @dataclass(frozen=True)
 class Components:
     service: PredictionService
@@ -81,9 +78,14 @@ class Components:
                 experiment.sync_weights()  # the report compares traffic with the current split
                 return {**experiment.report(), "source": "monitor"}
 
-            # It scans the log and labels arrive slowly: far less often than the drift check.
-            interval = max(drift_interval, EXPERIMENT_REFRESH_SECONDS)
-            tasks.append(Task("experiment", interval, experiment_report, "experiment"))
+            tasks.append(
+                Task(
+                    "experiment",
+                    settings.experiment_interval_seconds,
+                    experiment_report,
+                    report="experiment",
+                )
+            )
         if self.pruner is not None:
             tasks.append(Task("retention", settings.log_prune_interval_seconds, self.pruner.prune))
         return tasks

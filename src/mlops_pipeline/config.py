@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     log_prune_interval_seconds: float = Field(
         60.0, gt=0, description="How often `mlops monitor` prunes the log."
     )
+    experiment_interval_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How often `mlops monitor` recomputes the experiment report (it scans the"
+        " log and labels arrive slowly).",
+    )
     report_max_age_seconds: float = Field(
         90.0,
         gt=0,

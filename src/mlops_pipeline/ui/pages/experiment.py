@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import streamlit as st
 
@@ -11,6 +13,9 @@ st.title("Experiment")
 client = api()
 report = require(client.experiment)
 
+computed = time.strftime("%H:%M:%S", time.localtime(report["computed_at"]))
+source = "the monitor" if report.get("source") == "monitor" else "this API replica"
+st.caption(f"Report computed at {computed} by {source}; labels count from the next report.")
 decision = report["decision"]
 if decision["decision"].startswith("promote"):
     st.success(f"**{decision['decision']}**: {decision['reason']}")
