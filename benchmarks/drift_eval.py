@@ -21,11 +21,11 @@ from numpy.typing import NDArray
 
 from mlops_pipeline.artifacts import load_bundle
 from mlops_pipeline.config import load_catalogue
-from mlops_pipeline.data import load_iris_dataset
-from mlops_pipeline.drift import Reference, Window, drift_report, ks_pvalue
-from mlops_pipeline.inference import OnnxPredictor
-from mlops_pipeline.synthetic import ClassConditionalGaussian
-from mlops_pipeline.training import train_all
+from mlops_pipeline.monitoring.drift import Reference, Window, drift_report, ks_pvalue
+from mlops_pipeline.serving.inference import OnnxPredictor
+from mlops_pipeline.training.data import load_iris_dataset
+from mlops_pipeline.training.synthetic import ClassConditionalGaussian
+from mlops_pipeline.training.trainer import train_all
 
 WINDOW, STEP, PRE, POST = 100, 10, 300, 300
 Transform = Callable[[NDArray[np.float64], np.random.Generator], NDArray[np.float64]]

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from mlops_pipeline.experiment import msprt_pvalues
+from mlops_pipeline.experiment.statistics import msprt_pvalues
 
 ALPHA, TAU, MIN_LABELS = 0.05, 0.05, 100  # the service's defaults
 

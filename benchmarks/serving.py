@@ -26,9 +26,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 from mlops_pipeline.artifacts import load_bundle, load_skops  # noqa: E402
 from mlops_pipeline.config import load_catalogue  # noqa: E402
-from mlops_pipeline.data import load_iris_dataset  # noqa: E402
-from mlops_pipeline.inference import OnnxPredictor  # noqa: E402
-from mlops_pipeline.training import train_all  # noqa: E402
+from mlops_pipeline.serving.inference import OnnxPredictor  # noqa: E402
+from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
+from mlops_pipeline.training.trainer import train_all  # noqa: E402
 
 from servers import free_port, wait_until_ready  # noqa: E402
 

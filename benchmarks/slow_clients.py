@@ -28,8 +28,8 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 from mlops_pipeline.config import load_catalogue  # noqa: E402
-from mlops_pipeline.data import load_iris_dataset  # noqa: E402
-from mlops_pipeline.training import train_all  # noqa: E402
+from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
+from mlops_pipeline.training.trainer import train_all  # noqa: E402
 
 from servers import free_port, wait_until_ready  # noqa: E402
 

@@ -21,8 +21,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from mlops_pipeline.config import load_catalogue  # noqa: E402
-from mlops_pipeline.data import load_iris_dataset  # noqa: E402
-from mlops_pipeline.training import train_all  # noqa: E402
+from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
+from mlops_pipeline.training.trainer import train_all  # noqa: E402
 
 from browser import UI_TOKENS, chromium, running_stack, settle, unavailable_reason  # noqa: E402
 from helpers import FEEDBACK  # noqa: E402

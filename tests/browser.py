@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_pipeline.launcher import UI_APP, prometheus_config
+from mlops_pipeline.cli.launcher import UI_APP, prometheus_config
 
 from servers import TOKENS_ENV, free_port, running_api, running_monitor, stop, wait_until_ready
 

@@ -16,12 +16,12 @@ from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
 from mlops_pipeline.bootstrap import Components, build_components
 from mlops_pipeline.config import Settings, database_url, load_catalogue
-from mlops_pipeline.data import Dataset, load_iris_dataset
-from mlops_pipeline.experiment_service import ExperimentService
-from mlops_pipeline.metrics import Metrics
-from mlops_pipeline.monitoring import DriftMonitor
-from mlops_pipeline.service import PredictionService
+from mlops_pipeline.experiment.service import ExperimentService
+from mlops_pipeline.monitoring.drift_monitor import DriftMonitor
+from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.storage.schema import upgrade
+from mlops_pipeline.training.data import Dataset, load_iris_dataset
 
 from helpers import ADMIN_TOKEN, FEEDBACK_TOKEN
 
@@ -33,7 +33,7 @@ def iris() -> Dataset:
 
 @pytest.fixture(scope="session")
 def artifacts_dir(tmp_path_factory: pytest.TempPathFactory, iris: Dataset) -> Path:
-    from mlops_pipeline.training import train_all
+    from mlops_pipeline.training.trainer import train_all
 
     out = tmp_path_factory.mktemp("trained") / "artifacts"
     train_all(iris, load_catalogue(), out)

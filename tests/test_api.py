@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from mlops_pipeline.api import create_app
 from mlops_pipeline.bootstrap import Components
 from mlops_pipeline.config import Settings
-from mlops_pipeline.service import PredictionService
+from mlops_pipeline.serving.service import PredictionService
 
 from helpers import ADMIN, JSON, SETOSA_ROW, sample
 

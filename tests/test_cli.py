@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from mlops_pipeline.cli import main
-from mlops_pipeline.data import Dataset
+from mlops_pipeline.training.data import Dataset
 
 from servers import free_port, stop, wait_until_ready
 

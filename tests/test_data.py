@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlops_pipeline.data import DataError, Dataset, load_csv_dataset, snake_case
+from mlops_pipeline.training.data import DataError, Dataset, load_csv_dataset, snake_case
 
 
 def test_iris_has_snake_case_feature_names(iris: Dataset) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mlops_pipeline.artifacts import ArtifactBundle
-from mlops_pipeline.drift import (
+from mlops_pipeline.monitoring.drift import (
     Reference,
     Window,
     bad_value_pvalue,
@@ -132,7 +132,7 @@ def test_warming_up_below_min_window(reference: Reference) -> None:
 
 
 def window_of(reference: Reference, rows: np.ndarray, bundle: ArtifactBundle) -> Window:
-    from mlops_pipeline.inference import OnnxPredictor
+    from mlops_pipeline.serving.inference import OnnxPredictor
 
     predictor = OnnxPredictor("v1", bundle.versions["v1"].onnx_bytes)
     return Window(rows, predictor.predict(rows)[0], ["v1"] * len(rows))

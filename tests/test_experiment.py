@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlops_pipeline.experiment import (
+from mlops_pipeline.experiment.statistics import (
     decide,
     msprt_pvalues,
     newcombe_difference,

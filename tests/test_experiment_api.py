@@ -14,9 +14,9 @@ from prometheus_client import CollectorRegistry
 from mlops_pipeline.api import create_app
 from mlops_pipeline.bootstrap import Components, build_components
 from mlops_pipeline.config import Settings, database_url
-from mlops_pipeline.experiment_service import ExperimentService
-from mlops_pipeline.metrics import Metrics
-from mlops_pipeline.service import PredictionService
+from mlops_pipeline.experiment.service import ExperimentService
+from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.storage.schema import upgrade
 
 from helpers import ADMIN, FEEDBACK, JSON, SETOSA_ROW, sample

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from mlops_pipeline.artifacts import ArtifactBundle, load_skops
-from mlops_pipeline.data import Dataset
-from mlops_pipeline.inference import OnnxPredictor
-from mlops_pipeline.onnx_export import spanning_points
-from mlops_pipeline.training import split_dataset
+from mlops_pipeline.serving.inference import OnnxPredictor
+from mlops_pipeline.training.data import Dataset
+from mlops_pipeline.training.onnx_export import spanning_points
+from mlops_pipeline.training.trainer import split_dataset
 
 
 @pytest.fixture(scope="module", params=["v1", "v2"])

@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from mlops_pipeline.errors import all_error_codes
-from mlops_pipeline.metrics import Metrics, bounded_method
+from mlops_pipeline.monitoring.metrics import Metrics, bounded_method
 
 from helpers import sample
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mlops_pipeline.monitor import LeaderElection, Monitor, Task
+from mlops_pipeline.monitoring.leader import LeaderElection, Monitor, Task
 from mlops_pipeline.storage import Storage, open_storage
 from mlops_pipeline.storage.schema import upgrade
 

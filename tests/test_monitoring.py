@@ -6,9 +6,9 @@ import time
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-from mlops_pipeline.monitoring import DriftMonitor, Refresher
-from mlops_pipeline.service import PredictionService
-from mlops_pipeline.validation import PredictRequest
+from mlops_pipeline.monitoring.drift_monitor import DriftMonitor, Refresher
+from mlops_pipeline.serving.service import PredictionService
+from mlops_pipeline.serving.validation import PredictRequest
 
 from helpers import sample
 

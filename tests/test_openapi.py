@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 from mlops_pipeline.api import create_app
 from mlops_pipeline.bootstrap import build_components
 from mlops_pipeline.config import Settings, database_url
-from mlops_pipeline.metrics import Metrics
+from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.storage.schema import upgrade
 
 CHECKS = [

@@ -9,8 +9,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from mlops_pipeline.cli.launcher import granian_command, gunicorn_command
 from mlops_pipeline.config import Settings
-from mlops_pipeline.launcher import granian_command, gunicorn_command
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import requests
 
-from mlops_pipeline.data import Dataset
-from mlops_pipeline.launcher import prometheus_config
-from mlops_pipeline.synthetic import ClassConditionalGaussian
+from mlops_pipeline.cli.launcher import prometheus_config
+from mlops_pipeline.training.data import Dataset
+from mlops_pipeline.training.synthetic import ClassConditionalGaussian
 
 from servers import free_port, running_api, running_monitor, stop
 

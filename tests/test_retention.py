@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from mlops_pipeline.metrics import Metrics
-from mlops_pipeline.retention import DAY, Candidate, LogPruner, Policy, choose
+from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.monitoring.retention import DAY, Candidate, LogPruner, Policy, choose
 from mlops_pipeline.storage import Storage, open_storage
 from mlops_pipeline.storage.records import LoggedPrediction, PredictionBatch
 from mlops_pipeline.storage.schema import upgrade

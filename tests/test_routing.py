@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from mlops_pipeline.routing import ABRouter, user_bucket
+from mlops_pipeline.serving.routing import ABRouter, user_bucket
 
 
 class ScriptedRandom(random.Random):

@@ -7,13 +7,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from mlops_pipeline.artifacts import ArtifactBundle
-from mlops_pipeline.inference import OnnxPredictor
-from mlops_pipeline.metrics import Metrics
-from mlops_pipeline.routing import ABRouter
-from mlops_pipeline.service import PredictionService
+from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.serving.inference import OnnxPredictor
+from mlops_pipeline.serving.routing import ABRouter
+from mlops_pipeline.serving.service import PredictionService
+from mlops_pipeline.serving.validation import PredictRequest
 from mlops_pipeline.storage import open_storage
 from mlops_pipeline.storage.schema import upgrade
-from mlops_pipeline.validation import PredictRequest
 
 from helpers import SETOSA_ROW, sample
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlops_pipeline.data import Dataset
-from mlops_pipeline.synthetic import ClassConditionalGaussian
+from mlops_pipeline.training.data import Dataset
+from mlops_pipeline.training.synthetic import ClassConditionalGaussian
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from mlops_pipeline.cli import CliError, with_local_tokens
+from mlops_pipeline.cli.tokens import TOKEN_NAMES, ensure_token_file
 from mlops_pipeline.config import Settings, settings_to_env
-from mlops_pipeline.tokens import TOKEN_NAMES, ensure_token_file
 
 
 def test_tokens_are_made_once_in_a_private_file(tmp_path: Path) -> None:

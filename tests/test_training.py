@@ -9,8 +9,8 @@ import pytest
 from mlops_pipeline import artifacts
 from mlops_pipeline.artifacts import load_bundle
 from mlops_pipeline.config import ModelVersionSpec, VersionCatalogue, load_catalogue
-from mlops_pipeline.data import Dataset
-from mlops_pipeline.training import build_estimator, split_dataset, train_all
+from mlops_pipeline.training.data import Dataset
+from mlops_pipeline.training.trainer import build_estimator, split_dataset, train_all
 
 
 def test_split_is_stratified_and_seeded(iris: Dataset) -> None:

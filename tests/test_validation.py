@@ -12,7 +12,7 @@ from mlops_pipeline.errors import (
     MissingFeatures,
     WrongFeatureCount,
 )
-from mlops_pipeline.validation import parse_predict_request
+from mlops_pipeline.serving.validation import parse_predict_request
 
 NAMES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 

@@ -12,16 +12,16 @@ from prometheus_client import CollectorRegistry
 from mlops_pipeline.api import create_app
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
 from mlops_pipeline.config import Settings, database_url, token_problems
-from mlops_pipeline.drift import Reference
-from mlops_pipeline.experiment_service import ExperimentService
-from mlops_pipeline.inference import OnnxPredictor
-from mlops_pipeline.metrics import Metrics, exposition_registry, multiprocess_enabled
-from mlops_pipeline.monitor import LeaderElection, Monitor, Task
-from mlops_pipeline.monitoring import DriftMonitor, Refresher
-from mlops_pipeline.retention import DAY, LogPruner, Policy
-from mlops_pipeline.routing import ABRouter
-from mlops_pipeline.service import PredictionService
-from mlops_pipeline.shadow import ShadowScorer
+from mlops_pipeline.experiment.service import ExperimentService
+from mlops_pipeline.monitoring.drift import Reference
+from mlops_pipeline.monitoring.drift_monitor import DriftMonitor, Refresher
+from mlops_pipeline.monitoring.leader import LeaderElection, Monitor, Task
+from mlops_pipeline.monitoring.metrics import Metrics, exposition_registry, multiprocess_enabled
+from mlops_pipeline.monitoring.retention import DAY, LogPruner, Policy
+from mlops_pipeline.serving.inference import OnnxPredictor
+from mlops_pipeline.serving.routing import ABRouter
+from mlops_pipeline.serving.service import PredictionService
+from mlops_pipeline.serving.shadow import ShadowScorer
 from mlops_pipeline.storage import Storage, open_storage
 
 

@@ -22,10 +22,10 @@ from mlops_pipeline.api.inference import (
 from mlops_pipeline.api.routes import build_blueprint
 from mlops_pipeline.config import Settings
 from mlops_pipeline.errors import ApiError
-from mlops_pipeline.experiment_service import ExperimentService
-from mlops_pipeline.metrics import bounded_method
-from mlops_pipeline.monitoring import DriftMonitor
-from mlops_pipeline.service import PredictionService
+from mlops_pipeline.experiment.service import ExperimentService
+from mlops_pipeline.monitoring.drift_monitor import DriftMonitor
+from mlops_pipeline.monitoring.metrics import bounded_method
+from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.storage.reports import ReportStore
 
 logger = logging.getLogger(__name__)

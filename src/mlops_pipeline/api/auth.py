@@ -22,7 +22,7 @@ from mlops_pipeline.errors import (
     InvalidActor,
     Unauthorized,
 )
-from mlops_pipeline.metrics import bounded_method
+from mlops_pipeline.monitoring.metrics import bounded_method
 
 MAX_ACTOR_LENGTH = 64
 

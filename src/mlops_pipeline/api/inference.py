@@ -21,12 +21,12 @@ import orjson
 
 from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.api.bodies import read_json
+from mlops_pipeline.api.v2_protocol import ModelNotFound, infer_response, parse_infer_request
 from mlops_pipeline.config import Settings
 from mlops_pipeline.errors import ApiError, InvalidFeatureValue, WrongFeatureCount
-from mlops_pipeline.metrics import bounded_method
-from mlops_pipeline.service import PredictionService
-from mlops_pipeline.v2_protocol import ModelNotFound, infer_response, parse_infer_request
-from mlops_pipeline.validation import PredictRequest, parse_predict_request
+from mlops_pipeline.monitoring.metrics import bounded_method
+from mlops_pipeline.serving.service import PredictionService
+from mlops_pipeline.serving.validation import PredictRequest, parse_predict_request
 
 logger = logging.getLogger(__name__)
 

@@ -16,6 +16,10 @@ from mlops_pipeline.api.auth import Guard, Role
 from mlops_pipeline.api.bodies import read_json
 from mlops_pipeline.api.inference import MODEL_VERSION, InferenceEndpoints
 from mlops_pipeline.api.openapi import openapi_spec
+from mlops_pipeline.api.v2_protocol import (
+    ModelNotFound,
+    model_metadata,
+)
 from mlops_pipeline.config import Settings
 from mlops_pipeline.errors import (
     DriftUnavailable,
@@ -23,18 +27,14 @@ from mlops_pipeline.errors import (
     InvalidParameter,
     NotReady,
 )
-from mlops_pipeline.experiment_service import ExperimentService
-from mlops_pipeline.monitoring import DriftMonitor
-from mlops_pipeline.service import PredictionService
-from mlops_pipeline.storage.reports import ReportStore
-from mlops_pipeline.v2_protocol import (
-    ModelNotFound,
-    model_metadata,
-)
-from mlops_pipeline.validation import (
+from mlops_pipeline.experiment.service import ExperimentService
+from mlops_pipeline.monitoring.drift_monitor import DriftMonitor
+from mlops_pipeline.serving.service import PredictionService
+from mlops_pipeline.serving.validation import (
     parse_feedback,
     parse_weights,
 )
+from mlops_pipeline.storage.reports import ReportStore
 
 MAX_LOG_LIMIT = 1_000
 

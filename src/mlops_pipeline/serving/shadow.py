@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from mlops_pipeline.inference import OnnxPredictor
-from mlops_pipeline.metrics import Metrics
+from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.serving.inference import OnnxPredictor
 from mlops_pipeline.storage.shadow import ShadowStore
 
 logger = logging.getLogger(__name__)

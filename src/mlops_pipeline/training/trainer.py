@@ -18,9 +18,9 @@ from numpy.typing import NDArray
 
 from mlops_pipeline import artifacts
 from mlops_pipeline.config import ModelVersionSpec, VersionCatalogue
-from mlops_pipeline.data import Dataset
-from mlops_pipeline.inference import OnnxPredictor
-from mlops_pipeline.onnx_export import measure_parity, to_onnx
+from mlops_pipeline.serving.inference import OnnxPredictor
+from mlops_pipeline.training.data import Dataset
+from mlops_pipeline.training.onnx_export import measure_parity, to_onnx
 
 QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
 # Below this many training rows the rows themselves are kept for two-sample drift tests.

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mlops_pipeline.drift import Reference, Window, drift_report
-from mlops_pipeline.metrics import Metrics
+from mlops_pipeline.monitoring.drift import Reference, Window, drift_report
+from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.storage.predictions import PredictionLog
 
 logger = logging.getLogger(__name__)

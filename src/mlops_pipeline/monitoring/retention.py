@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mlops_pipeline.metrics import Metrics
+from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.storage import Storage
 
 DAY = 86_400.0

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from mlops_pipeline.inference import OnnxPredictor
+from mlops_pipeline.serving.inference import OnnxPredictor
 
 INPUT_NAME = "input"
 # ai.onnx.ml opset 3 keeps tree thresholds in float64, so the compiled trees compare exactly as

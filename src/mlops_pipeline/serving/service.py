@@ -11,14 +11,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mlops_pipeline.errors import LogUnavailable, UnknownVersion
-from mlops_pipeline.inference import OnnxPredictor
-from mlops_pipeline.metrics import Metrics
-from mlops_pipeline.routing import ABRouter
-from mlops_pipeline.shadow import ShadowJob, ShadowScorer
+from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.serving.inference import OnnxPredictor
+from mlops_pipeline.serving.routing import ABRouter
+from mlops_pipeline.serving.shadow import ShadowJob, ShadowScorer
+from mlops_pipeline.serving.validation import PredictRequest
 from mlops_pipeline.storage import StoreUnavailable
 from mlops_pipeline.storage.predictions import PredictionLog
 from mlops_pipeline.storage.records import PINNED, ROUTED, PredictionBatch
-from mlops_pipeline.validation import PredictRequest
 
 
 @dataclass(frozen=True)

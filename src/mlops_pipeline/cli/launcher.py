@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mlops_pipeline.config import Settings, settings_to_env
 
-WSGI_APP = "mlops_pipeline.api.wsgi:app"
+WSGI_APP = "mlops_pipeline.wsgi:app"
 
 
 def server_command(settings: Settings) -> list[str]:
@@ -154,7 +154,7 @@ def prometheus_process(settings: Settings, binary: str) -> subprocess.Popen[byte
     )
 
 
-UI_APP = Path(__file__).resolve().parent / "ui" / "app.py"
+UI_APP = Path(__file__).resolve().parents[1] / "ui" / "app.py"
 
 
 def ui_process(settings: Settings) -> subprocess.Popen[bytes]:

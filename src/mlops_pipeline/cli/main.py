@@ -123,8 +123,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 def train(settings: Settings, data: Path | None = None, target: str | None = None) -> None:
     from mlops_pipeline.config import load_catalogue
-    from mlops_pipeline.data import DataError, load_csv_dataset, load_iris_dataset
-    from mlops_pipeline.training import train_all
+    from mlops_pipeline.training.data import DataError, load_csv_dataset, load_iris_dataset
+    from mlops_pipeline.training.trainer import train_all
 
     try:
         if data is None or target is None:
@@ -186,7 +186,7 @@ def verified(settings: Settings) -> Settings:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from mlops_pipeline.launcher import api_process, fresh_metrics_dir, supervise
+    from mlops_pipeline.cli.launcher import api_process, fresh_metrics_dir, supervise
 
     settings = verified(settings_from(args, **SERVER_FLAGS))
     metrics_dir = fresh_metrics_dir(settings)
@@ -203,9 +203,9 @@ def run_drift(args: argparse.Namespace) -> int:
     import numpy as np
 
     from mlops_pipeline.artifacts import ArtifactError, load_bundle
-    from mlops_pipeline.data import DataError, load_feature_rows
-    from mlops_pipeline.drift import Reference, Window, drift_report
-    from mlops_pipeline.inference import OnnxPredictor
+    from mlops_pipeline.monitoring.drift import Reference, Window, drift_report
+    from mlops_pipeline.serving.inference import OnnxPredictor
+    from mlops_pipeline.training.data import DataError, load_feature_rows
 
     settings = settings_from(args, artifacts="artifacts_dir")
     try:
@@ -271,8 +271,8 @@ def run_monitor(args: argparse.Namespace) -> int:
     import threading
 
     from mlops_pipeline.bootstrap import build_monitor
-    from mlops_pipeline.launcher import reachable_host
-    from mlops_pipeline.monitor import status_server
+    from mlops_pipeline.cli.launcher import reachable_host
+    from mlops_pipeline.monitoring.leader import status_server
 
     settings = verified(
         settings_from(
@@ -339,7 +339,7 @@ def run_db_status(args: argparse.Namespace) -> int:
 
 
 def run_smoke_command(args: argparse.Namespace) -> int:
-    from mlops_pipeline.smoke import run_smoke
+    from mlops_pipeline.cli.smoke import run_smoke
 
     settings = settings_from(args, url="api_url")
     failures = run_smoke(settings.api_url)
@@ -348,7 +348,7 @@ def run_smoke_command(args: argparse.Namespace) -> int:
 
 
 def run_ui(args: argparse.Namespace) -> int:
-    from mlops_pipeline.launcher import reachable_host, supervise, ui_process
+    from mlops_pipeline.cli.launcher import reachable_host, supervise, ui_process
 
     settings = settings_from(
         args, port="ui_port", api_url="api_url", prometheus_url="prometheus_url"
@@ -359,7 +359,7 @@ def run_ui(args: argparse.Namespace) -> int:
 
 def run_up(args: argparse.Namespace) -> int:
     from mlops_pipeline.artifacts import MANIFEST
-    from mlops_pipeline.launcher import (
+    from mlops_pipeline.cli.launcher import (
         api_process,
         fresh_metrics_dir,
         monitor_process,
@@ -413,7 +413,7 @@ def run_up(args: argparse.Namespace) -> int:
 
 def with_local_tokens(settings: Settings) -> tuple[Settings, Path | None]:
     """Settings with both tokens: given ones kept, missing ones read or made in a 0600 file."""
-    from mlops_pipeline.tokens import ensure_token_file
+    from mlops_pipeline.cli.tokens import ensure_token_file
 
     if settings.admin_token is not None and settings.feedback_token is not None:
         return settings, None

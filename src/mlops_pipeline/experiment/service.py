@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from mlops_pipeline.errors import UnknownRequest
-from mlops_pipeline.experiment import (
+from mlops_pipeline.experiment.statistics import (
     Decision,
     decide,
     msprt_pvalues,
@@ -20,11 +20,11 @@ from mlops_pipeline.experiment import (
     sample_ratio_pvalue,
     wilson_interval,
 )
-from mlops_pipeline.metrics import Metrics
-from mlops_pipeline.routing import ABRouter
+from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.serving.routing import ABRouter
+from mlops_pipeline.serving.validation import FeedbackItem
 from mlops_pipeline.storage import Storage
 from mlops_pipeline.storage.records import PINNED, LabelSequence, LoggedPrediction, WeightChange
-from mlops_pipeline.validation import FeedbackItem
 
 LATENCY_SAMPLE = 10_000
 

@@ -1,0 +1,1 @@
+"""The A/B experiment: statistics (pure) and the service that joins labels to predictions."""

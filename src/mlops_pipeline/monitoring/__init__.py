@@ -1,0 +1,1 @@
+"""Watching the deployment: metrics, drift, the leader-elected monitor role, retention."""

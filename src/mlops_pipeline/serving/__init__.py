@@ -1,0 +1,1 @@
+"""Serving: the prediction service, the A/B router, ONNX inference, shadow scoring, validation."""

@@ -1,0 +1,1 @@
+"""Training: data sets, estimators, ONNX export with parity checks, synthetic data."""
