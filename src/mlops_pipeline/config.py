@@ -6,7 +6,7 @@ import json
 import math
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -213,8 +213,16 @@ def database_url(settings: Settings) -> str:
     return f"sqlite:///{settings.db_path}"
 
 
-def validate_weights(weights: Mapping[str, float]) -> None:
-    """Raise ValueError unless the weights are finite, non-negative and not all zero."""
+def validate_weights(
+    weights: Mapping[str, float], known: Collection[str] | None = None
+) -> None:
+    """Raise ValueError unless the weights are finite, non-negative and not all zero, and, when
+    ``known`` is given, name only those versions. The one check every source of weights passes:
+    settings, the catalogue, an admin's PUT and a split stored by another replica."""
+    if known is not None:
+        unknown = sorted(set(weights) - set(known))
+        if unknown:
+            raise ValueError(f"unknown versions {unknown}; served: {sorted(known)}")
     if not weights:
         raise ValueError("weights name no version")
     for name, weight in weights.items():

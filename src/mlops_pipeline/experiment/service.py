@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from mlops_pipeline.config import validate_weights
 from mlops_pipeline.errors import UnknownRequest
 from mlops_pipeline.experiment.statistics import (
     Decision,
@@ -109,7 +110,9 @@ class ExperimentService:
         if stored is None or stored.version <= self._applied_version:
             return
         weights = stored.weights
-        if set(weights) - set(self.versions) or sum(weights.values()) <= 0:
+        try:
+            validate_weights(weights, known=self.versions)
+        except ValueError:
             return  # stored for versions no longer served: keep the configured split
         self._router.set_weights(
             {version: weights.get(version, 0.0) for version in self.versions}, stored.version

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from mlops_pipeline.config import validate_weights
 from mlops_pipeline.errors import (
     BatchTooLarge,
     InvalidFeatureValue,
@@ -178,12 +179,12 @@ def parse_weights(payload: Any, versions: Sequence[str]) -> dict[str, float]:
     unknown = sorted(set(payload) - set(versions))
     if unknown:
         raise UnknownVersion(f"unknown versions {unknown}; served: {list(versions)}")
-    weights = {}
-    for version in versions:
-        value = payload.get(version, 0)
-        if type(value) not in _NUMBER_TYPES or not math.isfinite(value) or value < 0:
-            raise InvalidWeights(f"weight of {version!r} must be a finite number >= 0")
-        weights[version] = float(value)
+    weights = {version: payload.get(version, 0) for version in versions}
+    try:
+        validate_weights(weights)  # the one numeric check (config.validate_weights)
+    except ValueError as exc:
+        raise InvalidWeights(str(exc)) from None
+    weights = {version: float(value) for version, value in weights.items()}
     total = sum(weights.values())
     if abs(total - 1) > WEIGHT_SUM_TOLERANCE:
         raise InvalidWeights(f"weights must sum to 1, got {total:g}")
