@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import fields
 
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from mlops_pipeline.monitoring.metrics import Metrics
-from mlops_pipeline.monitoring.retention import DAY, Candidate, LogPruner, Policy, choose
+from mlops_pipeline.monitoring.metrics import PRUNE_REASONS, Metrics
+from mlops_pipeline.monitoring.retention import (
+    DAY,
+    Candidate,
+    LogPruner,
+    Policy,
+    PruneResult,
+    choose,
+)
 from mlops_pipeline.storage import Storage, open_storage
 from mlops_pipeline.storage.records import LoggedPrediction, PredictionBatch
 from mlops_pipeline.storage.schema import upgrade
@@ -127,3 +135,89 @@ def test_a_log_smaller_than_the_drift_window_is_left_alone(storage: Storage) -> 
     pruner = LogPruner(storage, policy(protected_newest=100), clock=lambda: NOW)
     assert pruner.prune().by_age == 0
     assert remaining(storage) == ["only"]
+
+
+def test_labelled_requests_at_the_oldest_edge_do_not_stall_the_row_bound(
+    storage: Storage,
+) -> None:
+    # Five labelled requests inside retention fill more than a chunk (3) at the oldest edge.
+    for index, age in enumerate([20, 19, 18, 17, 16]):
+        log_request(storage, f"l{index}", age)
+        storage.labels.save_label(f"l{index}", 0, LoggedPrediction("v1", 0), 0, now=NOW - age * DAY)
+    for index, age in enumerate([10, 9, 8, 7]):
+        log_request(storage, f"u{index}", age)
+    log_request(storage, "n0", 1)
+    log_request(storage, "n1", 0.5)
+    pruner = LogPruner(storage, policy(max_rows=8, chunk=3), clock=lambda: NOW)
+    result = pruner.prune()
+    # 11 requests for a bound of 8: the three oldest unlabelled (u0, u1, u2) go.
+    assert (result.by_age, result.by_rows, result.rows_left) == (0, 3, 8)
+    assert remaining(storage) == ["l0", "l1", "l2", "l3", "l4", "n0", "n1", "u3"]
+    assert pruner.prune().by_rows == 0
+
+
+def test_the_protected_window_stays_beyond_the_row_bound(storage: Storage) -> None:
+    for index in range(4):
+        log_request(storage, f"r{index}", 40 - index)
+    # All expired, bound of 1: everything but the two newest goes, and those stay.
+    result = LogPruner(storage, policy(max_rows=1), clock=lambda: NOW).prune()
+    assert (result.by_age, result.by_rows, result.rows_left) == (2, 0, 2)
+    assert remaining(storage) == ["r2", "r3"]
+
+
+def test_every_delete_removes_at_most_a_chunk(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for index in range(8):
+        log_request(storage, f"old{index}", 40)
+        storage.labels.save_label(
+            f"old{index}", 0, LoggedPrediction("v1", 0), 0, now=NOW - 40 * DAY
+        )
+        storage.shadow.record_shadow(f"old{index}", "v1", "v2", 1, 1, now=NOW - 40 * DAY)
+    for _ in range(7):
+        storage.predictions.record_rejection("invalid_feature_value", NOW - 40 * DAY)
+    deletes: list[int] = []
+    execute = storage.database.execute
+
+    def recording(sql: str, params: Sequence[object] = ()) -> int:
+        count = execute(sql, params)
+        if sql.startswith("DELETE"):
+            deletes.append(count)
+        return count
+
+    monkeypatch.setattr(storage.database, "execute", recording)
+    result = LogPruner(storage, policy(chunk=3), clock=lambda: NOW).prune()
+    # 6 expired requests (two protected), 8 labels, 7 rejections, 8 shadow results.
+    assert (result.by_age, result.labels, result.rejections, result.shadow) == (6, 8, 7, 8)
+    assert sum(deletes) == 29
+    assert max(deletes) == 3  # one statement, one short transaction, never more than a chunk
+
+
+def test_labels_rejections_and_shadow_results_obey_the_run_bound(storage: Storage) -> None:
+    for _ in range(7):
+        storage.predictions.record_rejection("invalid_feature_value", NOW - 40 * DAY)
+    pruner = LogPruner(storage, policy(chunk=3), clock=lambda: NOW, max_chunks=2)
+    assert pruner.prune().rejections == 6
+    assert pruner.prune().rejections == 1
+    assert storage.predictions.count_rejections(since=0) == 0
+
+
+def test_log_size_gauges_and_a_standby_that_clears_them() -> None:
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    metrics.set_log_size(rows=5, bytes_in_use=4096, alert_bytes=1024)
+    metrics.count_pruned("by_rows", 2)
+    metrics.count_pruned("labels", 0)
+    assert sample(registry, "mlops_prediction_log_rows") == 5
+    assert sample(registry, "mlops_prediction_log_bytes") == 4096
+    assert sample(registry, "mlops_prediction_log_pruned_total", reason="by_rows") == 2
+    with pytest.raises(ValueError, match="unknown prune reason"):
+        metrics.count_pruned("made_up", 1)
+    metrics.clear_monitor_gauges()  # a standby: the alert takes the max over monitors
+    assert sample(registry, "mlops_prediction_log_bytes") == 0
+    assert sample(registry, "mlops_prediction_log_rows") == 0
+    assert sample(registry, "mlops_prediction_log_alert_bytes") == 1024
+
+
+def test_every_prune_reason_is_a_field_of_the_result() -> None:
+    assert set(PRUNE_REASONS) <= {field.name for field in fields(PruneResult)}

@@ -158,6 +158,7 @@ def build_components(
             max_age_seconds=settings.log_retention_days * DAY,
             max_rows=settings.log_max_rows,
             protected_newest=settings.drift_window,
+            chunk=settings.log_prune_chunk_rows,
         )
         pruner = LogPruner(storage, policy, metrics, alert_bytes=settings.log_alert_bytes)
     return Components(service, monitor, experiment, storage, pruner)

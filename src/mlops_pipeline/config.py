@@ -114,6 +114,13 @@ class Settings(BaseSettings):
     log_prune_interval_seconds: float = Field(
         60.0, gt=0, description="How often `mlops monitor` prunes the log."
     )
+    log_prune_chunk_rows: int = Field(
+        1_000,
+        ge=1,
+        le=10_000,
+        description="Most rows one delete transaction removes, so writers wait only briefly"
+        " (at most 10,000: each id is one bound parameter).",
+    )
     experiment_interval_seconds: float = Field(
         30.0,
         gt=0,
@@ -213,9 +220,7 @@ def database_url(settings: Settings) -> str:
     return f"sqlite:///{settings.db_path}"
 
 
-def validate_weights(
-    weights: Mapping[str, float], known: Collection[str] | None = None
-) -> None:
+def validate_weights(weights: Mapping[str, float], known: Collection[str] | None = None) -> None:
     """Raise ValueError unless the weights are finite, non-negative and not all zero, and, when
     ``known`` is given, name only those versions. The one check every source of weights passes:
     settings, the catalogue, an admin's PUT and a split stored by another replica."""

@@ -296,14 +296,16 @@ class Metrics:
     def count_shadow_dropped(self) -> None:
         self.shadow_dropped.inc()
 
-    def record_pruning(self, result: Any, alert_bytes: int) -> None:
-        """``result``: a retention.PruneResult (not imported: retention imports this module)."""
-        for reason in PRUNE_REASONS:
-            count = getattr(result, reason)
-            if count:
-                self.log_pruned.labels(reason).inc(count)
-        self.log_rows.set(result.rows_left)
-        self.log_bytes.set(result.bytes_in_use)
+    def count_pruned(self, reason: str, count: int) -> None:
+        if reason not in PRUNE_REASONS:
+            raise ValueError(f"unknown prune reason {reason!r}")  # a closed set of label values
+        if count:
+            self.log_pruned.labels(reason).inc(count)
+
+    def set_log_size(self, rows: int, bytes_in_use: int, alert_bytes: int) -> None:
+        """Requests in the log and the database's size, beside the size the alert compares to."""
+        self.log_rows.set(rows)
+        self.log_bytes.set(bytes_in_use)
         self.log_alert_bytes.set(alert_bytes)
 
     def set_monitor_leader(self, leader: bool) -> None:
@@ -313,6 +315,9 @@ class Metrics:
         """Back to "no evidence": what a standby exports instead of a stale leader's values."""
         self.drift_detected.set(0)
         self.sample_ratio_mismatch.set(0)
+        # A size measured while leading would go stale: the alert takes the max over monitors.
+        self.log_rows.set(0)
+        self.log_bytes.set(0)
 
     def count_error(self, code: str) -> None:
         self.errors.labels(code).inc()

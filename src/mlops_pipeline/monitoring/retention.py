@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.monitoring.metrics import PRUNE_REASONS, Metrics
 from mlops_pipeline.storage import Storage
 
 DAY = 86_400.0
@@ -87,32 +87,48 @@ class LogPruner:
         log, policy = self._storage.predictions, self._policy
         now = self._clock()
         cutoff = now - policy.max_age_seconds
+        # Counted once a run: COUNT(*) reads a whole index. Requests logged meanwhile are
+        # newer than every candidate and only raise the excess, which the next run sees.
+        requests = log.count_requests()
+        # Fixed for the run too: ids grow, so the newest requests later are newer still.
+        protected_from = (
+            log.newest_id(policy.protected_newest - 1) if policy.protected_newest else None
+        )
         by_age = by_rows = 0
-        for _ in range(self._max_chunks):
-            excess = log.count_requests() - policy.max_rows
-            protected_from = (
-                log.newest_id(policy.protected_newest - 1) if policy.protected_newest else None
-            )
-            oldest = [Candidate(*row) for row in log.oldest(policy.chunk)]
-            if protected_from is None and policy.protected_newest:
-                break  # fewer requests than the drift window: all protected
-            age_ids, row_ids = choose(oldest, policy, now, excess, protected_from)
-            if not age_ids and not row_ids:
-                break
-            by_age += log.delete(age_ids)
-            by_rows += log.delete(row_ids)
-        labels = self._storage.labels.prune(cutoff, policy.chunk * self._max_chunks)
-        rejections = log.prune_rejections(cutoff, policy.chunk * self._max_chunks)
-        shadow = self._storage.shadow.prune(cutoff, policy.chunk * self._max_chunks)
+        # No protected_from with a window to protect: fewer requests than it, all protected.
+        if protected_from is not None or not policy.protected_newest:
+            for _ in range(self._max_chunks):
+                excess = requests - by_age - by_rows - policy.max_rows
+                # Over the bound, labelled requests inside retention are skipped by the query,
+                # so however many sit at the oldest edge, the unlabelled ones behind them go.
+                skip_labelled = cutoff if excess > 0 else None
+                oldest = [Candidate(*row) for row in log.oldest(policy.chunk, skip_labelled)]
+                age_ids, row_ids = choose(oldest, policy, now, excess, protected_from)
+                if not age_ids and not row_ids:
+                    break  # the protected window, or nothing expired and no excess
+                by_age += log.delete(age_ids)
+                by_rows += log.delete(row_ids)
         result = PruneResult(
             by_age,
             by_rows,
-            labels,
-            rejections,
-            shadow,
-            log.count_requests(),
+            self._in_chunks(self._storage.labels.prune, cutoff),
+            self._in_chunks(log.prune_rejections, cutoff),
+            self._in_chunks(self._storage.shadow.prune, cutoff),
+            requests - by_age - by_rows,
             self._storage.database.size_bytes(),
         )
         if self._metrics is not None:
-            self._metrics.record_pruning(result, self._alert_bytes)
+            for reason in PRUNE_REASONS:
+                self._metrics.count_pruned(reason, getattr(result, reason))
+            self._metrics.set_log_size(result.rows_left, result.bytes_in_use, self._alert_bytes)
         return result
+
+    def _in_chunks(self, delete: Callable[[float, int], int], before: float) -> int:
+        """Rows older than ``before``, at most a chunk per delete, at most max_chunks deletes."""
+        deleted = 0
+        for _ in range(self._max_chunks):
+            count = delete(before, self._policy.chunk)
+            deleted += count
+            if count < self._policy.chunk:
+                break
+        return deleted

@@ -141,16 +141,27 @@ class PredictionLog:
         )
         return np.array([r[0] for r in rows], dtype=np.float64)
 
-    def oldest(self, limit: int) -> list[tuple[int, float, bool]]:
+    def oldest(
+        self, limit: int, skip_labelled_since: float | None = None
+    ) -> list[tuple[int, float, bool]]:
         """(id, created_at, labelled) of the oldest ``limit`` requests, oldest first.
 
         Read from the left edge of the id order, so retention never scans the whole table.
+        With ``skip_labelled_since``, labelled requests created at or after it are left out: the
+        row bound may not delete them, and a run of them at the left edge must not hide the
+        deletable requests behind it.
         """
-        rows = self._db.fetchall(
-            "SELECT p.id, p.created_at, EXISTS (SELECT 1 FROM feedback f"
-            " WHERE f.request_id = p.request_id) FROM predictions p ORDER BY p.id LIMIT ?",
-            (limit,),
-        )
+        labelled = "EXISTS (SELECT 1 FROM feedback f WHERE f.request_id = p.request_id)"
+        if skip_labelled_since is None:
+            sql = f"SELECT p.id, p.created_at, {labelled} FROM predictions p ORDER BY p.id LIMIT ?"
+            params: tuple[float | int, ...] = (limit,)
+        else:
+            sql = (
+                f"SELECT p.id, p.created_at, {labelled} FROM predictions p"
+                f" WHERE p.created_at < ? OR NOT {labelled} ORDER BY p.id LIMIT ?"
+            )
+            params = (skip_labelled_since, limit)
+        rows = self._db.fetchall(sql, params)
         return [(int(r[0]), float(r[1]), bool(r[2])) for r in rows]
 
     def newest_id(self, offset: int) -> int | None:
