@@ -113,7 +113,7 @@ class Stream:
 
 def ours(reference: Reference, threshold: float) -> Callable[[Window], tuple[bool, float]]:
     def detect(window: Window) -> tuple[bool, float]:
-        report = drift_report(reference, window, threshold, WINDOW, 0.0)
+        report = drift_report(reference, window, threshold, WINDOW, 0.0).to_json()
         return bool(report["drift"]), float(report["score"])
 
     return detect

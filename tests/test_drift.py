@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from mlops_pipeline.artifacts import ArtifactBundle
+from mlops_pipeline.cli.drift_table import drift_table
 from mlops_pipeline.monitoring.drift import (
     Reference,
     Window,
@@ -119,7 +121,9 @@ def test_reference_from_training_statistics(reference: Reference, bundle: Artifa
 
 def test_warming_up_below_min_window(reference: Reference) -> None:
     window = Window(reference.sample[:10], np.zeros(10, dtype=np.int64), ["v1"] * 10)
-    report = drift_report(reference, window, threshold=0.4, min_window=30, computed_at=5.0)
+    report = drift_report(
+        reference, window, threshold=0.4, min_window=30, computed_at=5.0
+    ).to_json()
     assert report == {
         "window_size": 10,
         "min_window": 30,
@@ -143,7 +147,7 @@ def test_training_rows_themselves_show_no_drift(
 ) -> None:
     report = drift_report(
         reference, window_of(reference, reference.sample[:100], bundle), 0.4, 30, 0.0
-    )
+    ).to_json()
     assert report["status"] == "ok"
     assert report["score"] < 0.4
     assert report["tests"] == 10
@@ -159,7 +163,7 @@ def test_training_rows_themselves_show_no_drift(
 def test_centimetres_to_millimetres_is_drift(reference: Reference, bundle: ArtifactBundle) -> None:
     rows = reference.sample[:100].copy()
     rows[:, 2] *= 10
-    report = drift_report(reference, window_of(reference, rows, bundle), 0.4, 30, 0.0)
+    report = drift_report(reference, window_of(reference, rows, bundle), 0.4, 30, 0.0).to_json()
     assert report["status"] == "drift"
     assert report["score"] == 1.0
     assert report["features"]["petal_length"]["adjusted_pvalue"] < 1e-6
@@ -170,7 +174,7 @@ def test_centimetres_to_millimetres_is_drift(reference: Reference, bundle: Artif
 def test_rejected_inputs_alone_raise_drift(reference: Reference, bundle: ArtifactBundle) -> None:
     window = window_of(reference, reference.sample[:100], bundle)
     flooded = Window(window.features, window.predictions, window.versions, rejected=20)
-    report = drift_report(reference, flooded, 0.4, 30, 0.0)
+    report = drift_report(reference, flooded, 0.4, 30, 0.0).to_json()
     assert report["bad_values"]["rejected"] == 20
     assert report["status"] == "drift"
 
@@ -180,9 +184,23 @@ def test_absurd_finite_inputs_give_a_json_safe_report(
 ) -> None:
     rows = reference.sample[:100].copy()
     rows[:, 1] = 1e308
-    report = drift_report(reference, window_of(reference, rows, bundle), 0.4, 30, 0.0)
+    report = drift_report(reference, window_of(reference, rows, bundle), 0.4, 30, 0.0).to_json()
     assert report["status"] == "drift"
     assert report["features"]["sepal_width"]["mean"] is None  # overflowed: not Infinity
     import json
 
     json.dumps(report, allow_nan=False)  # raises on NaN or Infinity anywhere
+
+
+def test_the_table_shows_an_overflowed_statistic_as_not_available(
+    reference: Reference, bundle: ArtifactBundle
+) -> None:
+    report = drift_report(
+        reference, window_of(reference, reference.sample[:100], bundle), 0.4, 30, 0.0
+    )
+    assert report.features is not None
+    first = next(iter(report.features))
+    overflowed = replace(report.features[first], mean=None, std=None)
+    table = drift_table(replace(report, features={**report.features, first: overflowed}))
+    row = next(line for line in table.splitlines() if line.startswith(first))
+    assert row.count("n/a") == 2

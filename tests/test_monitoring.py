@@ -21,12 +21,12 @@ def send(service: PredictionService, rows: np.ndarray, prefix: str) -> None:
 def test_warming_up_then_ok_then_drift(
     service: PredictionService, monitor: DriftMonitor, registry: CollectorRegistry
 ) -> None:
-    assert monitor.refresh()["status"] == "warming_up"
+    assert monitor.refresh().status == "warming_up"
     assert sample(registry, "mlops_drift_window_size") == 0
 
     training = monitor.reference.sample
     send(service, training[:100], "clean")
-    report = monitor.refresh()
+    report = monitor.refresh().to_json()
     assert (report["status"], report["window_size"]) == ("ok", 100)
     assert sample(registry, "mlops_drift_detected") == 0
     assert sample(registry, "mlops_drift_score") == report["score"]
@@ -38,7 +38,7 @@ def test_warming_up_then_ok_then_drift(
     drifted = training[:100].copy()
     drifted[:, 0] *= 10  # sepal length arrives in millimetres
     send(service, drifted, "mm")
-    report = monitor.refresh()
+    report = monitor.refresh().to_json()
     assert report["status"] == "drift"
     assert sample(registry, "mlops_drift_detected") == 1
     assert sample(registry, "mlops_drift_score") == 1.0
@@ -50,7 +50,7 @@ def test_window_holds_only_the_newest_rows(
 ) -> None:
     rows = monitor.reference.sample
     send(service, rows[:120], "a")
-    report = monitor.refresh()
+    report = monitor.refresh().to_json()
     assert report["window_size"] == 100
     assert report["features"]["sepal_length"]["mean"] == rows[20:120, 0].mean()
 
@@ -61,7 +61,7 @@ def test_rejections_during_the_window_count(
     send(service, monitor.reference.sample[:60], "a")
     for _ in range(15):
         service.record_rejection("invalid_feature_value")
-    assert monitor.refresh()["bad_values"]["rejected"] == 15
+    assert monitor.refresh().to_json()["bad_values"]["rejected"] == 15
 
 
 def test_latest_reuses_a_fresh_report(monitor: DriftMonitor) -> None:

@@ -68,7 +68,7 @@ class Components:
                 Task(
                     "drift",
                     drift_interval,
-                    lambda: {**drift.refresh(), "source": "monitor"},
+                    lambda: {**drift.refresh().to_json(), "source": "monitor"},
                     "drift",
                 )
             )

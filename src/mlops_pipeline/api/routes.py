@@ -101,7 +101,7 @@ def build_blueprint(
         if stored is not None:
             return stored
         latest = monitor.latest(max_age_seconds=settings.drift_interval_seconds)
-        return jsonify({**latest, "source": "replica"})
+        return jsonify({**latest.to_json(), "source": "replica"})
 
     def monitor_report(name: str) -> Response | None:
         """The leader monitor's report, byte for byte the same on every replica, while fresh.

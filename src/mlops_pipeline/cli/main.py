@@ -203,6 +203,7 @@ def run_drift(args: argparse.Namespace) -> int:
     import numpy as np
 
     from mlops_pipeline.artifacts import ArtifactError, load_bundle
+    from mlops_pipeline.cli.drift_table import drift_table
     from mlops_pipeline.monitoring.drift import Reference, Window, drift_report
     from mlops_pipeline.serving.inference import OnnxPredictor
     from mlops_pipeline.training.data import DataError, load_feature_rows
@@ -228,42 +229,8 @@ def run_drift(args: argparse.Namespace) -> int:
         settings.drift_min_window,
         time.time(),
     )
-    print(json.dumps(report, indent=2) if args.json else format_drift_report(report))
+    print(json.dumps(report.to_json(), indent=2) if args.json else drift_table(report))
     return 0
-
-
-def format_drift_report(report: dict[str, Any]) -> str:
-    lines = [
-        f"status {report['status']}   score {report['score']:.3f}"
-        f" (threshold {report['threshold']})   rows {report['window_size']}"
-    ]
-    if "features" not in report:
-        lines.append(f"fewer than {report['min_window']} rows: no test run")
-        return "\n".join(lines)
-    header = (
-        f"{'feature':<16}{'ref mean':>9}{'mean':>9}{'ref sd':>8}{'sd':>8}"
-        f"{'KS D':>7}{'KS p':>10}{'scale p':>10}{'adj p':>10}{'PSI':>7}{'out':>5}"
-    )
-    lines += ["", header, "-" * len(header)]
-    for name, f in report["features"].items():
-        lines.append(
-            f"{name:<16}{f['reference_mean']:>9.3f}{f['mean']:>9.3f}{f['reference_std']:>8.3f}"
-            f"{f['std']:>8.3f}{f['ks_statistic']:>7.3f}{f['ks_pvalue']:>10.2e}"
-            f"{f['scale_pvalue']:>10.2e}{f['adjusted_pvalue']:>10.2e}{f['psi']:>7.3f}"
-            f"{f['out_of_range']:>5}"
-        )
-    prediction, bad = report["prediction"], report["bad_values"]
-    shares = ", ".join(
-        f"{name} {prediction['observed_shares'][name]:.2f} (expected {expected:.2f})"
-        for name, expected in prediction["expected_shares"].items()
-    )
-    lines += [
-        "",
-        f"predicted classes: {shares}; adj p {prediction['adjusted_pvalue']:.2e}",
-        f"bad values: {bad['rejected']} rejected rows, {bad['out_of_range_rows']} out of range;"
-        f" adj p {bad['adjusted_pvalue']:.2e}",
-    ]
-    return "\n".join(lines)
 
 
 def run_monitor(args: argparse.Namespace) -> int:

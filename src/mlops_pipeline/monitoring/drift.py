@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -164,18 +164,65 @@ def finite_or_none(value: float) -> float | None:
     return number if math.isfinite(number) else None
 
 
+@dataclass(frozen=True)
+class FeatureDrift:
+    ks_statistic: float
+    ks_pvalue: float
+    scale_pvalue: float
+    adjusted_pvalue: float  # Holm-adjusted, the smaller of the feature's two tests
+    psi: float
+    mean: float | None
+    std: float | None
+    reference_mean: float
+    reference_std: float
+    out_of_range: int
+
+
+@dataclass(frozen=True)
+class PredictionDrift:
+    pvalue: float
+    adjusted_pvalue: float
+    observed_shares: dict[str, float]
+    expected_shares: dict[str, float]
+
+
+@dataclass(frozen=True)
+class BadValues:
+    rejected: int
+    out_of_range_rows: int
+    pvalue: float
+    adjusted_pvalue: float
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """The drift state; the tests' details are None while the window is warming up."""
+
+    status: str  # ok, drift or warming_up
+    score: float
+    drift: bool
+    window_size: int
+    min_window: int
+    threshold: float
+    computed_at: float
+    tests: int | None = None
+    features: dict[str, FeatureDrift] | None = None
+    prediction: PredictionDrift | None = None
+    bad_values: BadValues | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready, without the details a warming-up report does not have."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
 def drift_report(
     reference: Reference, window: Window, threshold: float, min_window: int, computed_at: float
-) -> dict[str, Any]:
-    """The full drift state as JSON-ready data; ``status`` is ok, drift or warming_up."""
-    base: dict[str, Any] = {
-        "window_size": window.size,
-        "min_window": min_window,
-        "threshold": threshold,
-        "computed_at": computed_at,
-    }
+) -> DriftReport:
+    """The full drift state; ``status`` is ok, drift or warming_up."""
     if window.size < min_window:
-        return {**base, "status": "warming_up", "score": 0.0, "drift": False}
+        return DriftReport(
+            "warming_up", 0.0, False, window.size, min_window, threshold, computed_at
+        )
 
     names = reference.feature_names
     ks = [ks_pvalue(reference.sample[:, i], window.features[:, i]) for i in range(len(names))]
@@ -190,37 +237,40 @@ def drift_report(
     k = len(names)
     score = score_from_pvalue(min(adjusted))
     features = {
-        name: {
-            "ks_statistic": ks[i][0],
-            "ks_pvalue": ks[i][1],
-            "scale_pvalue": scale[i],
-            "adjusted_pvalue": min(adjusted[i], adjusted[k + i]),
-            "psi": psi(reference.sample[:, i], window.features[:, i], reference.psi_edges[i]),
-            "mean": finite_or_none(window.features[:, i].mean()),
-            "std": finite_or_none(window.features[:, i].std(ddof=1)),
-            "reference_mean": float(reference.sample[:, i].mean()),
-            "reference_std": float(reference.sample[:, i].std(ddof=1)),
-            "out_of_range": int(out_of_range[:, i].sum()),
-        }
+        name: FeatureDrift(
+            ks_statistic=ks[i][0],
+            ks_pvalue=ks[i][1],
+            scale_pvalue=scale[i],
+            adjusted_pvalue=min(adjusted[i], adjusted[k + i]),
+            psi=psi(reference.sample[:, i], window.features[:, i], reference.psi_edges[i]),
+            mean=finite_or_none(window.features[:, i].mean()),
+            std=finite_or_none(window.features[:, i].std(ddof=1)),
+            reference_mean=float(reference.sample[:, i].mean()),
+            reference_std=float(reference.sample[:, i].std(ddof=1)),
+            out_of_range=int(out_of_range[:, i].sum()),
+        )
         for i, name in enumerate(names)
     }
-    return {
-        **base,
-        "status": "drift" if score >= threshold else "ok",
-        "score": score,
-        "drift": score >= threshold,
-        "tests": len(raw),
-        "features": features,
-        "prediction": {
-            "pvalue": class_p,
-            "adjusted_pvalue": adjusted[2 * k],
-            "observed_shares": dict(zip(reference.class_names, observed_shares, strict=True)),
-            "expected_shares": dict(zip(reference.class_names, expected_shares, strict=True)),
-        },
-        "bad_values": {
-            "rejected": window.rejected,
-            "out_of_range_rows": bad_rows - window.rejected,
-            "pvalue": bad_p,
-            "adjusted_pvalue": adjusted[2 * k + 1],
-        },
-    }
+    return DriftReport(
+        status="drift" if score >= threshold else "ok",
+        score=score,
+        drift=score >= threshold,
+        window_size=window.size,
+        min_window=min_window,
+        threshold=threshold,
+        computed_at=computed_at,
+        tests=len(raw),
+        features=features,
+        prediction=PredictionDrift(
+            pvalue=class_p,
+            adjusted_pvalue=adjusted[2 * k],
+            observed_shares=dict(zip(reference.class_names, observed_shares, strict=True)),
+            expected_shares=dict(zip(reference.class_names, expected_shares, strict=True)),
+        ),
+        bad_values=BadValues(
+            rejected=window.rejected,
+            out_of_range_rows=bad_rows - window.rejected,
+            pvalue=bad_p,
+            adjusted_pvalue=adjusted[2 * k + 1],
+        ),
+    )

@@ -10,9 +10,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
-from mlops_pipeline.monitoring.drift import Reference, Window, drift_report
+from mlops_pipeline.monitoring.drift import DriftReport, Reference, Window, drift_report
 from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.storage.predictions import PredictionLog
 
@@ -37,12 +36,12 @@ class DriftMonitor:
         self._min_window = min_window
         self._threshold = threshold
         self._clock = clock
-        self._latest: dict[str, Any] | None = None
+        self._latest: DriftReport | None = None
         self._lock = threading.Lock()
         if metrics is not None:  # only the monitor publishes drift gauges
             metrics.initialise_drift(reference.feature_names)
 
-    def refresh(self) -> dict[str, Any]:
+    def refresh(self) -> DriftReport:
         now = self._clock()
         rows = self._store.newest_rows(self._window)
         rejected = (
@@ -58,11 +57,11 @@ class DriftMonitor:
             self._latest = report
         return report
 
-    def latest(self, max_age_seconds: float) -> dict[str, Any]:
+    def latest(self, max_age_seconds: float) -> DriftReport:
         """The newest report, recomputed first if it is older than ``max_age_seconds``."""
         with self._lock:
             report = self._latest
-        if report is None or self._clock() - report["computed_at"] > max_age_seconds:
+        if report is None or self._clock() - report.computed_at > max_age_seconds:
             report = self.refresh()
         return report
 

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from mlops_pipeline.errors import all_error_codes
+from mlops_pipeline.monitoring.drift import DriftReport
 
 # 100 µs to 1 s, roughly three buckets per decade.
 LATENCY_BUCKETS = (
@@ -276,16 +277,16 @@ class Metrics:
             child = self._prediction_cache[key] = self.predictions.labels(version, class_name)
         return child
 
-    def set_drift(self, report: Mapping[str, Any]) -> None:
-        self.drift_window_size.set(report["window_size"])
-        self.drift_score.set(report["score"])
-        self.drift_detected.set(1 if report["drift"] else 0)
-        if "features" not in report:  # warming up: no p-values yet, 1 means "no evidence"
-            return
-        for feature, values in report["features"].items():
-            self.feature_drift_pvalue.labels(feature).set(values["adjusted_pvalue"])
-            self.feature_psi.labels(feature).set(values["psi"])
-        self.prediction_drift_pvalue.set(report["prediction"]["adjusted_pvalue"])
+    def set_drift(self, report: DriftReport) -> None:
+        self.drift_window_size.set(report.window_size)
+        self.drift_score.set(report.score)
+        self.drift_detected.set(1 if report.drift else 0)
+        if report.features is None or report.prediction is None:
+            return  # warming up: no p-values yet, 1 means "no evidence"
+        for feature, values in report.features.items():
+            self.feature_drift_pvalue.labels(feature).set(values.adjusted_pvalue)
+            self.feature_psi.labels(feature).set(values.psi)
+        self.prediction_drift_pvalue.set(report.prediction.adjusted_pvalue)
 
     def count_shadow(self, version: str, agreed: int, disagreed: int) -> None:
         if agreed:
