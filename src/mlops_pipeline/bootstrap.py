@@ -76,7 +76,7 @@ class Components:
 
             def experiment_report() -> dict[str, object]:
                 experiment.sync_weights()  # the report compares traffic with the current split
-                return {**experiment.report(), "source": "monitor"}
+                return {**experiment.report().to_json(), "source": "monitor"}
 
             tasks.append(
                 Task(

@@ -135,7 +135,7 @@ def build_blueprint(
         stored = monitor_report("experiment")
         if stored is not None:
             return stored
-        return jsonify({**service.report(), "source": "replica"})
+        return jsonify({**service.report().to_json(), "source": "replica"})
 
     @blueprint.put("/config/weights")
     def change_weights() -> Response:

@@ -13,6 +13,14 @@ import numpy as np
 
 from mlops_pipeline.config import validate_weights
 from mlops_pipeline.errors import UnknownRequest
+from mlops_pipeline.experiment.report import (
+    Comparison,
+    ExperimentReport,
+    PinnedStats,
+    SampleRatio,
+    Verdict,
+    VersionStats,
+)
 from mlops_pipeline.experiment.statistics import (
     Decision,
     decide,
@@ -132,7 +140,7 @@ class ExperimentService:
 
     # --- the verdict ------------------------------------------------------------------------
 
-    def report(self) -> dict[str, Any]:
+    def report(self) -> ExperimentReport:
         n_classes = len(self._class_names)
         confusion = {v: np.zeros((n_classes, n_classes), dtype=int) for v in self.versions}
         for version, predicted, label, count in self._labels.label_counts():
@@ -151,17 +159,17 @@ class ExperimentService:
             labelled, correct = int(matrix.sum()), int(np.trace(matrix))
             low, high = wilson_interval(correct, labelled)
             latencies = self._log.recent_latencies(version, LATENCY_SAMPLE)
-            per_version[version] = {
-                "served": served_total.get(version, 0),
-                "weight": weights.get(version, 0.0),
-                "traffic_share": served_since.get(version, 0) / total_since if total_since else 0.0,
-                "labelled": labelled,
-                "accuracy": correct / labelled if labelled else None,
-                "accuracy_interval": [low, high],
-                "confusion_matrix": matrix.tolist(),
-                "latency_ms_p50": float(np.percentile(latencies, 50)) if len(latencies) else None,
-                "latency_ms_p99": float(np.percentile(latencies, 99)) if len(latencies) else None,
-            }
+            per_version[version] = VersionStats(
+                served=served_total.get(version, 0),
+                weight=weights.get(version, 0.0),
+                traffic_share=served_since.get(version, 0) / total_since if total_since else 0.0,
+                labelled=labelled,
+                accuracy=correct / labelled if labelled else None,
+                accuracy_interval=(low, high),
+                confusion_matrix=matrix.tolist(),
+                latency_ms_p50=float(np.percentile(latencies, 50)) if len(latencies) else None,
+                latency_ms_p99=float(np.percentile(latencies, 99)) if len(latencies) else None,
+            )
             if labelled and self._publish_gauges:
                 self._metrics.set_accuracy(version, correct / labelled)
         srm_p = sample_ratio_pvalue(served_since, weights)
@@ -172,25 +180,19 @@ class ExperimentService:
         comparisons = [
             self._compare(challenger, confusion, sequence) for challenger in self.versions[1:]
         ]
-        return {
-            "champion": self.champion,
-            "classes": self._class_names,
-            "versions": per_version,
-            "pinned": self._pinned(),
-            "comparisons": [c for c, _ in comparisons],
-            "decision": self._overall(comparisons),
-            "shadow": self._shadow.shadow_agreement(),
-            "sample_ratio": {
-                "pvalue": srm_p,
-                "alpha": self._srm_alpha,
-                "mismatch": mismatch,
-                "since": since,
-                "requests": served_since,
-            },
-            "computed_at": self._clock(),
-        }
+        return ExperimentReport(
+            champion=self.champion,
+            classes=self._class_names,
+            versions=per_version,
+            pinned=self._pinned(),
+            comparisons=[c for c, _ in comparisons],
+            decision=self._overall(comparisons),
+            shadow=self._shadow.shadow_agreement(),
+            sample_ratio=SampleRatio(srm_p, self._srm_alpha, mismatch, since, served_since),
+            computed_at=self._clock(),
+        )
 
-    def _pinned(self) -> dict[str, dict[str, Any]]:
+    def _pinned(self) -> dict[str, PinnedStats]:
         """Traffic whose caller named the version: reported, never part of the experiment.
 
         Letting it count would let any caller steer the verdict and trip the sample-ratio test.
@@ -202,19 +204,19 @@ class ExperimentService:
             totals[0] += count
             totals[1] += count if predicted == label else 0
         return {
-            version: {
-                "served": served.get(version, 0),
-                "labelled": labelled.get(version, [0, 0])[0],
-                "accuracy": (
+            version: PinnedStats(
+                served=served.get(version, 0),
+                labelled=labelled.get(version, [0, 0])[0],
+                accuracy=(
                     labelled[version][1] / labelled[version][0] if version in labelled else None
                 ),
-            }
+            )
             for version in sorted(set(served) | set(labelled))
         }
 
     def _compare(
         self, challenger: str, confusion: dict[str, np.ndarray], sequence: LabelSequence
-    ) -> tuple[dict[str, Any], Decision]:
+    ) -> tuple[Comparison, Decision]:
         champion = self.champion
         alpha = self._alpha / max(1, len(self.versions) - 1)  # Bonferroni over challengers
         pair = np.array([v in (champion, challenger) for v in sequence.versions], dtype=bool)
@@ -236,26 +238,26 @@ class ExperimentService:
             alpha=alpha,
             min_per_arm=self._min_labels,
         )
-        comparison = {
-            "champion": champion,
-            "challenger": challenger,
-            "accuracy_difference": difference,
-            "difference_interval": [low, high],
-            "always_valid_pvalue": pvalue,
-            "alpha": alpha,
-            "decision": decision.label,
-            "reason": decision.reason,
-        }
+        comparison = Comparison(
+            champion=champion,
+            challenger=challenger,
+            accuracy_difference=difference,
+            difference_interval=(low, high),
+            always_valid_pvalue=pvalue,
+            alpha=alpha,
+            decision=decision.label,
+            reason=decision.reason,
+        )
         return comparison, decision
 
-    def _overall(self, comparisons: list[tuple[dict[str, Any], Decision]]) -> dict[str, str]:
+    def _overall(self, comparisons: list[tuple[Comparison, Decision]]) -> Verdict:
         promoted = [
-            (abs(c["accuracy_difference"]), d) for c, d in comparisons if d.action == "promote"
+            (abs(c.accuracy_difference), d) for c, d in comparisons if d.action == "promote"
         ]
         if promoted:
             best = max(promoted, key=lambda pair: pair[0])[1]
-            return {"decision": best.label, "reason": best.reason}
+            return Verdict(best.label, best.reason)
         if comparisons and all(d.action == "keep" for _, d in comparisons):
-            return {"decision": f"keep {self.champion}", "reason": comparisons[0][1].reason}
+            return Verdict(f"keep {self.champion}", comparisons[0][1].reason)
         waiting = [d.reason for _, d in comparisons if d.action == "continue"]
-        return {"decision": "continue", "reason": "; ".join(waiting) or "no challenger"}
+        return Verdict("continue", "; ".join(waiting) or "no challenger")
