@@ -129,6 +129,12 @@ def main() -> None:
             env,
             workdir / "access.log",
         ),
+        # The monitor beside it, as `mlops up` runs it: drift every 5 s, in its own process, so
+        # the serving workers' p99 shows no spikes from periodic work.
+        start(
+            [sys.executable, "-m", "mlops_pipeline.cli", "monitor", "--port", str(free_port())],
+            {**env, "MLOPS_DRIFT_INTERVAL_SECONDS": "5"},
+        ),
         start(
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{ports['bare gunicorn']}",
              "--workers", "2", "--no-control-socket", *bare],
