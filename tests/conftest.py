@@ -20,6 +20,7 @@ from mlops_pipeline.experiment.service import ExperimentService
 from mlops_pipeline.monitoring.drift_monitor import DriftMonitor
 from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.serving.service import PredictionService
+from mlops_pipeline.storage import Storage, open_storage
 from mlops_pipeline.storage.schema import upgrade
 from mlops_pipeline.training.data import Dataset, load_iris_dataset
 
@@ -140,3 +141,25 @@ def postgres_database(postgres_server: str) -> str:
     with psycopg.connect(postgres_server, autocommit=True) as connection:
         connection.execute(f"CREATE DATABASE {name}")
     return postgres_server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new database on each backend, no schema yet: what the contract tests run against."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'log.db'}"
+    return str(request.getfixturevalue("postgres_database"))
+
+
+@pytest.fixture
+def upgraded_database_url(empty_database_url: str) -> str:
+    """The same, brought to the current schema."""
+    upgrade(empty_database_url)
+    return empty_database_url
+
+
+@pytest.fixture
+def storage(upgraded_database_url: str) -> Iterator[Storage]:
+    opened = open_storage(upgraded_database_url)
+    yield opened
+    opened.close()

@@ -11,22 +11,11 @@ import pytest
 
 from mlops_pipeline.monitoring.leader import LeaderElection, Monitor, Task
 from mlops_pipeline.storage import Storage, open_storage
-from mlops_pipeline.storage.schema import upgrade
-
-from postgres import unavailable_reason
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'log.db'}"
-    else:
-        reason = unavailable_reason()
-        if reason is not None:
-            pytest.skip(reason)
-        url = str(request.getfixturevalue("postgres_database"))
-    upgrade(url)
-    return url
+@pytest.fixture
+def url(upgraded_database_url: str) -> str:
+    return upgraded_database_url
 
 
 @pytest.fixture

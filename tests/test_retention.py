@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import fields
 
 import numpy as np
@@ -18,12 +18,10 @@ from mlops_pipeline.monitoring.retention import (
     PruneResult,
     choose,
 )
-from mlops_pipeline.storage import Storage, open_storage
+from mlops_pipeline.storage import Storage
 from mlops_pipeline.storage.records import LoggedPrediction, PredictionBatch
-from mlops_pipeline.storage.schema import upgrade
 
 from helpers import sample
-from postgres import unavailable_reason
 
 NOW = 100 * DAY
 
@@ -58,21 +56,6 @@ def test_choose_deletes_expired_rows_first_then_the_oldest_unlabelled_beyond_the
 def test_choose_never_touches_the_protected_window_even_when_expired() -> None:
     rows = [Candidate(7, NOW - 90 * DAY, labelled=False), Candidate(8, NOW - 80 * DAY, False)]
     assert choose(rows, policy(), NOW, excess=5, protected_from=7) == ([], [])
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def storage(request: pytest.FixtureRequest, tmp_path) -> Iterator[Storage]:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'log.db'}"
-    else:
-        reason = unavailable_reason()
-        if reason is not None:
-            pytest.skip(reason)
-        url = str(request.getfixturevalue("postgres_database"))
-    upgrade(url)
-    opened = open_storage(url)
-    yield opened
-    opened.close()
 
 
 def log_request(storage: Storage, request_id: str, age_days: float) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -14,10 +13,6 @@ import pytest
 from mlops_pipeline.storage import DuplicateKey, Storage, open_storage
 from mlops_pipeline.storage.records import PINNED, LoggedPrediction, PredictionBatch
 from mlops_pipeline.storage.schema import SchemaBehind, head_revision, require_current, upgrade
-
-from postgres import unavailable_reason
-
-BACKENDS = ["sqlite", "postgresql"]
 
 
 def batch(request_id: str, rows: int = 1, version: str = "v1", at: float = 1_000.0, **kw):  # type: ignore[no-untyped-def]
@@ -35,22 +30,9 @@ def batch(request_id: str, rows: int = 1, version: str = "v1", at: float = 1_000
     )
 
 
-@pytest.fixture(params=BACKENDS)
-def url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'log.db'}"
-    reason = unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    return str(request.getfixturevalue("postgres_database"))
-
-
 @pytest.fixture
-def storage(url: str) -> Iterator[Storage]:
-    upgrade(url)
-    opened = open_storage(url)
-    yield opened
-    opened.close()
+def url(empty_database_url: str) -> str:
+    return empty_database_url
 
 
 def test_a_new_database_is_refused_until_upgraded(url: str) -> None:
