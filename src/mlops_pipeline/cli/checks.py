@@ -1,0 +1,86 @@
+"""Checks before a server starts, and the schema commands (`mlops db upgrade|status`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from mlops_pipeline.cli.common import CliError, settings_from
+from mlops_pipeline.config import Settings
+
+
+def schema_is_current(settings: Settings) -> None:
+    from mlops_pipeline.config import database_url
+    from mlops_pipeline.storage import StoreUnavailable, redact
+    from mlops_pipeline.storage.schema import SchemaBehind, require_current
+
+    url = database_url(settings)
+    try:
+        require_current(url)
+    except SchemaBehind as exc:
+        raise CliError(f"refusing to start: {exc}") from exc
+    except (StoreUnavailable, OSError) as exc:
+        raise CliError(f"refusing to start: cannot read {redact(url)}: {exc}") from exc
+    except Exception as exc:  # SQLAlchemy wraps the driver's connection errors
+        raise CliError(f"refusing to start: cannot read {redact(url)}: {exc}") from exc
+
+
+def strong_tokens(settings: Settings) -> Settings:
+    """``settings`` unless a configured token is too short to guard a server."""
+    from mlops_pipeline.config import token_problems
+
+    problems = token_problems(settings)
+    if problems:
+        raise CliError("refusing to start: " + "; ".join(problems))
+    return settings
+
+
+def verified(settings: Settings) -> Settings:
+    """``settings`` once its tokens are strong enough and its artifacts match their manifest."""
+    from mlops_pipeline.artifacts import ArtifactError, verify_files
+
+    strong_tokens(settings)
+    try:
+        verify_files(settings.artifacts_dir)
+    except ArtifactError as exc:
+        raise CliError(f"refusing to start: {exc}") from exc
+    if settings.log_predictions:
+        schema_is_current(settings)
+    return settings
+
+
+def run_db_upgrade(args: argparse.Namespace) -> int:
+    upgrade_database(settings_from(args, db="db_path"))
+    return 0
+
+
+def upgrade_database(settings: Settings) -> None:
+    from mlops_pipeline.config import database_url
+    from mlops_pipeline.storage import StoreUnavailable, redact
+    from mlops_pipeline.storage.schema import upgrade
+
+    url = database_url(settings)
+    try:
+        before, after = upgrade(url)
+    except (StoreUnavailable, OSError, ImportError) as exc:
+        raise CliError(f"cannot upgrade {redact(url)}: {exc}") from exc
+    except Exception as exc:  # SQLAlchemy's connection errors carry the driver's message
+        raise CliError(f"cannot upgrade {redact(url)}: {type(exc).__name__}: {exc}") from exc
+    if before == after:
+        print(f"{redact(url)}: schema already at revision {after}")
+    else:
+        print(f"{redact(url)}: schema upgraded from {before or 'nothing'} to revision {after}")
+
+
+def run_db_status(args: argparse.Namespace) -> int:
+    from mlops_pipeline.config import database_url
+    from mlops_pipeline.storage import redact
+    from mlops_pipeline.storage.schema import current_revision, head_revision
+
+    url = database_url(settings_from(args, db="db_path"))
+    try:
+        current = current_revision(url)
+    except Exception as exc:
+        raise CliError(f"cannot read {redact(url)}: {type(exc).__name__}: {exc}") from exc
+    head = head_revision()
+    print(f"{redact(url)}: revision {current or 'none'}; this release needs {head}")
+    return 0 if current == head else 1
