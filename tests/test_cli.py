@@ -256,3 +256,16 @@ def test_servers_refuse_short_tokens(
     assert f"refusing to start: {variable} has 11 characters; at least 16" in err
     assert "short-token" not in err
     assert not (tmp_path / "log.db").exists()
+
+
+def test_the_metrics_folder_is_emptied_in_place(tmp_path: Path) -> None:
+    from mlops_pipeline.cli.launcher import fresh_metrics_dir
+    from mlops_pipeline.config import Settings
+
+    folder = tmp_path / "metrics"
+    (folder / "old").mkdir(parents=True)
+    (folder / "counter_123.db").write_bytes(b"stale")
+    inode = folder.stat().st_ino
+    assert fresh_metrics_dir(Settings(metrics_dir=folder)) == folder
+    assert list(folder.iterdir()) == []
+    assert folder.stat().st_ino == inode  # the same folder: a mount point survives

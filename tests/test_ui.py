@@ -10,6 +10,7 @@ import requests
 from streamlit.testing.v1 import AppTest
 
 from mlops_pipeline.ui.batch import BatchError, parse_batch_csv
+from mlops_pipeline.ui.charts import FEW_POINTS, line_spec, series_frame
 
 from helpers import ADMIN, ADMIN_TOKEN, FEEDBACK_TOKEN, SETOSA_ROW
 from servers import free_port, running_api
@@ -158,3 +159,27 @@ def test_monitoring_falls_back_when_prometheus_is_down(page) -> None:  # type: i
     assert "Prometheus at" in app.warning[0].value
     assert "unreachable" in app.warning[0].value
     assert any("status **" in markdown.value for markdown in app.markdown)
+
+
+def test_prometheus_series_become_a_long_frame_without_nan() -> None:
+    series = [
+        {"metric": {"model_version": "v1"}, "values": [[100, "0.5"], [115, "NaN"], [130, "0.7"]]},
+        {"metric": {"model_version": "v2"}, "values": [[100, "0.6"]]},
+    ]
+    frame = series_frame(series)
+    assert list(frame["series"]) == ["v1", "v1", "v2"]
+    assert list(frame["value"]) == [0.5, 0.7, 0.6]
+    assert str(frame["time"].iloc[1]) == "1970-01-01 00:02:10"
+    spec = line_spec(frame)
+    assert spec["mark"]["point"] is True  # two points or one: a line alone would draw nothing
+    assert spec["encoding"]["color"]["field"] == "series"
+
+
+def test_a_long_single_series_is_a_plain_line() -> None:
+    values = [[100 + 15 * i, str(i)] for i in range(FEW_POINTS)]
+    frame = series_frame([{"metric": {}, "values": values}])
+    assert set(frame["series"]) == {"value"}
+    spec = line_spec(frame)
+    assert spec["mark"]["point"] is False
+    assert "color" not in spec["encoding"]  # no legend for one series
+    assert series_frame([]).empty

@@ -88,8 +88,13 @@ def fresh_metrics_dir(settings: Settings) -> Path:
     """An empty multiprocess folder: stale files from an earlier run would inflate totals."""
     if settings.metrics_dir is None:
         return Path(tempfile.mkdtemp(prefix="mlops-metrics-"))
-    shutil.rmtree(settings.metrics_dir, ignore_errors=True)
-    settings.metrics_dir.mkdir(parents=True)
+    # Emptied, not removed: the folder may be a mount point (an emptyDir of its own).
+    settings.metrics_dir.mkdir(parents=True, exist_ok=True)
+    for entry in settings.metrics_dir.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
     return settings.metrics_dir
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from mlops_pipeline.ui.charts import line_spec, series_frame
 from mlops_pipeline.ui.client import UiError
 from mlops_pipeline.ui.common import api, attempt, prometheus
 
@@ -26,21 +27,12 @@ st.title("Monitoring")
 source = prometheus()
 try:
     for title, promql in QUERIES.items():
-        series = source.range_query(promql)
+        frame = series_frame(source.range_query(promql))
         st.subheader(title)
-        if not series:
+        if frame.empty:
             st.caption("no data yet")
             continue
-        frame = pd.DataFrame(
-            {
-                ",".join(f"{v}" for v in item["metric"].values()) or "value": pd.Series(
-                    [float(value) for _, value in item["values"]],
-                    index=pd.to_datetime([float(t) for t, _ in item["values"]], unit="s"),
-                )
-                for item in series
-            }
-        )
-        st.line_chart(frame)
+        st.vega_lite_chart(frame, line_spec(frame), width="stretch")
 except UiError as exc:
     st.warning(f"{exc} Showing what the API itself reports instead.")
 
