@@ -6,10 +6,10 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Flask
 from prometheus_client import CollectorRegistry
 
 from mlops_pipeline.api import create_app
+from mlops_pipeline.api.inference import WSGIApp
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
 from mlops_pipeline.config import Settings, database_url, token_problems
 from mlops_pipeline.experiment.service import ExperimentService
@@ -182,7 +182,7 @@ def build_shadow(
     return ShadowScorer(predictors[settings.shadow_version], storage.shadow, metrics)
 
 
-def build_app(settings: Settings) -> Flask:
+def build_app(settings: Settings) -> WSGIApp:
     """The production app: multiprocess metrics when the start script asked for them."""
     problems = token_problems(settings)
     if problems:  # `mlops serve` says so first; this guards a server started some other way
