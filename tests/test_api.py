@@ -13,7 +13,7 @@ from mlops_pipeline.bootstrap import Components
 from mlops_pipeline.config import Settings
 from mlops_pipeline.serving.service import PredictionService
 
-from helpers import ADMIN, JSON, SETOSA_ROW, sample
+from helpers import ADMIN, FEEDBACK, JSON, SETOSA_ROW, sample
 
 
 def post(client: FlaskClient, body: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
@@ -289,3 +289,24 @@ def test_unwritable_log_fails_fast_with_503_and_is_counted(
     assert sample(registry, "mlops_prediction_log_failures_total") == 1
     assert sample(registry, "mlops_errors_total", code="log_unavailable") == 1
     assert len(service.recent_predictions(1000)) == 1  # nothing answered went unlogged
+
+
+def test_an_unwritable_database_never_turns_a_client_mistake_into_a_5xx_or_a_traceback(
+    client: FlaskClient, components: Components, registry: CollectorRegistry
+) -> None:
+    answer = post(client, {"features": SETOSA_ROW}).get_json()
+    assert components.storage is not None
+    connection = components.storage.database._connection()  # type: ignore[attr-defined]
+    connection.execute("PRAGMA query_only = ON")
+    # A bad input is still the client's 400 (its rejection is recorded on a best-effort basis).
+    bad = post(client, {"features": [1, 2, 3]})
+    assert (bad.status_code, bad.get_json()["code"]) == (400, "wrong_feature_count")
+    # What needs a write is a 503 with the usual JSON body, never a 500.
+    label = {"request_id": answer["request_id"], "true_label": "setosa"}
+    feedback = client.post("/feedback", json=label, headers=FEEDBACK)
+    weights = client.put("/config/weights", json={"v1": 0.2, "v2": 0.8}, headers=ADMIN)
+    for response in (feedback, weights):
+        assert (response.status_code, response.get_json()["code"]) == (503, "storage_unavailable")
+        assert "Traceback" not in response.get_data(as_text=True)
+    assert sample(registry, "mlops_errors_total", code="internal_error") == 0
+    assert sample(registry, "mlops_errors_total", code="storage_unavailable") == 2

@@ -122,8 +122,12 @@ def test_labels_replace_and_sequence_in_arrival_order(storage: Storage) -> None:
 
 def test_weights_are_versioned_and_audited(storage: Storage) -> None:
     assert storage.weights.current() is None
-    first = storage.weights.change({"v1": 0.5, "v2": 0.5}, {"v1": 0.2, "v2": 0.8}, "a@x", 10.0)
-    second = storage.weights.change({"v1": 0.2, "v2": 0.8}, {"v1": 0.0, "v2": 1.0}, "b@y", 11.0)
+    default = {"v1": 0.5, "v2": 0.5}
+    old, first = storage.weights.change(default, {"v1": 0.2, "v2": 0.8}, "a@x", 10.0)
+    assert old == default  # nothing stored yet
+    # A replica whose view lags passes its stale split; the audit records the stored one.
+    old, second = storage.weights.change(default, {"v1": 0.0, "v2": 1.0}, "b@y", 11.0)
+    assert old == {"v1": 0.2, "v2": 0.8}
     assert (first.version, second.version) == (1, 2)
     current = storage.weights.current()
     assert current is not None
@@ -218,3 +222,26 @@ def test_an_old_sqlite_file_is_upgraded_in_place(tmp_path) -> None:  # type: ign
     assert storage.predictions.served_requests() == {"v1": 1}  # the old row counts as routed
     assert storage.predictions.served_requests(assignment=PINNED) == {"v1": 1}
     storage.close()
+
+
+def test_a_failing_transaction_is_translated_and_rolled_back(storage: Storage) -> None:
+    from mlops_pipeline.storage.records import LoggedPrediction as Logged
+
+    storage.labels.save_label("a", 0, Logged("v1", 0), 0, now=1.0)
+
+    def duplicate(cursor) -> None:  # type: ignore[no-untyped-def]
+        cursor.execute(
+            "INSERT INTO weight_changes (changed_at, actor, old_weights, new_weights)"
+            " VALUES (?, ?, ?, ?)",
+            (1.0, "x", "{}", "{}"),
+        )
+        cursor.execute(
+            "INSERT INTO feedback (request_id, row_index, model_version, predicted, true_label,"
+            " first_labelled_at, labelled_at) VALUES ('a', 0, 'v1', 0, 0, 1, 1)"
+        )
+
+    with pytest.raises(DuplicateKey):
+        storage.database.transaction(duplicate)
+    assert storage.weights.history(10) == []  # the first insert was rolled back
+    storage.weights.change({"v1": 1.0}, {"v1": 0.5, "v2": 0.5}, "after", 2.0)  # not locked
+    assert [c.actor for c in storage.weights.history(10)] == ["after"]

@@ -97,6 +97,13 @@ class LogUnavailable(ApiError):
     code = "log_unavailable"
 
 
+class StorageUnavailable(ApiError):
+    """The database cannot answer or take a write (outage, full disk): 503, never a 500."""
+
+    status = 503
+    code = "storage_unavailable"
+
+
 class ProtocolError(ApiError):
     code = "invalid_inference_request"
 

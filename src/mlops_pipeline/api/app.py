@@ -21,11 +21,12 @@ from mlops_pipeline.api.inference import (
 )
 from mlops_pipeline.api.routes import build_blueprint
 from mlops_pipeline.config import Settings
-from mlops_pipeline.errors import ApiError
+from mlops_pipeline.errors import ApiError, StorageUnavailable
 from mlops_pipeline.experiment.service import ExperimentService
 from mlops_pipeline.monitoring.drift_monitor import DriftMonitor
 from mlops_pipeline.monitoring.metrics import bounded_method
 from mlops_pipeline.serving.service import PredictionService
+from mlops_pipeline.storage import StoreUnavailable
 from mlops_pipeline.storage.reports import ReportStore
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,12 @@ def create_app(
     def api_error(error: ApiError) -> tuple[Response, int]:
         return error_response(error.status, error.code, error.message)
 
+    @app.errorhandler(StoreUnavailable)
+    def storage_error(error: StoreUnavailable) -> tuple[Response, int]:
+        logger.error("storage unavailable: %s", error)
+        mapped = StorageUnavailable("the database cannot answer now; retry later")
+        return error_response(mapped.status, mapped.code, mapped.message)
+
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[Response, int]:
         status = error.code or 500
@@ -109,11 +116,12 @@ def create_app(
         }
         return jsonify(body), 500
 
+    endpoints = InferenceEndpoints(settings, service)
     app.register_blueprint(
-        build_blueprint(settings, service, registry, guard, monitor, experiment, reports)
+        build_blueprint(settings, service, registry, guard, monitor, experiment, reports, endpoints)
     )
     # The inference paths skip Flask's per-request machinery (see api/inference.py).
     app.wsgi_app = FastPath(  # type: ignore[method-assign]
-        app.wsgi_app, InferenceEndpoints(settings, service), log
+        app.wsgi_app, endpoints, metrics, log
     )
     return app

@@ -23,6 +23,7 @@ from mlops_pipeline.errors import (
     Unauthorized,
 )
 from mlops_pipeline.monitoring.metrics import bounded_method
+from mlops_pipeline.serving.validation import has_control_characters
 
 MAX_ACTOR_LENGTH = 64
 
@@ -34,11 +35,6 @@ class Role(enum.Enum):
 
 def _secret(token: SecretStr | None) -> bytes | None:
     return None if token is None else token.get_secret_value().encode("utf-8")
-
-
-def has_control_characters(text: str) -> bool:
-    """C0/C1 control characters and DEL: they forge or break log lines and terminals."""
-    return any(ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in text)
 
 
 @dataclass(frozen=True)

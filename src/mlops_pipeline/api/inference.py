@@ -23,10 +23,16 @@ from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.api.bodies import read_json
 from mlops_pipeline.api.v2_protocol import ModelNotFound, infer_response, parse_infer_request
 from mlops_pipeline.config import Settings
-from mlops_pipeline.errors import ApiError, InvalidFeatureValue, WrongFeatureCount
-from mlops_pipeline.monitoring.metrics import bounded_method
+from mlops_pipeline.errors import (
+    ApiError,
+    InvalidFeatureValue,
+    StorageUnavailable,
+    WrongFeatureCount,
+)
+from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.serving.validation import PredictRequest, parse_predict_request
+from mlops_pipeline.storage import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +88,11 @@ class InferenceEndpoints:
         except ApiError as error:
             self._metrics.count_error(error.code)
             return Answer(error.status, error_body(error))
+        except StoreUnavailable as exc:
+            logger.error("storage unavailable: %s", exc)
+            mapped = StorageUnavailable("the database cannot answer now; retry later")
+            self._metrics.count_error(mapped.code)
+            return Answer(mapped.status, error_body(mapped))
         except Exception:
             request_id = environ.get(REQUEST_ID, "")
             logger.exception("unhandled error in request %s", request_id)
@@ -158,11 +169,13 @@ class FastPath:
     metrics, the ``X-Request-ID`` header and the access log line.
     """
 
-    def __init__(self, app: WSGIApp, endpoints: InferenceEndpoints, log: AccessLog) -> None:
+    def __init__(
+        self, app: WSGIApp, endpoints: InferenceEndpoints, metrics: Metrics, log: AccessLog
+    ) -> None:
         self._app = app
         self._endpoints = endpoints
         self._log = log
-        self._metrics = endpoints._metrics
+        self._metrics = metrics
         self._routes = {"/predict": "/predict", endpoints.infer_path: "/v2/models/<name>/infer"}
 
     def __call__(
@@ -187,7 +200,7 @@ class FastPath:
         if self._log.enabled:
             self._log.request(
                 request_id,
-                bounded_method("POST"),
+                "POST",
                 route,
                 answer.status,
                 elapsed * 1000,

@@ -34,6 +34,7 @@ from mlops_pipeline.serving.validation import (
     parse_feedback,
     parse_weights,
 )
+from mlops_pipeline.storage import StoreUnavailable
 from mlops_pipeline.storage.reports import ReportStore
 
 MAX_LOG_LIMIT = 1_000
@@ -47,10 +48,11 @@ def build_blueprint(
     monitor: DriftMonitor | None,
     experiment: ExperimentService | None = None,
     reports: ReportStore | None = None,
+    endpoints: InferenceEndpoints | None = None,
 ) -> Blueprint:
     blueprint = Blueprint("api", __name__)
     max_bytes = settings.max_body_bytes
-    endpoints = InferenceEndpoints(settings, service)
+    endpoints = endpoints or InferenceEndpoints(settings, service)
 
     def json_body() -> Any:
         return read_json(request.environ, max_bytes)
@@ -110,7 +112,10 @@ def build_blueprint(
         """
         if reports is None:
             return None
-        stored = reports.load(name)
+        try:
+            stored = reports.load(name)
+        except StoreUnavailable:
+            return None  # the replica computes its own (which may fail the same way, as a 503)
         if stored is None or time.time() - stored.computed_at > settings.report_max_age_seconds:
             return None
         return Response(stored.body, mimetype="application/json")
@@ -141,8 +146,7 @@ def build_blueprint(
     def change_weights() -> Response:
         actor = guard.require(Role.ADMIN)
         weights = parse_weights(json_body(), service.versions)
-        old = service.router.weights
-        new = experiment_service().change_weights(weights, actor)
+        old, new = experiment_service().change_weights(weights, actor)
         guard.log.event("weights_changed", actor=actor, old=old, new=new)
         return jsonify(weights=new)
 

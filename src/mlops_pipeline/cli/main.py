@@ -169,6 +169,7 @@ def run_monitor(args: argparse.Namespace) -> int:
         monitor.run(stop, tick=1.0)
     finally:
         server.shutdown()
+        server.server_close()
         process.components.close()
     return 0
 

@@ -33,6 +33,7 @@ from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.serving.routing import ABRouter
 from mlops_pipeline.serving.validation import FeedbackItem
 from mlops_pipeline.storage import Storage
+from mlops_pipeline.storage.labels import Label
 from mlops_pipeline.storage.records import PINNED, LabelSequence, LoggedPrediction, WeightChange
 
 LATENCY_SAMPLE = 10_000
@@ -87,13 +88,15 @@ class ExperimentService:
                     f"no logged prediction for request {item.request_id!r} row {item.row_index}"
                 )
             logged.append(found)
+        labels = [
+            Label(item.request_id, item.row_index, prediction, item.label)
+            for item, prediction in zip(items, logged, strict=True)
+        ]
+        first_labels = self._labels.save_labels(labels, self._clock())  # all or none
         results = []
-        now = self._clock()
-        for item, prediction in zip(items, logged, strict=True):
+        for item, prediction, first in zip(items, logged, first_labels, strict=True):
             correct = prediction.predicted == item.label
-            if self._labels.save_label(
-                item.request_id, item.row_index, prediction, item.label, now
-            ):
+            if first:
                 self._metrics.count_feedback(prediction.model_version, correct)
             results.append(
                 {
@@ -128,12 +131,15 @@ class ExperimentService:
         self._metrics.set_weights(self._router.weights)
         self._applied_version = stored.version
 
-    def change_weights(self, weights: dict[str, float], actor: str) -> dict[str, float]:
-        stored = self._weights.change(self._router.weights, weights, actor, self._clock())
+    def change_weights(
+        self, weights: dict[str, float], actor: str
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """Store and apply a new split; return (the split it replaced, the new one)."""
+        old, stored = self._weights.change(self._router.weights, weights, actor, self._clock())
         self._router.set_weights(weights, stored.version)
         self._metrics.set_weights(self._router.weights)
         self._applied_version = stored.version
-        return self._router.weights
+        return old, self._router.weights
 
     def history(self, limit: int) -> list[WeightChange]:
         return self._weights.history(limit)

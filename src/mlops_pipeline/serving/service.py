@@ -117,8 +117,13 @@ class PredictionService:
 
     def record_rejection(self, code: str) -> None:
         """An input refused as invalid: drift detection counts these as bad values."""
-        if self._store is not None:
+        if self._store is None:
+            return
+        try:
             self._store.record_rejection(code, self._clock())
+        except StoreUnavailable:
+            # Best effort: the client still gets the 400 for its input, not a 503 for ours.
+            self.metrics.count_log_failure()
 
     def recent_predictions(self, limit: int) -> list[dict[str, Any]]:
         return [] if self._store is None else self._store.recent(limit)

@@ -60,10 +60,15 @@ def parse_user_id(value: Any) -> str | None:
     text = str(value)
     if not text or len(text) > MAX_USER_ID_LENGTH:
         raise InvalidUserId(f"user_id must have 1 to {MAX_USER_ID_LENGTH} characters")
-    if any(ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in text):
+    if has_control_characters(text):
         # It is logged and shown in the UI: control characters could forge lines there.
         raise InvalidUserId("user_id must not contain control characters")
     return text
+
+
+def has_control_characters(text: str) -> bool:
+    """C0/C1 control characters and DEL: they forge or break log lines and terminals."""
+    return any(ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in text)
 
 
 def _parse_instances(

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 
 from mlops_pipeline.storage.database import Cursor, Database
 from mlops_pipeline.storage.records import ROUTED, LabelSequence, LoggedPrediction
+
+
+@dataclass(frozen=True)
+class Label:
+    request_id: str
+    row_index: int
+    logged: LoggedPrediction
+    label: int  # class index
 
 
 class LabelStore:
@@ -16,8 +27,18 @@ class LabelStore:
         self, request_id: str, row_index: int, logged: LoggedPrediction, label: int, now: float
     ) -> bool:
         """Store or replace the label; True when the prediction had none before."""
+        return self.save_labels([Label(request_id, row_index, logged, label)], now)[0]
 
-        def upsert(cursor: Cursor) -> bool:
+    def save_labels(self, labels: Sequence[Label], now: float) -> list[bool]:
+        """Store or replace every label in one transaction (all or none); True for each
+        prediction that had no label before."""
+
+        def upsert_all(cursor: Cursor) -> list[bool]:
+            return [upsert(cursor, x.request_id, x.row_index, x.logged, x.label) for x in labels]
+
+        def upsert(
+            cursor: Cursor, request_id: str, row_index: int, logged: LoggedPrediction, label: int
+        ) -> bool:
             existing = cursor.fetchone(
                 "SELECT 1 FROM feedback WHERE request_id = ? AND row_index = ?",
                 (request_id, row_index),
@@ -41,7 +62,7 @@ class LabelStore:
             )
             return existing is None
 
-        return self._db.transaction(upsert)
+        return self._db.transaction(upsert_all)
 
     def label_counts(self, assignment: str = ROUTED) -> list[tuple[str, int, int, int]]:
         """(version, predicted, true label, count) over labelled predictions so assigned."""

@@ -106,10 +106,16 @@ class SQLiteDatabase:
         self._guarded(lambda: connection.execute("BEGIN IMMEDIATE"))
         try:
             result = body(_Cursor(connection))
-        except BaseException:
-            connection.execute("ROLLBACK")
+            connection.execute("COMMIT")
+        except BaseException as exc:
+            # Never leave a transaction open: it would hold the write lock against every worker.
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise DuplicateKey(str(exc)) from exc
+            if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError):
+                raise StoreUnavailable(str(exc)) from exc
             raise
-        self._guarded(lambda: connection.execute("COMMIT"))
         return result
 
     def size_bytes(self) -> int:

@@ -24,11 +24,18 @@ class WeightStore:
         return StoredWeights(json.loads(row[0]), int(row[1]), float(row[2]))
 
     def change(
-        self, old: dict[str, float], new: dict[str, float], actor: str, now: float
-    ) -> StoredWeights:
-        """Persist the new split and its audit record in one transaction; return it versioned."""
+        self, default: dict[str, float], new: dict[str, float], actor: str, now: float
+    ) -> tuple[dict[str, float], StoredWeights]:
+        """Persist the new split and its audit record in one transaction.
 
-        def write(cursor: Cursor) -> int:
+        The audit's "old" split is the stored one, read inside the same transaction (``default``
+        only while nothing is stored): never a replica's view, which may lag behind.
+        Returns (old, the new split with its version).
+        """
+
+        def write(cursor: Cursor) -> tuple[dict[str, float], int]:
+            current = cursor.fetchone("SELECT weights FROM ab_weights WHERE id = 1")
+            old = json.loads(current[0]) if current is not None else dict(default)
             row = cursor.fetchone(
                 "INSERT INTO ab_weights (id, weights, changed_at, version) VALUES (1, ?, ?, 1)"
                 " ON CONFLICT (id) DO UPDATE SET weights = excluded.weights,"
@@ -42,9 +49,10 @@ class WeightStore:
                 (now, actor, json.dumps(old), json.dumps(new)),
             )
             assert row is not None
-            return int(row[0])
+            return old, int(row[0])
 
-        return StoredWeights(dict(new), self._db.transaction(write), now)
+        old, version = self._db.transaction(write)
+        return old, StoredWeights(dict(new), version, now)
 
     def history(self, limit: int) -> list[WeightChange]:
         rows = self._db.fetchall(
