@@ -10,11 +10,9 @@ Run: .venv/bin/python benchmarks/slow_clients.py [--seconds 20] [--connections 3
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,23 +29,7 @@ from mlops_pipeline.config import load_catalogue  # noqa: E402
 from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
 from mlops_pipeline.training.trainer import train_all  # noqa: E402
 
-from servers import free_port, wait_until_ready  # noqa: E402
-
-
-def trickle(port: int, connections: int, seconds: int, stop: threading.Event) -> None:
-    sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(connections)]
-    message = b"POST /predict HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * (seconds + 8)
-    try:
-        for index in range(seconds):
-            if stop.is_set():
-                break
-            for sock in sockets:
-                with contextlib.suppress(OSError):
-                    sock.send(message[index : index + 1])
-            time.sleep(1)
-    finally:
-        for sock in sockets:
-            sock.close()
+from servers import free_port, trickle, wait_until_ready  # noqa: E402
 
 
 def measure(server: str, artifacts: Path, work: Path, seconds: int, connections: int) -> None:
@@ -68,7 +50,9 @@ def measure(server: str, artifacts: Path, work: Path, seconds: int, connections:
     try:
         wait_until_ready(f"http://127.0.0.1:{port}/ready")
         stop = threading.Event()
-        thread = threading.Thread(target=trickle, args=(port, connections, seconds, stop))
+        thread = threading.Thread(
+            target=trickle, args=("127.0.0.1", port, connections, seconds, stop)
+        )
         thread.start()
         time.sleep(1)
         times, timeouts = [], 0

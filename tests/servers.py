@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -151,3 +152,21 @@ def running_monitor(
     finally:
         stop(process)
         log.close()
+
+
+def trickle(host: str, port: int, connections: int, seconds: int, stop: threading.Event) -> None:
+    """Slow clients: ``connections`` sockets each sending a request's headers one byte a second
+    for ``seconds`` (or until ``stop``), never finishing them."""
+    sockets = [socket.create_connection((host, port), timeout=5) for _ in range(connections)]
+    message = b"POST /predict HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * (seconds + 8)
+    try:
+        for index in range(seconds):
+            if stop.is_set():
+                break
+            for sock in sockets:
+                with contextlib.suppress(OSError):
+                    sock.send(message[index : index + 1])
+            time.sleep(1)
+    finally:
+        for sock in sockets:
+            sock.close()

@@ -7,8 +7,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
+
+from helpers import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "deploy" / "compose" / "scale-out.yml"
@@ -19,19 +20,10 @@ SECRETS = {
 }
 
 
-def tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is not installed; .ci/run installs it")
-        pytest.skip(f"{name} is not installed")
-    return found
-
-
 def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in SECRETS}
     return subprocess.run(
-        [tool("docker-compose"), "-f", str(COMPOSE), "config"],
+        [require_tool("docker-compose"), "-f", str(COMPOSE), "config"],
         env={**clean, **env},
         capture_output=True,
         text=True,
@@ -66,7 +58,7 @@ def test_replicas_sit_behind_the_proxy_on_postgresql() -> None:
 
 def test_haproxy_and_prometheus_configs_are_accepted(tmp_path: Path) -> None:
     haproxy = subprocess.run(
-        [tool("haproxy"), "-c", "-f", str(ROOT / "deploy" / "haproxy" / "haproxy.cfg")],
+        [require_tool("haproxy"), "-c", "-f", str(ROOT / "deploy" / "haproxy" / "haproxy.cfg")],
         capture_output=True,
         text=True,
         check=False,
@@ -75,7 +67,7 @@ def test_haproxy_and_prometheus_configs_are_accepted(tmp_path: Path) -> None:
     shutil.copy(ROOT / "deploy" / "compose" / "prometheus-scale.yml", tmp_path / "prometheus.yml")
     shutil.copy(ROOT / "deploy" / "prometheus" / "alerts.yml", tmp_path / "alerts.yml")
     promtool = subprocess.run(
-        [tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml")],
+        [require_tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml")],
         capture_output=True,
         text=True,
         check=False,

@@ -8,7 +8,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import stat
 import subprocess
 import sys
@@ -22,6 +21,8 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from helpers import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -39,15 +40,6 @@ DIAGRAM_3_STAGES = [
 ]
 
 
-def tool(name: str) -> str:
-    path = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} missing in CI: .ci/run and the dev extras install it")
-        pytest.skip(f"{name} not installed")
-    return path
-
-
 # --- docker compose --------------------------------------------------------------------------
 
 TOKENS = {"MLOPS_ADMIN_TOKEN": "a" * 43, "MLOPS_FEEDBACK_TOKEN": "f" * 43}
@@ -60,7 +52,7 @@ def compose(tmp_path: Path, *args: str, **variables: str) -> subprocess.Complete
     empty = tmp_path / "empty.env"
     empty.touch()
     return subprocess.run(
-        [tool("docker-compose"), "--env-file", str(empty), *args],
+        [require_tool("docker-compose"), "--env-file", str(empty), *args],
         cwd=ROOT,
         env={**env, **variables},
         capture_output=True,
@@ -154,7 +146,7 @@ def test_compose_pins_images_mounts_config_read_only_and_requires_tokens() -> No
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_dockerfile_is_hadolint_clean(dockerfile: Path) -> None:
     result = subprocess.run(
-        [tool("hadolint"), "--failure-threshold", "warning", str(dockerfile)],
+        [require_tool("hadolint"), "--failure-threshold", "warning", str(dockerfile)],
         capture_output=True,
         text=True,
         check=False,
@@ -365,7 +357,7 @@ def user_data() -> str:
 
 def test_cloudformation_template_is_cfn_lint_clean() -> None:
     result = subprocess.run(
-        [tool("cfn-lint"), str(STACK_FILE)],
+        [require_tool("cfn-lint"), str(STACK_FILE)],
         capture_output=True,
         text=True,
         check=False,
@@ -425,7 +417,7 @@ def test_shell_scripts_pass_shellcheck() -> None:
     ]
     body = re.sub(r"\$\{(AWS::)?[A-Za-z:]+\}", "x", user_data())  # after Fn::Sub
     result = subprocess.run(
-        [tool("shellcheck"), *map(str, scripts), "-"],
+        [require_tool("shellcheck"), *map(str, scripts), "-"],
         input=body,
         capture_output=True,
         text=True,
@@ -781,7 +773,7 @@ printf '%s\\n' "$(basename "$0") $*" >> "{log}"
 def test_release_script_writes_a_private_env_file_and_never_prints_a_token(
     tmp_path: Path,
 ) -> None:
-    tool("openssl")
+    require_tool("openssl")
     tokens = {"admin": "A" * 20 + "-admin-token", "feedback": "F" * 20 + "-feedback"}
     bin_dir, config, data = tmp_path / "bin", tmp_path / "etc", tmp_path / "srv"
     for folder in (bin_dir, config, data):

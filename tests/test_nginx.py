@@ -9,7 +9,6 @@ import http.server
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import ssl
@@ -27,6 +26,8 @@ import requests
 import yaml
 
 from mlops_pipeline.config import Settings
+
+from helpers import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "deploy" / "nginx" / "mlops.conf.template"
@@ -65,15 +66,6 @@ http {{
     include {tmp}/conf.d/*.conf;
 }}
 """
-
-
-def required_tool(name: str, *extra_dirs: str) -> str:
-    path = shutil.which(name) or shutil.which(name, path=os.pathsep.join(extra_dirs))
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} missing in CI: .ci/run installs it")
-        pytest.skip(f"{name} is not installed (Debian package {name}); the proxy test needs it")
-    return path
 
 
 def render(template: str, values: Mapping[str, str]) -> str:
@@ -223,8 +215,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    nginx = required_tool("nginx", "/usr/sbin", "/sbin")
-    required_tool("openssl")
+    nginx = require_tool("nginx", "/usr/sbin", "/sbin")
+    require_tool("openssl")
     tmp = tmp_path_factory.mktemp("nginx")
     cert, key = tmp / "cert.pem", tmp / "key.pem"
     # The script the instance runs (deploy/aws/release.sh) when no certificate was provided.

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -18,23 +16,17 @@ from mlops_pipeline.cli.launcher import prometheus_config
 from mlops_pipeline.training.data import Dataset
 from mlops_pipeline.training.synthetic import ClassConditionalGaussian
 
+from helpers import require_tool
 from servers import free_port, running_api, running_monitor, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy" / "prometheus"
 
 
-def binary(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} missing in CI: .ci/run installs the prometheus package")
-        pytest.skip(f"{name} not installed (apt-get install prometheus)")
-    return path
-
-
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([binary("promtool"), *args], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [require_tool("promtool"), *args], capture_output=True, text=True, check=False
+    )
 
 
 def test_promtool_accepts_the_config() -> None:
@@ -67,7 +59,7 @@ def test_generated_local_config_is_valid(tmp_path: Path) -> None:
 
 
 def start_prometheus(config: Path, data: Path) -> tuple[subprocess.Popen[bytes], str]:
-    server = binary("prometheus")
+    server = require_tool("prometheus")
     for _ in range(3):
         port = free_port()
         process = subprocess.Popen(

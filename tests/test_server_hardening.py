@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +12,7 @@ import pytest
 import requests
 
 from helpers import SETOSA_ROW
-from servers import running_api
+from servers import running_api, trickle
 
 pytestmark = pytest.mark.e2e
 
@@ -37,21 +35,10 @@ def served(
 def test_slow_clients_cannot_starve_health_checks(served: tuple[str, Path]) -> None:
     url, _ = served
     host, port = url.removeprefix("http://").split(":")
-    sockets = [socket.create_connection((host, int(port)), timeout=5) for _ in range(SLOW_CLIENTS)]
     stop = threading.Event()
-
-    def trickle() -> None:
-        # One byte per second per connection: a request line that never finishes in time.
-        message = b"POST /predict HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 64
-        for index in range(TRICKLE_SECONDS):
-            if stop.is_set():
-                return
-            for sock in sockets:
-                with contextlib.suppress(OSError):
-                    sock.send(message[index : index + 1])
-            time.sleep(1)
-
-    thread = threading.Thread(target=trickle, daemon=True)
+    thread = threading.Thread(
+        target=trickle, args=(host, int(port), SLOW_CLIENTS, TRICKLE_SECONDS, stop), daemon=True
+    )
     thread.start()
     times = []
     try:
@@ -65,8 +52,6 @@ def test_slow_clients_cannot_starve_health_checks(served: tuple[str, Path]) -> N
     finally:
         stop.set()
         thread.join()
-        for sock in sockets:
-            sock.close()
     assert len(times) >= TRICKLE_SECONDS
     assert max(times) < 1.0, f"slowest health check {max(times):.2f} s"
 
