@@ -148,6 +148,7 @@ def running_cluster(
                 "MLOPS_WEIGHTS_SYNC_SECONDS": str(SYNC_SECONDS),
                 "MLOPS_DRIFT_INTERVAL_SECONDS": str(MONITOR_INTERVAL),
                 "MLOPS_ACCESS_LOG": "false",
+                "MLOPS_GRPC_PORT": "0",  # the REST path is what these tests measure
                 **(extra_env or {}),
             }
             subprocess.run(

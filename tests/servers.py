@@ -75,7 +75,8 @@ def running_api(
     for _ in range(3):  # another program may grab the port between free_port() and bind
         port = free_port()
         # Both roles on unless a test says otherwise (an empty value switches one off).
-        env = {**os.environ, **TOKENS_ENV, **(extra_env or {})}
+        # No gRPC service unless a test asks for one (MLOPS_GRPC_PORT): its default port is fixed.
+        env = {**os.environ, **TOKENS_ENV, "MLOPS_GRPC_PORT": "0", **(extra_env or {})}
         log = open(log_path or os.devnull, "ab")  # noqa: SIM115 - closed below
         process = subprocess.Popen(
             [

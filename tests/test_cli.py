@@ -87,6 +87,7 @@ def test_up_trains_when_needed_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path
         "MLOPS_PROMETHEUS_PORT": str(prometheus_port),
         "MLOPS_PROMETHEUS_CONFIG_DIR": str(ROOT / "deploy" / "prometheus"),
         "MLOPS_UI_PORT": str(ui_port),
+        "MLOPS_GRPC_PORT": str(free_port()),
     }
     for name in ("MLOPS_ADMIN_TOKEN", "MLOPS_FEEDBACK_TOKEN"):
         env.pop(name, None)

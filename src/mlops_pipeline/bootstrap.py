@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
 from mlops_pipeline.api import create_app
+from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.api.inference import WSGIApp
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
 from mlops_pipeline.config import Settings, database_url, token_problems
@@ -23,6 +25,9 @@ from mlops_pipeline.serving.routing import ABRouter
 from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.serving.shadow import ShadowScorer
 from mlops_pipeline.storage import Storage, open_storage
+
+if TYPE_CHECKING:
+    import grpc
 
 
 def serving_weights(settings: Settings, bundle: ArtifactBundle) -> dict[str, float]:
@@ -203,6 +208,39 @@ def build_app(settings: Settings) -> WSGIApp:
         components.experiment,
         reports=components.storage.reports if components.storage is not None else None,
     )
+
+
+def build_grpc(settings: Settings) -> GrpcProcess:
+    """The V2 gRPC service: its own process beside the HTTP workers, sharing their metric files."""
+    from mlops_pipeline.rpc.server import grpc_server
+    from mlops_pipeline.rpc.service import InferenceServicer
+
+    metrics = Metrics(registry=None) if multiprocess_enabled() else Metrics(CollectorRegistry())
+    components = build_components(settings, metrics, publish_gauges=False)
+    refreshers = [Refresher([task]) for task in components.background_tasks(settings)]
+    for refresher in refreshers:
+        refresher.start()
+    servicer = InferenceServicer(
+        components.service,
+        metrics,
+        settings.model_name,
+        settings.max_batch_rows,
+        AccessLog(enabled=settings.access_log),
+    )
+    server = grpc_server(servicer, settings.host, settings.grpc_port, settings.max_body_bytes)
+    return GrpcProcess(server, components, refreshers)
+
+
+@dataclass(frozen=True)
+class GrpcProcess:
+    server: grpc.Server
+    components: Components
+    refreshers: list[Refresher] = field(default_factory=list)
+
+    def close(self) -> None:
+        for refresher in self.refreshers:
+            refresher.stop()
+        self.components.close()
 
 
 @dataclass(frozen=True)

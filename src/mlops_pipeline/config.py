@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Interface the API binds to.")
     port: int = Field(5000, ge=0, le=65535, description="API port.")
     workers: int = Field(2, ge=1, le=64, description="gunicorn worker processes.")
+    grpc_port: int = Field(
+        8081,
+        ge=0,
+        le=65535,
+        description="Port of the Open Inference Protocol gRPC service `mlops serve` starts;"
+        " 0 switches it off.",
+    )
     versions_file: Path | None = Field(
         None, description="Model-version catalogue (TOML); the shipped one when unset."
     )

@@ -20,13 +20,19 @@ import numpy as np
 import orjson
 
 from mlops_pipeline.api.access_log import AccessLog
-from mlops_pipeline.api.bodies import read_json
-from mlops_pipeline.api.v2_protocol import ModelNotFound, infer_response, parse_infer_request
+from mlops_pipeline.api.bodies import is_json_media_type, parse_json, read_body, read_json
+from mlops_pipeline.api.v2_protocol import (
+    ModelNotFound,
+    infer_response,
+    parse_infer_request,
+    split_binary_body,
+)
 from mlops_pipeline.config import Settings
 from mlops_pipeline.errors import (
     ApiError,
     InvalidFeatureValue,
     StorageUnavailable,
+    UnsupportedMediaType,
     WrongFeatureCount,
 )
 from mlops_pipeline.monitoring.metrics import Metrics
@@ -69,6 +75,17 @@ class Answer:
     status: int
     body: bytes
     model_version: str | None = None
+    # Set for a binary tensor answer: the length of the JSON header that starts the body.
+    header_length: int | None = None
+
+    def headers(self) -> list[tuple[str, str]]:
+        if self.header_length is None:
+            return [JSON_HEADERS, ("Content-Length", str(len(self.body)))]
+        return [
+            ("Content-Type", "application/octet-stream"),
+            ("Content-Length", str(len(self.body))),
+            ("Inference-Header-Content-Length", str(self.header_length)),
+        ]
 
 
 class InferenceEndpoints:
@@ -142,24 +159,49 @@ class InferenceEndpoints:
         if version is not None and version not in service.versions:
             name = self._settings.model_name
             raise ModelNotFound(f"model {name!r} has no version {version!r}")
+        payload, binary = self._infer_body(environ)
         infer = parse_infer_request(
-            read_json(environ, self._settings.max_body_bytes),
-            len(service.feature_names),
-            self._settings.max_batch_rows,
+            payload, len(service.feature_names), self._settings.max_batch_rows, binary
         )
         result = service.predict(
             PredictRequest(infer.rows, None, is_batch=len(infer.rows) > 1),
             environ[REQUEST_ID],
             version,
         )
-        body = infer_response(
+        body, chunks = infer_response(
             self._settings.model_name,
             result.model_version,
             infer.id,
             result.classes,
             np.asarray(result.probabilities),
+            infer.outputs,
         )
-        return Answer(200, dumps(body), result.model_version)
+        header = dumps(body)
+        if not chunks:
+            return Answer(200, header, result.model_version)
+        return Answer(200, b"".join([header, *chunks]), result.model_version, len(header))
+
+    def _infer_body(self, environ: dict[str, Any]) -> tuple[Any, bytes | None]:
+        """(JSON payload, tensor bytes after it or None) per the binary tensor data extension.
+
+        Triton and KServe clients send no Content-Type, so none is accepted here, unlike the
+        other POST routes. That stays safe: a cross-site page can make a browser send this only
+        as plain inference (open to any caller anyway), and the binary form needs a custom
+        header, which browsers never send cross-site without a CORS preflight this API refuses.
+        """
+        header_length = environ.get("HTTP_INFERENCE_HEADER_CONTENT_LENGTH")
+        if header_length is None:
+            content_type = environ.get("CONTENT_TYPE", "")
+            if content_type and not is_json_media_type(content_type):
+                raise UnsupportedMediaType(
+                    "send the body as JSON, or as JSON plus binary tensors with "
+                    "'Inference-Header-Content-Length'"
+                )
+            return parse_json(read_body(environ, self._settings.max_body_bytes)), None
+        header, binary = split_binary_body(
+            read_body(environ, self._settings.max_body_bytes), header_length
+        )
+        return parse_json(header), binary
 
 
 class FastPath:
@@ -187,14 +229,9 @@ class FastPath:
         started = time.perf_counter()
         request_id = environ[REQUEST_ID] = new_request_id()
         answer = self._endpoints.answer(environ)
-        start_response(
-            STATUS_LINES[answer.status],
-            [
-                JSON_HEADERS,
-                ("Content-Length", str(len(answer.body))),
-                ("X-Request-ID", request_id),
-            ],
-        )
+        headers = answer.headers()
+        headers.append(("X-Request-ID", request_id))
+        start_response(STATUS_LINES[answer.status], headers)
         elapsed = time.perf_counter() - started
         self._metrics.observe_request(route, "POST", answer.status, elapsed)
         if self._log.enabled:

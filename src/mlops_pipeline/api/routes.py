@@ -62,7 +62,7 @@ def build_blueprint(
         answer = endpoints.answer(request.environ, version)
         if answer.model_version is not None:
             request.environ[MODEL_VERSION] = answer.model_version
-        return Response(answer.body, answer.status, mimetype="application/json")
+        return Response(answer.body, answer.status, headers=answer.headers())
 
     @blueprint.post("/predict")
     def predict() -> Response:

@@ -104,9 +104,14 @@ def monitor_process(settings: Settings) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env={**os.environ, **settings_to_env(settings)})
 
 
-def api_process(settings: Settings, metrics_dir: Path) -> subprocess.Popen[bytes]:
+def api_processes(settings: Settings, metrics_dir: Path) -> list[subprocess.Popen[bytes]]:
+    """The HTTP server, and the V2 gRPC service unless its port is 0; one metrics folder."""
     env = {**os.environ, **settings_to_env(settings), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-    return subprocess.Popen(server_command(settings), env=env)
+    processes = [subprocess.Popen(server_command(settings), env=env)]
+    if settings.grpc_port:
+        command = [sys.executable, "-m", "mlops_pipeline.cli", "grpc"]
+        processes.append(subprocess.Popen(command, env=env))
+    return processes
 
 
 def prometheus_config(

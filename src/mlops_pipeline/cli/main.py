@@ -35,9 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--versions-file", type=Path, help="model-version catalogue (TOML)")
     train.set_defaults(handler=run_train)
 
-    serve = commands.add_parser("serve", help="run the API under gunicorn")
+    serve = commands.add_parser("serve", help="run the API (HTTP, and V2 gRPC unless its port is 0)")
     _add_server_flags(serve)
     serve.set_defaults(handler=run_serve)
+
+    grpc = commands.add_parser("grpc", help="run only the V2 gRPC service (`serve` starts it)")
+    _add_server_flags(grpc)
+    grpc.set_defaults(handler=run_grpc)
 
     drift = commands.add_parser("drift", help="drift report for a CSV batch against training")
     drift.add_argument("--data", type=Path, required=True, help="CSV with the feature columns")
@@ -88,18 +92,46 @@ def _add_server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=Path, help="SQLite prediction log (MLOPS_DB_PATH)")
     parser.add_argument("--host", help="interface to bind (MLOPS_HOST)")
     parser.add_argument("--port", type=int, help="port (MLOPS_PORT)")
-    parser.add_argument("--workers", type=int, help="gunicorn workers (MLOPS_WORKERS)")
+    parser.add_argument("--workers", type=int, help="HTTP worker processes (MLOPS_WORKERS)")
+    parser.add_argument(
+        "--grpc-port", type=int, help="V2 gRPC port, 0 for none (MLOPS_GRPC_PORT)"
+    )
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from mlops_pipeline.cli.launcher import api_process, fresh_metrics_dir, supervise
+    from mlops_pipeline.cli.launcher import api_processes, fresh_metrics_dir, supervise
 
     settings = verified(settings_from(args, **SERVER_FLAGS))
     metrics_dir = fresh_metrics_dir(settings)
     try:
-        return supervise([api_process(settings, metrics_dir)])
+        return supervise(api_processes(settings, metrics_dir))
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def run_grpc(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from mlops_pipeline.bootstrap import build_grpc
+    from mlops_pipeline.rpc.server import BindError, mark_process_dead, serve_until
+
+    settings = verified(settings_from(args, **SERVER_FLAGS))
+    if not settings.grpc_port:
+        raise CliError("MLOPS_GRPC_PORT is 0: the gRPC service is switched off")
+    try:
+        process = build_grpc(settings)
+    except BindError as exc:
+        raise CliError(str(exc)) from None
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+    try:
+        serve_until(process.server, stop)
+    finally:
+        process.close()
+        mark_process_dead()
+    return 0
 
 
 def run_drift(args: argparse.Namespace) -> int:

@@ -17,13 +17,14 @@ SERVER_FLAGS = {
     "host": "host",
     "port": "port",
     "workers": "workers",
+    "grpc_port": "grpc_port",
 }
 
 
 def run_up(args: argparse.Namespace) -> int:
     from mlops_pipeline.artifacts import MANIFEST
     from mlops_pipeline.cli.launcher import (
-        api_process,
+        api_processes,
         fresh_metrics_dir,
         monitor_process,
         prometheus_process,
@@ -43,11 +44,13 @@ def run_up(args: argparse.Namespace) -> int:
     if token_file is not None:
         print(f"Tokens      {token_file}  (admin and feedback bearer tokens; the UI uses them)")
     metrics_dir = fresh_metrics_dir(settings)
-    processes = [api_process(settings, metrics_dir), monitor_process(settings)]
+    processes = [*api_processes(settings, metrics_dir), monitor_process(settings)]
     host = reachable_host(settings.host)
     base = f"http://{host}:{settings.port}"
     print(f"API         {base}  (try: curl {base}/ready)")
     print(f"Metrics     {base}/metrics   drift: {base}/drift")
+    if settings.grpc_port:
+        print(f"gRPC        {host}:{settings.grpc_port}  (Open Inference Protocol V2)")
     print(
         f"Monitor     http://{host}:{settings.monitor_port}/metrics  (drift, experiment, retention)"
     )

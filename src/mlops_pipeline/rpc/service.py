@@ -1,0 +1,161 @@
+"""The V2 gRPC servicer: the same prediction service, router, log and metrics as the REST API.
+
+Each RPC maps the project's errors to gRPC status codes: a client mistake is INVALID_ARGUMENT
+(or NOT_FOUND for a model or version that is not served), a database that cannot take the log
+write is UNAVAILABLE, anything else INTERNAL with the request id; never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from mlops_pipeline import __version__
+from mlops_pipeline.api.access_log import AccessLog
+from mlops_pipeline.api.inference import new_request_id
+from mlops_pipeline.api.v2_protocol import model_metadata
+from mlops_pipeline.errors import ApiError, ModelNotFound, StorageUnavailable
+from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.rpc.tensors import infer_response, request_rows, requested_names
+from mlops_pipeline.rpc.v2 import grpc_predict_v2_pb2 as pb
+from mlops_pipeline.serving.service import PredictionService
+from mlops_pipeline.serving.validation import PredictRequest
+from mlops_pipeline.storage import StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+SERVICE = "inference.GRPCInferenceService"
+# The HTTP status each outcome would have had over REST: metrics and the access log keep one
+# vocabulary for both protocols (the endpoint label tells them apart).
+STATUS_CODES = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    404: grpc.StatusCode.NOT_FOUND,
+    413: grpc.StatusCode.INVALID_ARGUMENT,
+    503: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+class Aborted(Exception):
+    """Raised by the context's abort; carries nothing, the status is already set."""
+
+
+class InferenceServicer:
+    def __init__(
+        self,
+        service: PredictionService,
+        metrics: Metrics,
+        model_name: str,
+        max_rows: int,
+        log: AccessLog,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._service = service
+        self._metrics = metrics
+        self._model_name = model_name
+        self._max_rows = max_rows
+        self._log = log
+        self._timer = timer
+
+    def ServerLive(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        return pb.ServerLiveResponse(live=True)
+
+    def ServerReady(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        return pb.ServerReadyResponse(ready=self._service.ready)
+
+    def ServerMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        return pb.ServerMetadataResponse(name="mlops-pipeline", version=__version__)
+
+    def ModelReady(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        def ready() -> Any:
+            self._known(request.name, request.version)
+            return pb.ModelReadyResponse(ready=self._service.ready)
+
+        return self._answer("ModelReady", context, ready)
+
+    def ModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        def metadata() -> Any:
+            self._known(request.name, request.version)
+            service = self._service
+            described = model_metadata(
+                request.name,
+                service.versions,
+                len(service.feature_names),
+                len(service.class_names),
+            )
+            return pb.ModelMetadataResponse(**described)
+
+        return self._answer("ModelMetadata", context, metadata)
+
+    def ModelInfer(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        request_id = new_request_id()
+        versions: list[str | None] = [None]
+
+        def infer() -> Any:
+            version = request.model_version or None
+            self._known(request.model_name, request.model_version)
+            rows = request_rows(request, len(self._service.feature_names), self._max_rows)
+            names = requested_names(request)
+            result = self._service.predict(
+                PredictRequest(rows, None, is_batch=len(rows) > 1), request_id, version
+            )
+            versions[0] = result.model_version
+            return infer_response(
+                self._model_name,
+                result.model_version,
+                request.id,
+                names,
+                result.classes,
+                result.probabilities,
+            )
+
+        return self._answer("ModelInfer", context, infer, request_id, versions)
+
+    def _known(self, name: str, version: str) -> None:
+        if name != self._model_name:
+            raise ModelNotFound(f"no model {name!r}; this server serves {self._model_name!r}")
+        if version and version not in self._service.versions:
+            raise ModelNotFound(f"model {name!r} has no version {version!r}")
+
+    def _answer(
+        self,
+        method: str,
+        context: grpc.ServicerContext,
+        work: Callable[[], Any],
+        request_id: str | None = None,
+        versions: list[str | None] | None = None,
+    ) -> Any:
+        """Run ``work``; count, log and map its errors like the REST endpoints do."""
+        started = self._timer()
+        request_id = request_id or new_request_id()
+        context.set_trailing_metadata((("x-request-id", request_id),))
+        status, code, message = 200, grpc.StatusCode.OK, ""
+        try:
+            response = work()
+        except ApiError as error:
+            self._metrics.count_error(error.code)
+            status, code, message = error.status, STATUS_CODES.get(error.status), error.message
+        except StoreUnavailable as exc:
+            logger.error("storage unavailable: %s", exc)
+            mapped = StorageUnavailable("the database cannot answer now; retry later")
+            self._metrics.count_error(mapped.code)
+            status, code, message = mapped.status, grpc.StatusCode.UNAVAILABLE, mapped.message
+        except Exception:
+            logger.exception("unhandled error in gRPC request %s", request_id)
+            self._metrics.count_error("internal_error")
+            status, code = 500, grpc.StatusCode.INTERNAL
+            message = f"internal error; the server log has details (request {request_id})"
+        elapsed = self._timer() - started
+        self._metrics.observe_request(f"/{SERVICE}/{method}", "POST", status, elapsed)
+        if self._log.enabled:
+            version = versions[0] if versions else None
+            self._log.request(
+                request_id, "POST", f"/{SERVICE}/{method}", status, elapsed * 1000,
+                context.peer(), version,
+            )
+        if code is not grpc.StatusCode.OK:
+            context.abort(code or grpc.StatusCode.INVALID_ARGUMENT, message)
+        return response
