@@ -169,3 +169,66 @@ def test_deep_nesting_and_huge_arrays_are_refused(module_app: Flask, depth: int)
         "/predict", data='{"features": [1e999999, 1, 1, 1]}', content_type="application/json"
     )
     assert big_number.status_code == 400
+
+
+INFER_PATHS = ["/v2/models/iris/infer", "/v2/models/iris/versions/v1/infer"]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.sampled_from(INFER_PATHS),
+    header=JSON,
+    raw=st.binary(max_size=200),
+    length=st.one_of(st.integers(-5, 400).map(str), st.text(max_size=8)),
+)
+def test_arbitrary_binary_tensor_bodies_are_4xx_json(
+    module_app: Flask, path: str, header: Any, raw: bytes, length: str
+) -> None:
+    """The binary extension: any header length, JSON header and tensor bytes -> never a 5xx."""
+    body = json.dumps(header, allow_nan=True).encode() + raw
+    response = module_app.test_client().post(
+        path, data=body, headers={"Inference-Header-Content-Length": length}
+    )
+    assert 400 <= response.status_code < 500, response.get_data(as_text=True)
+    assert response.is_json
+    assert set(response.get_json()) >= {"error", "code"}
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.integers(-1, 210),
+    columns=st.integers(0, 6),
+    datatype=st.sampled_from(["FP32", "FP64", "INT64", "BYTES"]),
+    size=st.one_of(st.none(), st.integers(-8, 8000), st.floats(), st.text(max_size=3)),
+    raw=st.binary(max_size=6500),
+    binary_out=st.one_of(st.booleans(), st.integers(0, 2)),
+)
+def test_well_formed_headers_with_arbitrary_tensors_never_make_a_server_error(
+    module_app: Flask,
+    rows: int,
+    columns: int,
+    datatype: str,
+    size: Any,
+    raw: bytes,
+    binary_out: Any,
+) -> None:
+    tensor: dict[str, Any] = {"name": "input", "datatype": datatype, "shape": [rows, columns]}
+    tensor["parameters"] = {"binary_data_size": len(raw) if size is None else size}
+    header = json.dumps(
+        {"inputs": [tensor], "parameters": {"binary_data_output": binary_out}}
+    ).encode()
+    response = module_app.test_client().post(
+        INFER_PATHS[0],
+        data=header + raw,
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
+    assert response.status_code < 500, response.get_data(as_text=True)
+    if response.status_code == 200:
+        length = int(response.headers["Inference-Header-Content-Length"])
+        assert json.loads(response.get_data()[:length])["outputs"]
+    else:
+        assert set(response.get_json()) >= {"error", "code"}

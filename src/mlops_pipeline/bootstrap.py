@@ -227,7 +227,9 @@ def build_grpc(settings: Settings) -> GrpcProcess:
         settings.max_batch_rows,
         AccessLog(enabled=settings.access_log),
     )
-    server = grpc_server(servicer, settings.host, settings.grpc_port, settings.max_body_bytes)
+    server, _port = grpc_server(
+        servicer, settings.host, settings.grpc_port, settings.max_body_bytes
+    )
     return GrpcProcess(server, components, refreshers)
 
 

@@ -27,7 +27,11 @@ __all__ = [
 
 INPUT_DATATYPES = ("FP32", "FP64")
 # Little-endian, as the extension specifies, whatever this machine's byte order.
-WIRE_DTYPES = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"), "INT64": np.dtype("<i8")}
+WIRE_DTYPES: dict[str, np.dtype[Any]] = {
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+    "INT64": np.dtype("<i8"),
+}
 OUTPUT_NAMES = ("label", "probabilities")
 OUTPUT_DATATYPES = {"label": "INT64", "probabilities": "FP64"}
 
@@ -77,8 +81,9 @@ def parse_infer_request(
     tensor = payload["inputs"][0]
     if not isinstance(tensor, dict):
         raise ProtocolError("an input tensor must be an object")
-    datatype, shape = tensor.get("datatype"), tensor.get("shape")
-    check_tensor(datatype, shape, n_features, max_rows)
+    datatype, shape = check_tensor(
+        tensor.get("datatype"), tensor.get("shape"), n_features, max_rows
+    )
     size = _binary_data_size(tensor)
     if size is None:
         if binary:
@@ -102,7 +107,10 @@ def parse_infer_request(
     return InferRequest(request_id, rows, requested_outputs(payload))
 
 
-def check_tensor(datatype: Any, shape: Any, n_features: int, max_rows: int) -> None:
+def check_tensor(
+    datatype: Any, shape: Any, n_features: int, max_rows: int
+) -> tuple[str, list[int]]:
+    """(datatype, shape) once they describe [N, n_features] FP32/FP64 with N <= max_rows."""
     if datatype not in INPUT_DATATYPES:
         raise ProtocolError(f"datatype must be one of {list(INPUT_DATATYPES)}, got {datatype!r}")
     if (
@@ -115,6 +123,7 @@ def check_tensor(datatype: Any, shape: Any, n_features: int, max_rows: int) -> N
         raise ProtocolError(f"shape must be [N, {n_features}] with N >= 1, got {shape!r}")
     if shape[0] > max_rows:
         raise BatchTooLarge(f"shape has {shape[0]} rows; at most {max_rows} are accepted")
+    return datatype, shape
 
 
 def rows_from_values(data: Any, datatype: str, shape: list[int]) -> NDArray[np.float64]:
@@ -133,7 +142,8 @@ def rows_from_raw(raw: bytes, datatype: str, shape: list[int]) -> NDArray[np.flo
         raise ProtocolError(
             f"{datatype} tensor of shape {shape} needs {expected} bytes, got {len(raw)}"
         )
-    rows = np.frombuffer(raw, dtype=dtype).astype(np.float64).reshape(shape[0], shape[1])
+    values: NDArray[Any] = np.frombuffer(raw, dtype=dtype)
+    rows = values.astype(np.float64).reshape(shape[0], shape[1])
     if not np.isfinite(rows).all():
         raise ProtocolError("tensor data must hold finite numbers")
     return rows
@@ -202,8 +212,8 @@ def output_arrays(
     classes: NDArray[np.int64], probabilities: NDArray[np.float64]
 ) -> dict[str, NDArray[Any]]:
     return {
-        "label": np.asarray(classes, dtype=WIRE_DTYPES["INT64"]),
-        "probabilities": np.asarray(probabilities, dtype=WIRE_DTYPES["FP64"]),
+        "label": classes.astype(WIRE_DTYPES["INT64"], copy=False),
+        "probabilities": probabilities.astype(WIRE_DTYPES["FP64"], copy=False),
     }
 
 

@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--versions-file", type=Path, help="model-version catalogue (TOML)")
     train.set_defaults(handler=run_train)
 
-    serve = commands.add_parser("serve", help="run the API (HTTP, and V2 gRPC unless its port is 0)")
+    serve = commands.add_parser(
+        "serve", help="run the API (HTTP, and V2 gRPC unless its port is 0)"
+    )
     _add_server_flags(serve)
     serve.set_defaults(handler=run_serve)
 
@@ -52,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     smoke = commands.add_parser("smoke", help="check a running API end to end")
     smoke.add_argument("--url", help="API base URL (MLOPS_API_URL)")
+    smoke.add_argument("--grpc", metavar="HOST:PORT", help="also check the V2 gRPC service")
     smoke.set_defaults(handler=run_smoke_command)
 
     ui = commands.add_parser("ui", help="run the Streamlit UI")
@@ -93,9 +96,7 @@ def _add_server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="interface to bind (MLOPS_HOST)")
     parser.add_argument("--port", type=int, help="port (MLOPS_PORT)")
     parser.add_argument("--workers", type=int, help="HTTP worker processes (MLOPS_WORKERS)")
-    parser.add_argument(
-        "--grpc-port", type=int, help="V2 gRPC port, 0 for none (MLOPS_GRPC_PORT)"
-    )
+    parser.add_argument("--grpc-port", type=int, help="V2 gRPC port, 0 for none (MLOPS_GRPC_PORT)")
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -211,6 +212,10 @@ def run_smoke_command(args: argparse.Namespace) -> int:
 
     settings = settings_from(args, url="api_url")
     failures = run_smoke(settings.api_url)
+    if args.grpc:
+        from mlops_pipeline.cli.smoke import run_grpc_smoke
+
+        failures += run_grpc_smoke(args.grpc)
     print(f"smoke test against {settings.api_url}: {len(failures)} failed")
     return 1 if failures else 0
 

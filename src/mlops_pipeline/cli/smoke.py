@@ -70,3 +70,47 @@ def run_smoke(
     except (requests.RequestException, ValueError, KeyError) as exc:
         check("API reachable and answering JSON", False, f"{type(exc).__name__}: {exc}")
     return failures
+
+
+def run_grpc_smoke(
+    address: str, log: Callable[[str], None] = print, timeout: float = 10.0
+) -> list[str]:
+    """The V2 gRPC service at ``host:port``: ready, and the known rows classified right."""
+    import grpc
+    import numpy as np
+
+    from mlops_pipeline.rpc.service import SERVICE
+    from mlops_pipeline.rpc.v2 import grpc_predict_v2_pb2 as pb
+
+    failures: list[str] = []
+
+    def check(name: str, passed: bool, detail: str = "") -> None:
+        log(f"{'ok  ' if passed else 'FAIL'} gRPC {name}{': ' + detail if detail else ''}")
+        if not passed:
+            failures.append(f"gRPC {name}")
+
+    def rpc(channel: grpc.Channel, method: str, request: Any, response_type: Any) -> Any:
+        call = channel.unary_unary(
+            f"/{SERVICE}/{method}",
+            request_serializer=lambda message: message.SerializeToString(),
+            response_deserializer=response_type.FromString,
+        )
+        return call(request, timeout=timeout)
+
+    with grpc.insecure_channel(address) as channel:
+        try:
+            ready = rpc(channel, "ServerReady", pb.ServerReadyRequest(), pb.ServerReadyResponse)
+            check("ready", ready.ready)
+            request = pb.ModelInferRequest(model_name="iris")
+            request.inputs.add(name="input", datatype="FP64", shape=[len(KNOWN_ROWS), 4])
+            rows = np.array([row for row, _ in KNOWN_ROWS], dtype="<f8")
+            request.raw_input_contents.append(rows.tobytes())
+            answer = rpc(channel, "ModelInfer", request, pb.ModelInferResponse)
+            names = [output.name for output in answer.outputs]
+            labels = np.frombuffer(answer.raw_output_contents[names.index("label")], "<i8")
+            check("predicts the known rows", labels.tolist() == [0, 1, 2], str(labels.tolist()))
+        except grpc.RpcError as error:
+            check("reachable", False, f"{error.code()}: {error.details()}")
+        except (ValueError, IndexError) as error:
+            check("answers V2 outputs", False, str(error))
+    return failures

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 
-from mlops_pipeline.rpc.service import InferenceServicer
-from mlops_pipeline.rpc.v2 import grpc_predict_v2_pb2_grpc as pb_grpc
+from mlops_pipeline.rpc.service import SERVICE, InferenceServicer
+from mlops_pipeline.rpc.v2 import grpc_predict_v2_pb2 as pb
 
 # Handlers hold the GIL while they run, so more threads only queue; a few cover the moments a
 # handler waits on the database. Beyond MAX_CONCURRENT calls, new ones are refused at once
@@ -25,7 +25,8 @@ class BindError(RuntimeError):
 
 def grpc_server(
     servicer: InferenceServicer, host: str, port: int, max_message_bytes: int
-) -> grpc.Server:
+) -> tuple[grpc.Server, int]:
+    """A server bound to ``host:port`` (0: any free port) and the port it got; not started."""
     server = grpc.server(
         ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="grpc"),
         maximum_concurrent_rpcs=MAX_CONCURRENT,
@@ -37,7 +38,7 @@ def grpc_server(
             ("grpc.max_send_message_length", max_message_bytes),
         ],
     )
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    server.add_generic_rpc_handlers((method_handlers(servicer),))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         bound = server.add_insecure_port(address)
@@ -45,7 +46,31 @@ def grpc_server(
         raise BindError(f"cannot bind the gRPC port {address}: {exc}") from None
     if bound == 0:
         raise BindError(f"cannot bind the gRPC port {address}: taken or not a local address")
-    return server
+    return server, bound
+
+
+REQUEST_TYPES = {
+    "ServerLive": pb.ServerLiveRequest,
+    "ServerReady": pb.ServerReadyRequest,
+    "ServerMetadata": pb.ServerMetadataRequest,
+    "ModelReady": pb.ModelReadyRequest,
+    "ModelMetadata": pb.ModelMetadataRequest,
+    "ModelInfer": pb.ModelInferRequest,
+}
+
+
+def method_handlers(servicer: InferenceServicer) -> grpc.GenericRpcHandler:
+    """The six RPCs, taking raw bytes: the servicer decodes them, so a body that is not the
+    message answers INVALID_ARGUMENT (grpcio's own decoding would answer INTERNAL)."""
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(
+            servicer.decoding(name, request_type),
+            request_deserializer=None,
+            response_serializer=lambda message: message.SerializeToString(),
+        )
+        for name, request_type in REQUEST_TYPES.items()
+    }
+    return grpc.method_handlers_generic_handler(SERVICE, handlers)
 
 
 def serve_until(server: grpc.Server, stop: threading.Event) -> None:
@@ -60,4 +85,4 @@ def mark_process_dead() -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(os.getpid())
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from mlops_pipeline import __version__
 from mlops_pipeline.api.access_log import AccessLog
@@ -59,6 +60,24 @@ class InferenceServicer:
         self._max_rows = max_rows
         self._log = log
         self._timer = timer
+
+    def decoding(self, name: str, request_type: Any) -> Callable[[bytes, Any], Any]:
+        """The RPC ``name`` taking the serialized request; undecodable bytes are the client's."""
+        method = getattr(self, name)
+
+        def handle(data: bytes, context: grpc.ServicerContext) -> Any:
+            try:
+                request = request_type.FromString(data)
+            except DecodeError:
+                self._metrics.count_error("invalid_inference_request")
+                self._metrics.observe_request(f"/{SERVICE}/{name}", "POST", 400, 0.0)
+                context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"the request is not a valid {request_type.DESCRIPTOR.full_name} message",
+                )
+            return method(request, context)
+
+        return handle
 
     def ServerLive(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         return pb.ServerLiveResponse(live=True)
@@ -153,8 +172,13 @@ class InferenceServicer:
         if self._log.enabled:
             version = versions[0] if versions else None
             self._log.request(
-                request_id, "POST", f"/{SERVICE}/{method}", status, elapsed * 1000,
-                context.peer(), version,
+                request_id,
+                "POST",
+                f"/{SERVICE}/{method}",
+                status,
+                elapsed * 1000,
+                context.peer(),
+                version,
             )
         if code is not grpc.StatusCode.OK:
             context.abort(code or grpc.StatusCode.INVALID_ARGUMENT, message)

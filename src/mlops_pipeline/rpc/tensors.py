@@ -25,21 +25,20 @@ def request_rows(request: Any, n_features: int, max_rows: int) -> NDArray[np.flo
     if len(request.inputs) != 1:
         raise ProtocolError(f"expected exactly one input tensor, got {len(request.inputs)}")
     tensor = request.inputs[0]
-    shape = list(tensor.shape)
-    check_tensor(tensor.datatype, shape, n_features, max_rows)
+    datatype, shape = check_tensor(tensor.datatype, list(tensor.shape), n_features, max_rows)
     raw = request.raw_input_contents
     if raw:
         if len(raw) != 1:
             raise ProtocolError(f"expected one raw_input_contents entry, got {len(raw)}")
         if tensor.HasField("contents"):
             raise ProtocolError("an input has both 'contents' and raw_input_contents")
-        return rows_from_raw(raw[0], tensor.datatype, shape)
-    values = getattr(tensor.contents, CONTENTS_FIELD[tensor.datatype])
+        return rows_from_raw(raw[0], datatype, shape)
+    values = getattr(tensor.contents, CONTENTS_FIELD[datatype])
     count = shape[0] * shape[1]
     if len(values) != count:
         raise ProtocolError(
             f"'contents' has {len(values)} values; shape {shape} needs {count}"
-            f" in {CONTENTS_FIELD[tensor.datatype]}"
+            f" in {CONTENTS_FIELD[datatype]}"
         )
     rows = np.array(values, dtype=np.float64).reshape(shape[0], shape[1])
     if not np.isfinite(rows).all():
@@ -65,7 +64,7 @@ def infer_response(
     classes: NDArray[np.int64],
     probabilities: NDArray[np.float64],
 ) -> Any:
-    """Outputs as ``raw_output_contents`` (little-endian), as Triton answers and its client reads."""
+    """Outputs as ``raw_output_contents`` (little-endian): what Triton sends, what clients read."""
     arrays = output_arrays(classes, probabilities)
     response = pb.ModelInferResponse(model_name=model_name, model_version=version, id=request_id)
     for name in names:
