@@ -1,8 +1,9 @@
 """Open Inference Protocol transports: REST-JSON vs REST-binary vs gRPC, 1 row and 10,000 rows.
 
 One `mlops serve` (2 HTTP workers, the V2 gRPC service beside them), three clients:
-REST-JSON (requests, keep-alive), REST-binary (tritonclient.http, the binary tensor data
-extension both ways) and gRPC (tritonclient.grpc). Each timed call is what the client sees:
+REST-JSON (http.client keep-alive with orjson, the leanest Python client, so formats are
+compared rather than client libraries), REST-binary (tritonclient.http, the binary tensor
+data extension both ways) and gRPC (tritonclient.grpc). Each timed call is what the client sees:
 building the request, the round trip, and decoding both outputs. The transports run in
 interleaved rounds; every ratio compares p50s measured in the same run. The three transports'
 labels for one fixed batch, pinned to v1, must agree (else the script exits non-zero).
@@ -13,6 +14,7 @@ Prints numbers; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import http.client
 import shutil
 import sys
 import tempfile
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import requests
+import orjson
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
@@ -43,8 +45,10 @@ TRANSPORTS = ("REST-JSON", "REST-binary", "gRPC")
 Infer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-def rest_json(session: requests.Session, url: str, version: str = "") -> Infer:
-    path = f"{url}/v2/models/{MODEL}" + (f"/versions/{version}" if version else "") + "/infer"
+def rest_json(url: str, version: str = "") -> Infer:
+    path = f"/v2/models/{MODEL}" + (f"/versions/{version}" if version else "") + "/infer"
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
 
     def infer(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         body = {
@@ -57,9 +61,13 @@ def rest_json(session: requests.Session, url: str, version: str = "") -> Infer:
                 }
             ]
         }
-        response = session.post(path, json=body, timeout=60)
-        response.raise_for_status()
-        outputs = {o["name"]: o for o in response.json()["outputs"]}
+        headers = {"Content-Type": "application/json"}
+        connection.request("POST", path, orjson.dumps(body), headers)
+        response = connection.getresponse()
+        payload = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"REST-JSON answered {response.status}: {payload[:200]!r}")
+        outputs = {o["name"]: o for o in orjson.loads(payload)["outputs"]}
         labels = np.asarray(outputs["label"]["data"], dtype=np.int64)
         probabilities = np.asarray(outputs["probabilities"]["data"], dtype=np.float64)
         return labels, probabilities.reshape(outputs["probabilities"]["shape"])
@@ -132,23 +140,20 @@ def main() -> None:
     grpc_port = free_port()
     env = {"MLOPS_GRPC_PORT": str(grpc_port), "MLOPS_ACCESS_LOG": "false"}
     try:
-        with (
-            running_api(artifacts, workdir / "log.db", workers=2, extra_env=env) as url,
-            requests.Session() as session,
-        ):
+        with running_api(artifacts, workdir / "log.db", workers=2, extra_env=env) as url:
             http = httpclient.InferenceServerClient(url.removeprefix("http://"))
             grpc = grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}")
             wait_for_grpc(grpc)
             check_agreement(
                 {
-                    "REST-JSON": rest_json(session, url, "v1"),
+                    "REST-JSON": rest_json(url, "v1"),
                     "REST-binary": triton(http, httpclient, "v1"),
                     "gRPC": triton(grpc, grpcclient, "v1"),
                 },
                 batch,
             )
             clients = {
-                "REST-JSON": rest_json(session, url),
+                "REST-JSON": rest_json(url),
                 "REST-binary": triton(http, httpclient),
                 "gRPC": triton(grpc, grpcclient),
             }
