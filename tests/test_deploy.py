@@ -93,11 +93,14 @@ def test_compose_services_ports_volumes_network() -> None:
     assert "version" not in COMPOSE
     services = COMPOSE["services"]
     assert set(services) == {"trainer", "migrate", "monitor", "api", "ui", "prometheus", "proxy"}
-    # Plain HTTP only on loopback; the proxy is the one public entry.
-    assert services["api"]["ports"] == ["${API_BIND:-127.0.0.1}:5000:5000"]
+    # Plain HTTP and plaintext gRPC only on loopback; the proxy is the one public entry.
+    assert services["api"]["ports"] == [
+        "${API_BIND:-127.0.0.1}:5000:5000",
+        "${API_BIND:-127.0.0.1}:8081:8081",
+    ]
     assert services["ui"]["ports"] == ["${UI_BIND:-127.0.0.1}:8501:8501"]
     assert services["prometheus"]["ports"] == ["${PROMETHEUS_BIND:-127.0.0.1}:9090:9090"]
-    assert services["proxy"]["ports"] == ["80:80", "443:443", "8443:8443"]
+    assert services["proxy"]["ports"] == ["80:80", "443:443", "8443:8443", "8444:8444"]
     assert services["proxy"]["profiles"] == ["production"]
     assert all("profiles" not in service for name, service in services.items() if name != "proxy")
     assert set(COMPOSE["volumes"]) == {"artifacts", "api-data", "prometheus-data"}
@@ -431,6 +434,7 @@ def test_security_group_and_instance_role() -> None:
     assert {(rule["FromPort"], rule["CidrIp"]["Ref"]) for rule in ingress} == {
         (443, "AppCidr"),
         (8443, "AppCidr"),
+        (8444, "AppCidr"),
         (80, "AppCidr"),
         (22, "AdminCidr"),
         (9090, "AdminCidr"),
@@ -595,6 +599,7 @@ def test_stack_against_moto(aws: dict[str, str], capsys: pytest.CaptureFixture[s
     assert rules == {
         (443, "203.0.113.0/24"),
         (8443, "203.0.113.0/24"),
+        (8444, "203.0.113.0/24"),
         (80, "203.0.113.0/24"),
         (22, "198.51.100.7/32"),
         (9090, "198.51.100.7/32"),
@@ -608,6 +613,7 @@ def test_stack_against_moto(aws: dict[str, str], capsys: pytest.CaptureFixture[s
     address = ec2.describe_addresses()["Addresses"][0]["PublicIp"]
     assert outputs["ApiUrl"] == f"https://{address}:8443"
     assert outputs["UiUrl"] == f"https://{address}"
+    assert outputs["GrpcAddress"] == f"{address}:8444"
     assert outputs["InstanceId"] == instance["InstanceId"]
     printed = capsys.readouterr().out
     assert f"ApiUrl=https://{address}:8443" in printed

@@ -169,11 +169,39 @@ class Echo(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
+def grpc_backend(artifacts_dir: Path, tmp: Path) -> Iterator[str]:
+    """The real V2 gRPC service in process on a free port; yields its address."""
+    from prometheus_client import CollectorRegistry
+
+    from mlops_pipeline.api.access_log import AccessLog
+    from mlops_pipeline.bootstrap import build_components
+    from mlops_pipeline.config import database_url
+    from mlops_pipeline.monitoring.metrics import Metrics
+    from mlops_pipeline.rpc.server import grpc_server
+    from mlops_pipeline.rpc.service import InferenceServicer
+    from mlops_pipeline.storage.schema import upgrade
+
+    settings = Settings(artifacts_dir=artifacts_dir, db_path=tmp / "grpc.db")
+    upgrade(database_url(settings))
+    metrics = Metrics(CollectorRegistry())
+    components = build_components(settings, metrics)
+    servicer = InferenceServicer(components.service, metrics, "iris", 100, AccessLog(enabled=False))
+    server, port = grpc_server(servicer, "127.0.0.1", 0, settings.max_body_bytes)
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(None)
+        components.close()
+
+
 @dataclass
 class Proxy:
     http: str
     ui: str
     api: str
+    grpc: str
     cert: Path
     config: Path
     tmp: Path
@@ -214,7 +242,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+def proxy(tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path) -> Iterator[Proxy]:
     nginx = require_tool("nginx", "/usr/sbin", "/sbin")
     require_tool("openssl")
     tmp = tmp_path_factory.mktemp("nginx")
@@ -222,13 +250,17 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     # The script the instance runs (deploy/aws/release.sh) when no certificate was provided.
     subprocess.run([SELFSIGNED_CERT, cert, key, "127.0.0.1", "localhost"], check=True)
     api, ui = Backend("api"), Backend("ui")
+    grpc_stack = contextlib.ExitStack()
+    grpc_address = grpc_stack.enter_context(grpc_backend(artifacts_dir, tmp))
     try:
         for _attempt in range(3):  # another program may take a port before nginx binds it
-            ports = {name: free_port() for name in ("LISTEN_HTTP", "LISTEN_HTTPS", "LISTEN_API")}
+            listeners = ("LISTEN_HTTP", "LISTEN_HTTPS", "LISTEN_API", "LISTEN_GRPC")
+            ports = {name: free_port() for name in listeners}
             values = {
                 **{name: f"127.0.0.1:{port}" for name, port in ports.items()},
                 "API_UPSTREAM": api.address,
                 "UI_UPSTREAM": ui.address,
+                "GRPC_UPSTREAM": grpc_address,
                 "DNS_RESOLVER": "127.0.0.1",
                 "TLS_CERT": str(cert),
                 "TLS_KEY": str(key),
@@ -263,6 +295,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
                 http=f"http://127.0.0.1:{ports['LISTEN_HTTP']}",
                 ui=f"https://127.0.0.1:{ports['LISTEN_HTTPS']}",
                 api=f"https://127.0.0.1:{ports['LISTEN_API']}",
+                grpc=f"127.0.0.1:{ports['LISTEN_GRPC']}",
                 cert=cert,
                 config=config,
                 tmp=tmp,
@@ -274,6 +307,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     finally:
         api.shutdown()
         ui.shutdown()
+        grpc_stack.close()
 
 
 def test_https_reaches_the_api_with_forwarding_headers(proxy: Proxy) -> None:
@@ -305,6 +339,38 @@ def test_https_reaches_the_ui_and_upgrades_its_websocket(proxy: Proxy) -> None:
     assert stream["backend"] == "ui"
     assert stream["headers"]["upgrade"] == "websocket"
     assert stream["headers"]["connection"] == "upgrade"
+
+
+def test_grpc_over_tls_reaches_the_inference_service(proxy: Proxy) -> None:
+    import numpy as np
+    import tritonclient.grpc as triton
+
+    with triton.InferenceServerClient(
+        proxy.grpc, ssl=True, root_certificates=str(proxy.cert)
+    ) as client:
+        assert client.is_model_ready("iris")
+        tensor = triton.InferInput("input", [1, 4], "FP64")
+        tensor.set_data_from_numpy(np.array([[5.1, 3.5, 1.4, 0.2]]))
+        assert client.infer("iris", [tensor]).as_numpy("label").tolist() == [0]
+        with pytest.raises(triton.InferenceServerException, match="no version"):
+            client.infer("iris", [tensor], model_version="v9")
+
+
+def test_grpc_errors_made_by_nginx_are_grpc_statuses(proxy: Proxy) -> None:
+    import grpc
+
+    credentials = grpc.ssl_channel_credentials(proxy.cert.read_bytes())
+    with grpc.secure_channel(proxy.grpc, credentials) as channel:
+        too_large = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+        with pytest.raises(grpc.RpcError) as raised:
+            too_large(b"\x00" * (5 * 1024 * 1024), timeout=10)
+        assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    plain = proxy.grpc  # the TLS port refuses a plaintext client rather than serve it
+    with grpc.insecure_channel(plain) as channel:
+        live = channel.unary_unary("/inference.GRPCInferenceService/ServerLive")
+        with pytest.raises(grpc.RpcError) as raised:
+            live(b"", timeout=5)
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
 def test_self_signed_certificate_passes_strict_verification(proxy: Proxy) -> None:
@@ -435,4 +501,5 @@ def test_config_rendered_with_the_compose_environment_passes_nginx_t(proxy: Prox
     rendered = (tmp / "conf.d" / "default.conf").read_text()
     assert "set $api_upstream http://api:5000;" in rendered
     assert "listen 8443 ssl default_server;" in rendered
+    assert "set $grpc_upstream grpc://api:8081;" in rendered
     assert "${" not in rendered
