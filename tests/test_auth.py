@@ -158,6 +158,10 @@ def test_bodies_must_be_json(
     if content_type is not None:
         headers["Content-Type"] = content_type
     response = client.open(path, method=method, data=json.dumps(body), headers=headers)
+    if content_type is None and path.startswith("/v2/"):
+        # Triton's and KServe's clients send no Content-Type: V2 inference reads it as JSON.
+        assert response.get_json()["code"] == "invalid_inference_request"
+        return
     assert response.status_code == 415
     assert response.get_json()["code"] == "unsupported_media_type"
 

@@ -354,6 +354,9 @@ def test_grpc_over_tls_reaches_the_inference_service(proxy: Proxy) -> None:
         assert client.infer("iris", [tensor]).as_numpy("label").tolist() == [0]
         with pytest.raises(triton.InferenceServerException, match="no version"):
             client.infer("iris", [tensor], model_version="v9")
+    from mlops_pipeline.cli.smoke import run_grpc_smoke
+
+    assert run_grpc_smoke(proxy.grpc, root_certificates=proxy.cert.read_bytes()) == []
 
 
 def test_grpc_errors_made_by_nginx_are_grpc_statuses(proxy: Proxy) -> None:

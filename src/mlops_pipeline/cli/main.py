@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     smoke = commands.add_parser("smoke", help="check a running API end to end")
     smoke.add_argument("--url", help="API base URL (MLOPS_API_URL)")
     smoke.add_argument("--grpc", metavar="HOST:PORT", help="also check the V2 gRPC service")
+    smoke.add_argument(
+        "--grpc-cacert", type=Path, help="speak TLS to --grpc, trusting this certificate (PEM)"
+    )
     smoke.set_defaults(handler=run_smoke_command)
 
     ui = commands.add_parser("ui", help="run the Streamlit UI")
@@ -215,7 +218,8 @@ def run_smoke_command(args: argparse.Namespace) -> int:
     if args.grpc:
         from mlops_pipeline.cli.smoke import run_grpc_smoke
 
-        failures += run_grpc_smoke(args.grpc)
+        roots = args.grpc_cacert.read_bytes() if args.grpc_cacert else None
+        failures += run_grpc_smoke(args.grpc, root_certificates=roots)
     print(f"smoke test against {settings.api_url}: {len(failures)} failed")
     return 1 if failures else 0
 

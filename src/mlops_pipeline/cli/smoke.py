@@ -73,9 +73,15 @@ def run_smoke(
 
 
 def run_grpc_smoke(
-    address: str, log: Callable[[str], None] = print, timeout: float = 10.0
+    address: str,
+    log: Callable[[str], None] = print,
+    timeout: float = 10.0,
+    root_certificates: bytes | None = None,
 ) -> list[str]:
-    """The V2 gRPC service at ``host:port``: ready, and the known rows classified right."""
+    """The V2 gRPC service at ``host:port``: ready, and the known rows classified right.
+
+    ``root_certificates``: speak TLS and trust these (the proxy's port 8444); plaintext if None.
+    """
     import grpc
     import numpy as np
 
@@ -97,7 +103,12 @@ def run_grpc_smoke(
         )
         return call(request, timeout=timeout)
 
-    with grpc.insecure_channel(address) as channel:
+    channel = (
+        grpc.insecure_channel(address)
+        if root_certificates is None
+        else grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates))
+    )
+    with channel:
         try:
             ready = rpc(channel, "ServerReady", pb.ServerReadyRequest(), pb.ServerReadyResponse)
             check("ready", ready.ready)
