@@ -138,6 +138,7 @@ def build_components(
             for name, stats in bundle.training_stats["features"].items()
         },
         shadow=build_shadow(settings, predictors, storage, metrics),
+        failures=storage.failures if storage is not None else None,
     )
     monitor = experiment = None
     if storage is not None and store is not None:

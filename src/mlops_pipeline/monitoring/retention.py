@@ -112,7 +112,9 @@ class LogPruner:
             by_age,
             by_rows,
             self._in_chunks(self._storage.labels.prune, cutoff),
-            self._in_chunks(log.prune_rejections, cutoff),
+            # Bad inputs and failed inferences: both only feed recent-window signals.
+            self._in_chunks(log.prune_rejections, cutoff)
+            + self._in_chunks(self._storage.failures.prune, cutoff),
             self._in_chunks(self._storage.shadow.prune, cutoff),
             requests - by_age - by_rows,
             self._storage.database.size_bytes(),

@@ -17,6 +17,7 @@ from mlops_pipeline.serving.routing import ABRouter
 from mlops_pipeline.serving.shadow import ShadowJob, ShadowScorer
 from mlops_pipeline.serving.validation import PredictRequest
 from mlops_pipeline.storage import StoreUnavailable
+from mlops_pipeline.storage.failures import FailureStore
 from mlops_pipeline.storage.predictions import PredictionLog
 from mlops_pipeline.storage.records import PINNED, ROUTED, PredictionBatch
 
@@ -44,6 +45,7 @@ class PredictionService:
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.perf_counter,
         shadow: ShadowScorer | None = None,
+        failures: FailureStore | None = None,
     ) -> None:
         unknown = set(router.versions) - set(predictors)
         if unknown:
@@ -59,6 +61,7 @@ class PredictionService:
         self._clock = clock
         self._timer = timer
         self.shadow = shadow
+        self._failures = failures
 
     @property
     def ready(self) -> bool:
@@ -79,7 +82,11 @@ class PredictionService:
             assignment = PINNED
         else:
             raise UnknownVersion(f"no model version {version!r}; served: {self.versions}")
-        classes, probabilities = self._predictors[version].predict(request.rows)
+        try:
+            classes, probabilities = self._predictors[version].predict(request.rows)
+        except Exception:
+            self._record_failure(version)
+            raise
         inference_seconds = self._timer() - started
         latency_ms = inference_seconds * 1000
         if self._store is not None:
@@ -114,6 +121,16 @@ class PredictionService:
             per_class = np.bincount(classes, minlength=len(self.class_names))
             counts = {self.class_names[i]: int(per_class[i]) for i in np.flatnonzero(per_class)}
         self.metrics.observe_prediction(version, counts, seconds)
+
+    def _record_failure(self, version: str) -> None:
+        """A version that raised: the rollout's error-rate guardrail counts these (best effort:
+        the client gets the 500 either way)."""
+        if self._failures is None:
+            return
+        try:
+            self._failures.record(version, self.router.version, "inference_failed", self._clock())
+        except StoreUnavailable:
+            self.metrics.count_log_failure()
 
     def record_rejection(self, code: str) -> None:
         """An input refused as invalid: drift detection counts these as bad values."""

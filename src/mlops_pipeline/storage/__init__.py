@@ -15,9 +15,12 @@ from mlops_pipeline.storage.database import (
     open_database,
     redact,
 )
+from mlops_pipeline.storage.failures import FailureStore
 from mlops_pipeline.storage.labels import LabelStore
+from mlops_pipeline.storage.models import ModelStore
 from mlops_pipeline.storage.predictions import PredictionLog
 from mlops_pipeline.storage.reports import ReportStore
+from mlops_pipeline.storage.rollouts import RolloutStore
 from mlops_pipeline.storage.shadow import ShadowStore
 from mlops_pipeline.storage.weights import WeightStore
 
@@ -39,6 +42,9 @@ class Storage:
     weights: WeightStore
     shadow: ShadowStore
     reports: ReportStore
+    models: ModelStore
+    rollouts: RolloutStore
+    failures: FailureStore
 
     def close(self) -> None:
         self.database.close()
@@ -58,4 +64,7 @@ def open_storage(url: str, log_durable: bool = False, check_schema: bool = True)
         WeightStore(database),
         ShadowStore(database),
         ReportStore(database),
+        ModelStore(database),
+        RolloutStore(database),
+        FailureStore(database),
     )

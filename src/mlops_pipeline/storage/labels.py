@@ -89,3 +89,18 @@ class LabelStore:
             (ROUTED,),
         )
         return LabelSequence([r[0] for r in rows], np.array([bool(r[1]) for r in rows]))
+
+    def labels_by_epoch(
+        self, after_id: int, first_weights_version: int, since: float
+    ) -> dict[tuple[int, str], tuple[int, int]]:
+        """(labelled, correct) per (weights version, model version) of routed requests logged
+        after ``after_id`` and first labelled at or after ``since`` (both bound the scan)."""
+        rows = self._db.fetchall(
+            "SELECT p.weights_version, f.model_version, COUNT(*),"
+            " SUM(CASE WHEN f.predicted = f.true_label THEN 1 ELSE 0 END)"
+            " FROM feedback f JOIN predictions p ON p.request_id = f.request_id"
+            " WHERE f.first_labelled_at >= ? AND f.assignment = ? AND p.id > ?"
+            " AND p.weights_version >= ? GROUP BY p.weights_version, f.model_version",
+            (since, ROUTED, after_id, first_weights_version),
+        )
+        return {(int(r[0]), str(r[1])): (int(r[2]), int(r[3])) for r in rows}

@@ -134,6 +134,32 @@ class PredictionLog:
             )
         return {str(r[0]): int(r[1]) for r in rows}
 
+    def requests_by_epoch(
+        self, after_id: int, first_weights_version: int
+    ) -> dict[tuple[int, str], int]:
+        """Routed requests per (weights version, model version) logged after ``after_id``.
+
+        The id bound keeps this a range scan of the newest rows, never the whole log.
+        """
+        rows = self._db.fetchall(
+            "SELECT weights_version, model_version, COUNT(*) FROM predictions"
+            " WHERE id > ? AND assignment = ? AND weights_version >= ?"
+            " GROUP BY weights_version, model_version",
+            (after_id, ROUTED, first_weights_version),
+        )
+        return {(int(r[0]), str(r[1])): int(r[2]) for r in rows}
+
+    def epoch_latencies(
+        self, after_id: int, version: str, weights_version: int, limit: int
+    ) -> NDArray[np.float64]:
+        """Latencies (ms) of the newest ``limit`` requests ``version`` answered under one split."""
+        rows = self._db.fetchall(
+            "SELECT latency_ms FROM predictions WHERE id > ? AND model_version = ?"
+            " AND weights_version = ? ORDER BY id DESC LIMIT ?",
+            (after_id, version, weights_version, limit),
+        )
+        return np.array([r[0] for r in rows], dtype=np.float64)
+
     def recent_latencies(self, version: str, limit: int) -> NDArray[np.float64]:
         rows = self._db.fetchall(
             "SELECT latency_ms FROM predictions WHERE model_version = ? ORDER BY id DESC LIMIT ?",

@@ -74,3 +74,58 @@ class StoredReport:
     computed_at: float
     body: str  # JSON
     written_by: str
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    version: str
+    status: str  # active | retired
+    sha256: str | None  # of the ONNX bytes; None for a retired trained version
+    metadata: dict[str, object]
+    registered_at: float
+    changed_at: float
+    actor: str
+
+
+@dataclass(frozen=True)
+class Rollout:
+    id: int
+    candidate: str
+    baseline: str
+    plan: dict[str, object]
+    state: str  # running | promoted | rolled_back | aborted
+    step: int  # index into the plan's steps (bandit: the number of weight updates)
+    step_started_at: float
+    step_weights_version: int  # the stored split the current step routes under
+    first_weights_version: int  # the rollout's first split: its evidence is from here on
+    weights_before: dict[str, float]
+    started_at: float
+    ended_at: float | None
+    reason: str
+    actor: str
+    last_evidence: dict[str, object] | None = None
+    first_log_id: int = 0  # the newest logged request when it started
+
+
+@dataclass(frozen=True)
+class RolloutEvent:
+    id: int
+    rollout_id: int
+    at: float
+    event: str  # started | advanced | weights | held | promoted | rolled_back | aborted
+    state: str
+    step: int
+    weights: dict[str, float]
+    reason: str
+
+
+@dataclass(frozen=True)
+class EpochCount:
+    """Routed traffic of one model version under one stored split (weights version)."""
+
+    weights_version: int
+    version: str
+    requests: int = 0
+    labelled: int = 0
+    correct: int = 0
+    failures: int = 0

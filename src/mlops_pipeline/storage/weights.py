@@ -34,22 +34,7 @@ class WeightStore:
         """
 
         def write(cursor: Cursor) -> tuple[dict[str, float], int]:
-            current = cursor.fetchone("SELECT weights FROM ab_weights WHERE id = 1")
-            old = json.loads(current[0]) if current is not None else dict(default)
-            row = cursor.fetchone(
-                "INSERT INTO ab_weights (id, weights, changed_at, version) VALUES (1, ?, ?, 1)"
-                " ON CONFLICT (id) DO UPDATE SET weights = excluded.weights,"
-                " changed_at = excluded.changed_at, version = ab_weights.version + 1"
-                " RETURNING version",
-                (json.dumps(new), now),
-            )
-            cursor.execute(
-                "INSERT INTO weight_changes (changed_at, actor, old_weights, new_weights)"
-                " VALUES (?, ?, ?, ?)",
-                (now, actor, json.dumps(old), json.dumps(new)),
-            )
-            assert row is not None
-            return old, int(row[0])
+            return write_weights(cursor, default, new, actor, now)
 
         old, version = self._db.transaction(write)
         return old, StoredWeights(dict(new), version, now)
@@ -64,3 +49,29 @@ class WeightStore:
             WeightChange(int(r[0]), float(r[1]), r[2], json.loads(r[3]), json.loads(r[4]))
             for r in rows
         ]
+
+
+def write_weights(
+    cursor: Cursor, default: dict[str, float], new: dict[str, float], actor: str, now: float
+) -> tuple[dict[str, float], int]:
+    """Inside a transaction: store ``new`` with the next version and its audit record.
+
+    Returns (the split it replaced, the new version). Rollout transitions call it in their own
+    transaction, so the weights and the rollout's state change together or not at all.
+    """
+    current = cursor.fetchone("SELECT weights FROM ab_weights WHERE id = 1")
+    old = json.loads(current[0]) if current is not None else dict(default)
+    row = cursor.fetchone(
+        "INSERT INTO ab_weights (id, weights, changed_at, version) VALUES (1, ?, ?, 1)"
+        " ON CONFLICT (id) DO UPDATE SET weights = excluded.weights,"
+        " changed_at = excluded.changed_at, version = ab_weights.version + 1"
+        " RETURNING version",
+        (json.dumps(new), now),
+    )
+    cursor.execute(
+        "INSERT INTO weight_changes (changed_at, actor, old_weights, new_weights)"
+        " VALUES (?, ?, ?, ?)",
+        (now, actor, json.dumps(old), json.dumps(new)),
+    )
+    assert row is not None
+    return old, int(row[0])

@@ -1,0 +1,79 @@
+"""Model versions added at run time, and retirements. Owner of the table ``model_versions``.
+
+The ONNX bytes live in the database, so every replica on every host loads the same bytes
+without a shared volume; each replica checks them against the stored SHA-256 before serving.
+"""
+
+from __future__ import annotations
+
+import json
+
+from mlops_pipeline.storage.database import Cursor, Database, DuplicateKey, Row
+from mlops_pipeline.storage.records import RegisteredModel
+
+ACTIVE, RETIRED = "active", "retired"
+COLUMNS = "version, status, sha256, metadata, registered_at, changed_at, actor"
+
+
+class ModelStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def register(
+        self,
+        version: str,
+        onnx: bytes,
+        sha256: str,
+        metadata: dict[str, object],
+        actor: str,
+        now: float,
+    ) -> None:
+        """Add ``version``; raises DuplicateKey when the name was ever registered or retired."""
+        self._db.execute(
+            "INSERT INTO model_versions (version, status, onnx, sha256, metadata, registered_at,"
+            " changed_at, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (version, ACTIVE, onnx, sha256, json.dumps(metadata), now, now, actor),
+        )
+
+    def retire(self, version: str, actor: str, now: float) -> None:
+        """Mark ``version`` retired; a trained (not registered) version gets a row saying so."""
+
+        def write(cursor: Cursor) -> None:
+            updated = cursor.execute(
+                "UPDATE model_versions SET status = ?, changed_at = ?, actor = ? WHERE version = ?",
+                (RETIRED, now, actor, version),
+            )
+            if not updated:
+                cursor.execute(
+                    "INSERT INTO model_versions (version, status, onnx, sha256, metadata,"
+                    " registered_at, changed_at, actor) VALUES (?, ?, NULL, NULL, '{}', ?, ?, ?)",
+                    (version, RETIRED, now, now, actor),
+                )
+
+        self._db.transaction(write)
+
+    def catalog(self) -> list[RegisteredModel]:
+        """Every row, without the ONNX bytes: what replicas poll (a few short rows)."""
+        rows = self._db.fetchall(f"SELECT {COLUMNS} FROM model_versions ORDER BY registered_at")
+        return [_record(row) for row in rows]
+
+    def onnx(self, version: str) -> bytes | None:
+        row = self._db.fetchone(
+            "SELECT onnx FROM model_versions WHERE version = ? AND status = ?", (version, ACTIVE)
+        )
+        return None if row is None or row[0] is None else bytes(row[0])
+
+
+def _record(row: Row) -> RegisteredModel:
+    return RegisteredModel(
+        version=str(row[0]),
+        status=str(row[1]),
+        sha256=None if row[2] is None else str(row[2]),
+        metadata=json.loads(str(row[3])),
+        registered_at=float(row[4]),
+        changed_at=float(row[5]),
+        actor=str(row[6]),
+    )
+
+
+__all__ = ["ACTIVE", "RETIRED", "DuplicateKey", "ModelStore"]
