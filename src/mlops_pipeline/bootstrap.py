@@ -21,6 +21,7 @@ from mlops_pipeline.monitoring.leader import LeaderElection, Monitor, Task
 from mlops_pipeline.monitoring.metrics import Metrics, exposition_registry, multiprocess_enabled
 from mlops_pipeline.monitoring.retention import DAY, LogPruner, Policy
 from mlops_pipeline.serving.inference import OnnxPredictor
+from mlops_pipeline.serving.model_sync import ModelSync
 from mlops_pipeline.serving.routing import ABRouter
 from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.serving.shadow import ShadowScorer
@@ -49,6 +50,7 @@ class Components:
     experiment: ExperimentService | None
     storage: Storage | None = None
     pruner: LogPruner | None = None
+    model_sync: ModelSync | None = None
 
     def close(self) -> None:
         if self.service.shadow is not None:
@@ -59,14 +61,19 @@ class Components:
     def background_tasks(self, settings: Settings) -> list[tuple[float, Callable[[], object]]]:
         """What a serving worker does periodically: only adopt the stored split (one indexed
         single-row read). Drift, the experiment report and retention run in `mlops monitor`."""
-        if self.experiment is None:
-            return []
-        return [(settings.weights_sync_seconds, self.experiment.sync_weights)]
+        tasks: list[tuple[float, Callable[[], object]]] = []
+        if self.model_sync is not None:  # before the split: a split may name a new version
+            tasks.append((settings.model_sync_seconds, self.model_sync.sync))
+        if self.experiment is not None:
+            tasks.append((settings.weights_sync_seconds, self.experiment.sync_weights))
+        return tasks
 
     def monitor_tasks(self, settings: Settings) -> list[Task]:
         """The leader monitor's work: reports every replica serves, and the gauges."""
         tasks: list[Task] = []
         drift, experiment = self.monitor, self.experiment
+        if self.model_sync is not None:
+            tasks.append(Task("models", settings.model_sync_seconds, self.model_sync.sync))
         drift_interval = max(settings.drift_interval_seconds, 1.0)
         if drift is not None:
             tasks.append(
@@ -167,7 +174,12 @@ def build_components(
             chunk=settings.log_prune_chunk_rows,
         )
         pruner = LogPruner(storage, policy, metrics, alert_bytes=settings.log_alert_bytes)
-    return Components(service, monitor, experiment, storage, pruner)
+    model_sync = None
+    if storage is not None:
+        on_change = experiment.set_versions if experiment is not None else None
+        model_sync = ModelSync(storage.models, service, on_change)
+        model_sync.sync()  # versions registered before this process started serve from the start
+    return Components(service, monitor, experiment, storage, pruner, model_sync)
 
 
 def build_shadow(

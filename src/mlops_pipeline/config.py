@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Interface the API binds to.")
     port: int = Field(5000, ge=0, le=65535, description="API port.")
     workers: int = Field(2, ge=1, le=64, description="gunicorn worker processes.")
+    model_sync_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="How often each replica looks for model versions registered or retired.",
+    )
     grpc_port: int = Field(
         8081,
         ge=0,

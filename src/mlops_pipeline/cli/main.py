@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mlops_pipeline.cli import models
 from mlops_pipeline.cli.checks import run_db_status, run_db_upgrade, verified
 from mlops_pipeline.cli.common import CliError, settings_from
 from mlops_pipeline.cli.training import run_train
@@ -33,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--target", help="target column of --data")
     train.add_argument("--out", type=Path, help="artifacts folder (MLOPS_ARTIFACTS_DIR)")
     train.add_argument("--versions-file", type=Path, help="model-version catalogue (TOML)")
+    train.add_argument(
+        "--only",
+        action="append",
+        metavar="VERSION",
+        help="train only this catalogued version (repeatable); others in --out are kept",
+    )
     train.set_defaults(handler=run_train)
 
     serve = commands.add_parser(
@@ -86,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub = db_commands.add_parser(name, help=text)
         sub.add_argument("--db", type=Path, help="SQLite file (MLOPS_DB_PATH)")
         sub.set_defaults(handler=handler)
+
+    models.add_parser(commands)
 
     up = commands.add_parser("up", help="train if needed, then run the whole local stack")
     _add_server_flags(up)

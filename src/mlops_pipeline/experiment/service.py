@@ -76,6 +76,11 @@ class ExperimentService:
         self._applied_version = 0
         self.sync_weights()
 
+    def set_versions(self, versions: Sequence[str]) -> None:
+        """The served versions changed (one registered or retired at run time)."""
+        self.versions = [self.champion, *(v for v in versions if v != self.champion)]
+        self._applied_version = 0  # a stored split naming the new version can apply now
+
     # --- feedback --------------------------------------------------------------------------
 
     def record_feedback(self, items: Sequence[FeedbackItem]) -> list[dict[str, Any]]:

@@ -236,6 +236,17 @@ class Metrics:
         self.sample_ratio_mismatch.set(0)
         self.set_weights(weights)
 
+    def add_version(
+        self, version: str, algorithm: str, onnx_sha256: str, class_names: Iterable[str]
+    ) -> None:
+        """A version registered at run time: its series exist at 0 from the start."""
+        self.model_info.labels(version, algorithm, onnx_sha256[:12]).set(1)
+        self.inference_latency.labels(version)
+        for class_name in class_names:
+            self.predictions.labels(version, class_name)
+        for correct in ("true", "false"):
+            self.feedback.labels(version, correct)
+
     def initialise_drift(self, feature_names: Iterable[str]) -> None:
         for feature in feature_names:
             self.feature_drift_pvalue.labels(feature).set(1)

@@ -71,6 +71,29 @@ class PredictionService:
     def versions(self) -> list[str]:
         return list(self._predictors)
 
+    def add_version(self, name: str, predictor: OnnxPredictor, metadata: dict[str, Any]) -> None:
+        """Serve another version (weight 0 until a person or a rollout gives it traffic).
+
+        Copy-on-write: a request in flight keeps the mapping it looked up, so nothing is
+        dropped or half-added while another thread swaps it.
+        """
+        self._predictors = {**self._predictors, name: predictor}
+        self._model_metadata = {**self._model_metadata, name: metadata}
+        files = metadata.get("files", {})
+        self.metrics.add_version(
+            name,
+            str(metadata.get("algorithm", "unknown")),
+            str(files.get("model.onnx", "") if isinstance(files, dict) else ""),
+            self.class_names,
+        )
+
+    def remove_version(self, name: str) -> None:
+        """Stop serving a retired version; refused while the router still sends it traffic."""
+        if self.router.weights.get(name, 0.0) > 0:
+            raise ValueError(f"{name} still has traffic: {self.router.weights}")
+        self._predictors = {k: v for k, v in self._predictors.items() if k != name}
+        self._model_metadata = {k: v for k, v in self._model_metadata.items() if k != name}
+
     def predict(
         self, request: PredictRequest, request_id: str, version: str | None = None
     ) -> Prediction:

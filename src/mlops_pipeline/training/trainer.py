@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mlops_pipeline import artifacts
-from mlops_pipeline.config import ModelVersionSpec, VersionCatalogue
+from mlops_pipeline.config import ModelVersionSpec, VersionCatalogue, normalise_weights
 from mlops_pipeline.serving.inference import OnnxPredictor
 from mlops_pipeline.training.data import Dataset
 from mlops_pipeline.training.onnx_export import measure_parity, to_onnx
@@ -157,27 +157,60 @@ def library_versions() -> dict[str, str]:
 
 
 def train_all(
-    dataset: Dataset, catalogue: VersionCatalogue, out_dir: Path, now: datetime | None = None
+    dataset: Dataset,
+    catalogue: VersionCatalogue,
+    out_dir: Path,
+    now: datetime | None = None,
+    only: list[str] | None = None,
 ) -> list[VersionReport]:
-    """Train every version into a fresh folder, then swap it in place of ``out_dir``."""
+    """Train every version (or those in ``only``) into a fresh folder, then swap it in place of
+    ``out_dir``. With ``only``, the versions already in ``out_dir`` are carried over untouched,
+    and a version new to the folder gets default weight 0 (a rollout gives it traffic)."""
     created_at = (now or datetime.now(UTC)).isoformat()
     split = split_dataset(dataset, catalogue.test_size, catalogue.seed)
+    specs = list(catalogue.versions)
     weights = catalogue.default_weights()
+    carried: dict[str, Any] = {}
+    if only is not None:
+        unknown = sorted(set(only) - {spec.name for spec in specs})
+        if unknown:
+            raise ValueError(f"--only names versions not in the catalogue: {unknown}")
+        specs = [spec for spec in specs if spec.name in only]
+        carried = _existing_manifest(out_dir)
     kept = files_to_keep(out_dir)  # refuses a folder this command did not write
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
         stats = reference_statistics(dataset, split)
         stats["predicted_class_shares"] = {}
+        names = [spec.name for spec in specs]
+        if carried:
+            old_names = [name for name in carried["versions"] if name not in names]
+            weights = {
+                **{name: carried["default_weights"].get(name, 0.0) for name in old_names},
+                **{name: carried["default_weights"].get(name, 0.0) for name in names},
+            }
+            if not any(weights.values()):
+                weights = {name: 1.0 / len(weights) for name in weights}
+            old_stats = json.loads((out_dir / artifacts.TRAINING_STATS).read_text("utf-8"))
+            for name in old_names:
+                shutil.copytree(out_dir / name, staging / name)
+                shares = old_stats.get("predicted_class_shares", {}).get(name)
+                if shares is not None:
+                    stats["predicted_class_shares"][name] = shares
+            names = old_names + names
+        elif only is not None:  # a folder of candidates: their split is never served as is
+            raw = {spec.name: spec.weight for spec in specs}
+            weights = normalise_weights(raw if any(raw.values()) else dict.fromkeys(raw, 1.0))
         reports = []
-        for spec in catalogue.versions:
+        for spec in specs:
             report, shares = _train_version(
                 spec, dataset, split, catalogue, staging, created_at, weights[spec.name]
             )
             stats["predicted_class_shares"][spec.name] = shares
             reports.append(report)
         artifacts.write_json(staging / artifacts.TRAINING_STATS, stats)
-        artifacts.write_manifest(staging, [spec.name for spec in catalogue.versions], weights)
+        artifacts.write_manifest(staging, names, weights)
         for relative in kept:  # not ours: carried over untouched, outside the manifest
             destination = staging / relative
             if not destination.exists():
@@ -187,6 +220,14 @@ def train_all(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return reports
+
+
+def _existing_manifest(out_dir: Path) -> dict[str, Any]:
+    """The manifest of an artifacts folder ``--only`` adds to, verified; {} for a new folder."""
+    if not (out_dir / artifacts.MANIFEST).is_file():
+        return {}
+    manifest: dict[str, Any] = artifacts.verify_files(out_dir)
+    return manifest
 
 
 def _train_version(

@@ -1,0 +1,152 @@
+"""`mlops models register|retire|list`: model versions added to or taken from a running system.
+
+Admin commands: they read the same settings as the API (MLOPS_DATABASE_URL or MLOPS_DB_PATH,
+MLOPS_ARTIFACTS_DIR) and write the model store every replica polls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import hashlib
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlops_pipeline.cli.checks import schema_is_current
+from mlops_pipeline.cli.common import CliError, settings_from
+from mlops_pipeline.config import Settings
+
+if TYPE_CHECKING:
+    from mlops_pipeline.storage import Storage
+
+FLAGS = {"db": "db_path", "artifacts": "artifacts_dir"}
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    models = commands.add_parser("models", help="register, retire or list model versions")
+    sub = models.add_subparsers(dest="models_command", required=True)
+    register = sub.add_parser("register", help="serve a trained version on every replica")
+    register.add_argument("folder", type=Path, help="artifacts folder holding the version")
+    register.add_argument("--version", required=True, help="the version to register")
+    retire = sub.add_parser("retire", help="stop serving a version (it must have no traffic)")
+    retire.add_argument("version")
+    listing = sub.add_parser("list", help="versions registered or retired at run time")
+    for parser, handler in ((register, run_register), (retire, run_retire), (listing, run_list)):
+        parser.add_argument("--db", type=Path, help="SQLite file (MLOPS_DB_PATH)")
+        parser.add_argument("--artifacts", type=Path, help="served artifacts (MLOPS_ARTIFACTS_DIR)")
+        parser.add_argument("--actor", default=None, help="who, for the audit (default: $USER)")
+        parser.set_defaults(handler=handler)
+
+
+def _storage(settings: Settings) -> Storage:
+    from mlops_pipeline.config import database_url
+    from mlops_pipeline.storage import open_storage
+
+    schema_is_current(settings)
+    return open_storage(database_url(settings))
+
+
+def _actor(args: argparse.Namespace) -> str:
+    return str(args.actor or getpass.getuser())[:64]
+
+
+def run_register(args: argparse.Namespace) -> int:
+    from mlops_pipeline.artifacts import ArtifactError, load_bundle
+    from mlops_pipeline.serving.model_sync import ModelRefused, load_registered
+    from mlops_pipeline.storage import DuplicateKey
+    from mlops_pipeline.storage.records import RegisteredModel
+
+    settings = settings_from(args, **FLAGS)
+    try:
+        bundle = load_bundle(args.folder)
+        served = load_bundle(settings.artifacts_dir)
+    except ArtifactError as exc:
+        raise CliError(f"refusing to register: {exc}") from exc
+    version = args.version
+    if version not in bundle.versions:
+        raise CliError(f"{args.folder} holds no version {version!r}: {sorted(bundle.versions)}")
+    if version in served.versions:
+        raise CliError(
+            f"{version} is a trained version already served from {settings.artifacts_dir}"
+        )
+    if (bundle.feature_names, bundle.class_names) != (served.feature_names, served.class_names):
+        raise CliError(
+            f"{version} was trained on features {list(bundle.feature_names)} and classes"
+            f" {list(bundle.class_names)}; the served model uses {list(served.feature_names)}"
+            f" and {list(served.class_names)}"
+        )
+    artifacts = bundle.versions[version]
+    digest = hashlib.sha256(artifacts.onnx_bytes).hexdigest()
+    now = time.time()
+    model = RegisteredModel(version, "active", digest, artifacts.metadata, now, now, _actor(args))
+    try:
+        load_registered(
+            model, artifacts.onnx_bytes, len(served.feature_names), len(served.class_names)
+        )
+    except ModelRefused as exc:
+        raise CliError(f"refusing to register: {exc}") from exc
+    storage = _storage(settings)
+    try:
+        storage.models.register(
+            version, artifacts.onnx_bytes, digest, artifacts.metadata, model.actor, now
+        )
+    except DuplicateKey:
+        raise CliError(f"{version} was registered before; a retired name is never reused") from None
+    finally:
+        storage.close()
+    print(
+        f"registered {version} (model.onnx {digest[:12]}, {artifacts.metadata.get('algorithm')});"
+        f" every replica serves it within {settings.model_sync_seconds:g} s, with weight 0 until"
+        " a rollout or PUT /config/weights gives it traffic"
+    )
+    return 0
+
+
+def run_retire(args: argparse.Namespace) -> int:
+    from mlops_pipeline.artifacts import ArtifactError, load_bundle
+
+    settings = settings_from(args, **FLAGS)
+    version = args.version
+    try:
+        served = load_bundle(settings.artifacts_dir)
+    except ArtifactError as exc:
+        raise CliError(str(exc)) from exc
+    storage = _storage(settings)
+    try:
+        active = {m.version for m in storage.models.catalog() if m.status == "active"}
+        retired = {m.version for m in storage.models.catalog() if m.status == "retired"}
+        if version in retired:
+            raise CliError(f"{version} is already retired")
+        if version not in set(served.versions) | active:
+            raise CliError(f"no version {version!r} is served")
+        stored = storage.weights.current()
+        weights = stored.weights if stored is not None else served.default_weights
+        if weights.get(version, 0.0) > 0:
+            raise CliError(
+                f"refusing to retire {version}: it has {weights[version]:.0%} of the traffic;"
+                " move it to another version first (PUT /config/weights or a rollout)"
+            )
+        rollout = storage.rollouts.current()
+        if rollout is not None and version in (rollout.candidate, rollout.baseline):
+            raise CliError(f"refusing to retire {version}: rollout {rollout.id} compares it")
+        storage.models.retire(version, _actor(args), time.time())
+    finally:
+        storage.close()
+    print(f"retired {version}: replicas stop serving it within {settings.model_sync_seconds:g} s")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    settings = settings_from(args, **FLAGS)
+    storage = _storage(settings)
+    try:
+        catalog = storage.models.catalog()
+    finally:
+        storage.close()
+    print(f"{'version':<12}{'status':<10}{'model.onnx':<14}{'by':<16}registered")
+    for model in catalog:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(model.registered_at))
+        digest = (model.sha256 or "-")[:12]
+        print(f"{model.version:<12}{model.status:<10}{digest:<14}{model.actor[:15]:<16}{when}")
+    return 0
