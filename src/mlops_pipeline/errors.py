@@ -146,3 +146,17 @@ def all_error_codes() -> tuple[str, ...]:
         if code not in codes:
             codes.append(code)
     return tuple(sorted(codes))
+
+
+class InvalidRollout(ApiError):
+    code = "invalid_rollout"
+
+
+class RolloutConflict(ApiError):
+    status = 409
+    code = "rollout_in_progress"
+
+
+class NoRollout(ApiError):
+    status = 404
+    code = "no_rollout"

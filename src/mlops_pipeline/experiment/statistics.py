@@ -149,3 +149,66 @@ def sample_ratio_pvalue(observed: Mapping[str, int], weights: Mapping[str, float
     shares = np.array([weights[version] for version in active], dtype=float)
     expected = shares / shares.sum() * counts.sum()
     return float(chisquare(counts, expected).pvalue)
+
+
+@dataclass(frozen=True)
+class Stratum:
+    """Labels of two versions under one fixed split: (labelled, correct) for each."""
+
+    n_a: int
+    s_a: int
+    n_b: int
+    s_b: int
+
+
+def stratified_difference(strata: Sequence[Stratum]) -> tuple[float, float, int, int]:
+    """p_b - p_a combined over strata, its variance, and the labels used for a and b.
+
+    Each stratum is traffic under one fixed split, where allocation did not depend on the
+    outcomes being compared; weighting strata by their size (rather than pooling the counts)
+    keeps a version that got more traffic while the population was easier from looking better.
+    Strata missing either version carry no comparison and are skipped.
+    """
+    usable = [s for s in strata if s.n_a > 0 and s.n_b > 0]
+    total = sum(s.n_a + s.n_b for s in usable)
+    if total == 0:
+        return 0.0, math.inf, 0, 0
+    difference = variance = 0.0
+    for s in usable:
+        w = (s.n_a + s.n_b) / total
+        smooth_a, smooth_b = (s.s_a + 1) / (s.n_a + 2), (s.s_b + 1) / (s.n_b + 2)
+        difference += w * (s.s_b / s.n_b - s.s_a / s.n_a)
+        variance += w * w * (smooth_a * (1 - smooth_a) / s.n_a + smooth_b * (1 - smooth_b) / s.n_b)
+    return difference, variance, sum(s.n_a for s in usable), sum(s.n_b for s in usable)
+
+
+def msprt_pvalue(
+    difference: float, variance: float, null: float = 0.0, tau: float = 0.05, side: int = 0
+) -> float:
+    """Always-valid p-value of H0: true difference == ``null`` at this look (mSPRT).
+
+    The mixture over effects is N(null, tau^2), or with ``side`` = +1 / -1 only its half above /
+    below the null (a one-sided test: the ratio doubles for effects on that side, so a real one
+    is shown with fewer labels). Deciding at the first look where p <= alpha keeps the error
+    rate at alpha however often one looks: the mixture ratio is a martingale with mean 1 under
+    H0 (Johari et al. 2017; for the half-normal mixture, the same integral over half the line).
+    """
+    if not math.isfinite(variance) or variance <= 0:
+        return 1.0
+    tau2 = tau * tau
+    shifted = difference - null
+    log_ratio = 0.5 * math.log(variance / (variance + tau2)) + tau2 * shifted * shifted / (
+        2 * variance * (variance + tau2)
+    )
+    if side:
+        # Posterior of the effect under the mixture: mean and sd; the half-line's share of it.
+        mean = tau2 * shifted / (variance + tau2)
+        sd = math.sqrt(variance * tau2 / (variance + tau2))
+        share = 0.5 * math.erfc(-side * mean / (sd * math.sqrt(2)))  # P(effect on that side)
+        log_ratio += math.log(max(2 * share, 1e-300))
+    return min(1.0, math.exp(-log_ratio))
+
+
+def rate_bounds(events: int, n: int, z: float) -> tuple[float, float]:
+    """Wilson bounds of an event rate (errors per request) at ``z``; (0, 1) with no data."""
+    return wilson_interval(events, n, z)

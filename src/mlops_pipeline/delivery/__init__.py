@@ -1,0 +1,1 @@
+"""Progressive delivery: rollouts that move traffic to a candidate version on evidence."""
