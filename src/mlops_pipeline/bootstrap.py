@@ -14,6 +14,7 @@ from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.api.inference import WSGIApp
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
 from mlops_pipeline.config import Settings, database_url, token_problems
+from mlops_pipeline.delivery.service import RolloutService
 from mlops_pipeline.experiment.service import ExperimentService
 from mlops_pipeline.monitoring.drift import Reference
 from mlops_pipeline.monitoring.drift_monitor import DriftMonitor, Refresher
@@ -51,6 +52,7 @@ class Components:
     storage: Storage | None = None
     pruner: LogPruner | None = None
     model_sync: ModelSync | None = None
+    rollouts: RolloutService | None = None
 
     def close(self) -> None:
         if self.service.shadow is not None:
@@ -100,6 +102,8 @@ class Components:
             )
         if self.pruner is not None:
             tasks.append(Task("retention", settings.log_prune_interval_seconds, self.pruner.prune))
+        if self.rollouts is not None:
+            tasks.append(Task("rollout", settings.rollout_interval_seconds, self.rollouts.tick))
         return tasks
 
 
@@ -174,12 +178,29 @@ def build_components(
             chunk=settings.log_prune_chunk_rows,
         )
         pruner = LogPruner(storage, policy, metrics, alert_bytes=settings.log_alert_bytes)
-    model_sync = None
+    model_sync = rollouts = None
     if storage is not None:
         on_change = experiment.set_versions if experiment is not None else None
         model_sync = ModelSync(storage.models, service, on_change)
         model_sync.sync()  # versions registered before this process started serve from the start
-    return Components(service, monitor, experiment, storage, pruner, model_sync)
+        rollouts = RolloutService(
+            storage,
+            lambda: service.versions,
+            stored_weights(storage, router),
+            metrics if publish_gauges else None,
+            AccessLog(enabled=True).record,
+        )
+    return Components(service, monitor, experiment, storage, pruner, model_sync, rollouts)
+
+
+def stored_weights(storage: Storage, router: ABRouter) -> Callable[[], dict[str, float]]:
+    """The split as stored (what every replica converges to), else this router's default."""
+
+    def current() -> dict[str, float]:
+        stored = storage.weights.current()
+        return dict(stored.weights) if stored is not None else router.weights
+
+    return current
 
 
 def build_shadow(
@@ -220,6 +241,7 @@ def build_app(settings: Settings) -> WSGIApp:
         components.monitor,
         components.experiment,
         reports=components.storage.reports if components.storage is not None else None,
+        rollouts=components.rollouts,
     )
 
 

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
         gt=0,
         description="How often each replica looks for model versions registered or retired.",
     )
+    rollout_interval_seconds: float = Field(
+        5.0, gt=0, description="How often the monitor's leader decides on the running rollout."
+    )
     grpc_port: int = Field(
         8081,
         ge=0,

@@ -79,6 +79,11 @@ class AccessLog:
         record.update({k: _bounded(v) if isinstance(v, str) else v for k, v in fields.items()})
         self._emit(record)
 
+    def record(self, fields: dict[str, Any]) -> None:
+        """A structured event from a service (a rollout transition), always logged."""
+        event = str(fields.get("event", "event"))
+        self.event(event, **{k: v for k, v in fields.items() if k != "event"})
+
     def _emit(self, record: dict[str, Any]) -> None:
         self._write(orjson.dumps(record) + b"\n")
 

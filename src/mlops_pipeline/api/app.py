@@ -19,8 +19,10 @@ from mlops_pipeline.api.inference import (
     InferenceEndpoints,
     new_request_id,
 )
+from mlops_pipeline.api.rollouts import build_rollout_blueprint
 from mlops_pipeline.api.routes import build_blueprint
 from mlops_pipeline.config import Settings
+from mlops_pipeline.delivery.service import RolloutService
 from mlops_pipeline.errors import ApiError, StorageUnavailable
 from mlops_pipeline.experiment.service import ExperimentService
 from mlops_pipeline.monitoring.drift_monitor import DriftMonitor
@@ -48,6 +50,7 @@ def create_app(
     experiment: ExperimentService | None = None,
     access_log: AccessLog | None = None,
     reports: ReportStore | None = None,
+    rollouts: RolloutService | None = None,
 ) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -118,7 +121,17 @@ def create_app(
 
     endpoints = InferenceEndpoints(settings, service)
     app.register_blueprint(
-        build_blueprint(settings, service, registry, guard, monitor, experiment, reports, endpoints)
+        build_blueprint(
+            settings, service, registry, guard, monitor, experiment, reports, endpoints, rollouts
+        )
+    )
+    app.register_blueprint(
+        build_rollout_blueprint(
+            rollouts,
+            guard,
+            settings.max_body_bytes,
+            experiment.sync_weights if experiment is not None else (lambda: None),
+        )
     )
     # The inference paths skip Flask's per-request machinery (see api/inference.py).
     app.wsgi_app = FastPath(  # type: ignore[method-assign]

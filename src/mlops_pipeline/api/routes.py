@@ -21,11 +21,13 @@ from mlops_pipeline.api.v2_protocol import (
     model_metadata,
 )
 from mlops_pipeline.config import Settings
+from mlops_pipeline.delivery.service import RolloutService
 from mlops_pipeline.errors import (
     DriftUnavailable,
     ExperimentUnavailable,
     InvalidParameter,
     NotReady,
+    RolloutConflict,
 )
 from mlops_pipeline.experiment.service import ExperimentService
 from mlops_pipeline.monitoring.drift_monitor import DriftMonitor
@@ -49,6 +51,7 @@ def build_blueprint(
     experiment: ExperimentService | None = None,
     reports: ReportStore | None = None,
     endpoints: InferenceEndpoints | None = None,
+    rollouts: RolloutService | None = None,
 ) -> Blueprint:
     blueprint = Blueprint("api", __name__)
     max_bytes = settings.max_body_bytes
@@ -146,6 +149,15 @@ def build_blueprint(
     def change_weights() -> Response:
         actor = guard.require(Role.ADMIN)
         weights = parse_weights(json_body(), service.versions)
+        running = rollouts.running() if rollouts is not None else None
+        if running is not None:
+            if request.args.get("abort_rollout") != "true":
+                raise RolloutConflict(
+                    f"rollout {running.id} ({running.candidate}) controls the split; abort it"
+                    " (POST /rollouts/current/abort, or PUT with ?abort_rollout=true)"
+                )
+            rollouts.abort(actor)  # type: ignore[union-attr]
+            guard.log.event("rollout_aborted", actor=actor, rollout_id=running.id)
         old, new = experiment_service().change_weights(weights, actor)
         guard.log.event("weights_changed", actor=actor, old=old, new=new)
         return jsonify(weights=new)

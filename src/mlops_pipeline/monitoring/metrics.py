@@ -43,6 +43,8 @@ def bounded_method(method: str) -> str:
     return method if method in KNOWN_METHODS else "other"
 
 
+ROLLOUT_STATES = ("running", "promoted", "rolled_back", "aborted")
+ROLLOUT_EVENTS = ("started", "advance", "weights", "promote", "rolled_back", "aborted")
 PRUNE_REASONS = ("by_age", "by_rows", "labels", "rejections", "shadow")
 
 
@@ -208,6 +210,26 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
+        self.rollout_step = Gauge(
+            "mlops_rollout_step",
+            "Step index of the newest rollout (-1: none yet).",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.rollout_state = Gauge(
+            "mlops_rollout_state",
+            "1 for the newest rollout's state (running, promoted, rolled_back, aborted).",
+            ["state"],
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.rollout_transitions = Counter(
+            "mlops_rollout_transitions",
+            "Rollout transitions, by event (started, advance, weights, promote, rolled_back,"
+            " aborted).",
+            ["event"],
+            registry=registry,
+        )
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._inference_cache: dict[str, Any] = {}
         self._prediction_cache: dict[tuple[str, str], Any] = {}
@@ -322,6 +344,14 @@ class Metrics:
 
     def set_monitor_leader(self, leader: bool) -> None:
         self.monitor_leader.set(1 if leader else 0)
+
+    def set_rollout(self, state: str | None, step: int) -> None:
+        self.rollout_step.set(step)
+        for known in ROLLOUT_STATES:
+            self.rollout_state.labels(known).set(1 if known == state else 0)
+
+    def count_rollout_transition(self, event: str) -> None:
+        self.rollout_transitions.labels(event if event in ROLLOUT_EVENTS else "other").inc()
 
     def clear_monitor_gauges(self) -> None:
         """Back to "no evidence": what a standby exports instead of a stale leader's values."""

@@ -1,0 +1,60 @@
+"""Rollout routes: start and abort (admin), read the current one and the history (anyone)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from mlops_pipeline.api.auth import Guard, Role
+from mlops_pipeline.api.bodies import read_json
+from mlops_pipeline.delivery.service import RolloutService
+from mlops_pipeline.errors import ExperimentUnavailable, InvalidParameter, NoRollout
+
+
+def build_rollout_blueprint(
+    rollouts: RolloutService | None,
+    guard: Guard,
+    max_bytes: int,
+    after_change: Any,
+) -> Blueprint:
+    """``after_change``: adopt the stored split at once in this process (the others sync)."""
+    blueprint = Blueprint("rollouts", __name__)
+
+    def service() -> RolloutService:
+        if rollouts is None:
+            raise ExperimentUnavailable("rollouts need the prediction log (MLOPS_LOG_PREDICTIONS)")
+        return rollouts
+
+    @blueprint.post("/rollouts")
+    def start() -> tuple[Response, int]:
+        actor = guard.require(Role.ADMIN)
+        rollout = service().start(read_json(request.environ, max_bytes), actor)
+        after_change()
+        guard.log.event("rollout_started", actor=actor, rollout_id=rollout.id,
+                        candidate=rollout.candidate, baseline=rollout.baseline)  # fmt: skip
+        return jsonify(service().describe(rollout)), 201
+
+    @blueprint.get("/rollouts/current")
+    def current() -> Response:
+        rollout = service().running()
+        if rollout is None:
+            raise NoRollout("no rollout is running (GET /rollouts lists finished ones)")
+        return jsonify(service().describe(rollout))
+
+    @blueprint.post("/rollouts/current/abort")
+    def abort() -> Response:
+        actor = guard.require(Role.ADMIN)
+        rollout = service().abort(actor)
+        after_change()
+        guard.log.event("rollout_aborted", actor=actor, rollout_id=rollout.id)
+        return jsonify(service().describe(rollout))
+
+    @blueprint.get("/rollouts")
+    def history() -> Response:
+        raw = request.args.get("limit", "20")
+        if not raw.isdigit() or not 1 <= int(raw) <= 200:
+            raise InvalidParameter(f"limit must be an integer from 1 to 200, got {raw[:20]!r}")
+        return jsonify(rollouts=[service().describe(r) for r in service().history(int(raw))])
+
+    return blueprint

@@ -1,0 +1,175 @@
+"""Rollouts: start, abort, read, and the controller's tick that applies its decisions.
+
+The API starts and aborts; `mlops monitor`'s leader ticks. Every transition changes the stored
+split and appends an audit event in one transaction, counts in the metrics and writes a JSON log
+event; replicas adopt the split as they adopt any other (MLOPS_WEIGHTS_SYNC_SECONDS).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mlops_pipeline.delivery.controller import HOLD, decide
+from mlops_pipeline.delivery.evidence import collect
+from mlops_pipeline.delivery.plan import THOMPSON, Plan, parse_plan, plan_from_json
+from mlops_pipeline.errors import NoRollout, RolloutConflict
+from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.storage import Storage
+from mlops_pipeline.storage.records import Rollout
+from mlops_pipeline.storage.rollouts import RUNNING, RolloutRunning
+
+logger = logging.getLogger(__name__)
+ABORTED = "aborted"
+
+
+class RolloutService:
+    def __init__(
+        self,
+        storage: Storage,
+        versions: Callable[[], list[str]],
+        current_weights: Callable[[], dict[str, float]],
+        metrics: Metrics | None,
+        log: Callable[[dict[str, Any]], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._storage = storage
+        self._versions = versions
+        self._weights = current_weights
+        self._metrics = metrics
+        self._log = log
+        self._clock = clock
+        self._rng = rng or random.Random()
+
+    # --- what the API does -------------------------------------------------------------------
+
+    def start(self, payload: Any, actor: str) -> Rollout:
+        plan = parse_plan(payload, self._versions())
+        first = (
+            plan.step_weights(0) if plan.policy != THOMPSON else _shares(plan, plan.floor or 0.05)
+        )
+        reason = (
+            f"started by {actor}: {plan.candidate} at {first[plan.candidate]:.0%}"
+            f" against {plan.baseline}"
+        )
+        newest = self._storage.predictions.newest_id(0) or 0
+        try:
+            rollout = self._storage.rollouts.start(
+                plan.candidate, plan.baseline, plan.to_json(), first, self._weights(),
+                reason, actor, self._clock(), newest,
+            )  # fmt: skip
+        except RolloutRunning:
+            raise RolloutConflict("a rollout is already running; abort it first") from None
+        self._published(rollout, "started", reason)
+        return rollout
+
+    def abort(self, actor: str) -> Rollout:
+        rollout = self._storage.rollouts.current()
+        if rollout is None:
+            raise NoRollout("no rollout is running")
+        reason = f"aborted by {actor}; weights restored to {rollout.weights_before}"
+        if not self._storage.rollouts.transition(
+            rollout, ABORTED, ABORTED, rollout.step, rollout.weights_before, reason,
+            self._clock(), actor,
+        ):  # fmt: skip
+            raise NoRollout("the rollout finished meanwhile")
+        finished = self._storage.rollouts.get(rollout.id)
+        assert finished is not None
+        self._published(finished, ABORTED, reason)
+        return finished
+
+    def running(self) -> Rollout | None:
+        return self._storage.rollouts.current()
+
+    def describe(self, rollout: Rollout) -> dict[str, Any]:
+        plan = plan_from_json(rollout.plan)
+        body: dict[str, Any] = {
+            "id": rollout.id,
+            "candidate": rollout.candidate,
+            "baseline": rollout.baseline,
+            "state": rollout.state,
+            "policy": plan.policy,
+            "step": rollout.step,
+            "step_share": plan.steps[rollout.step] if plan.policy != THOMPSON else None,
+            "plan": rollout.plan,
+            "weights_before": rollout.weights_before,
+            "started_at": rollout.started_at,
+            "step_started_at": rollout.step_started_at,
+            "ended_at": rollout.ended_at,
+            "reason": rollout.reason,
+            "actor": rollout.actor,
+            "evidence": rollout.last_evidence,
+            "events": [
+                {
+                    "at": e.at,
+                    "event": e.event,
+                    "state": e.state,
+                    "step": e.step,
+                    "weights": e.weights,
+                    "reason": e.reason,
+                }
+                for e in self._storage.rollouts.events(rollout.id)
+            ],
+        }
+        if rollout.state == RUNNING:
+            body["weights"] = self._weights()
+        return body
+
+    def history(self, limit: int) -> list[Rollout]:
+        return self._storage.rollouts.history(limit)
+
+    # --- what the monitor's leader does -------------------------------------------------------
+
+    def tick(self) -> dict[str, Any] | None:
+        """Decide on the running rollout and apply the decision; the decision as JSON."""
+        rollout = self._storage.rollouts.current()
+        if rollout is None:
+            latest = self._storage.rollouts.latest()
+            if self._metrics is not None:
+                self._metrics.set_rollout(
+                    latest.state if latest else None, latest.step if latest else -1
+                )
+            return None
+        plan = plan_from_json(rollout.plan)
+        weights = self._weights()
+        share = weights.get(plan.candidate, 0.0)
+        step_weights = {plan.candidate: share, plan.baseline: weights.get(plan.baseline, 0.0)}
+        evidence = collect(self._storage, rollout, step_weights)
+        now = self._clock()
+        decision = decide(
+            plan, rollout.step, (now - rollout.step_started_at) / 60, share, evidence, self._rng
+        )
+        record = {"action": decision.action, "reason": decision.reason, **decision.evidence_json()}
+        if decision.action == HOLD:
+            self._storage.rollouts.note(rollout, decision.reason, record)
+            if self._metrics is not None:
+                self._metrics.set_rollout(RUNNING, rollout.step)
+            return record
+        target = decision.weights if decision.weights is not None else rollout.weights_before
+        state = RUNNING if decision.action in ("advance", "weights") else decision.action
+        if self._storage.rollouts.transition(
+            rollout, decision.action, state, decision.step, target, decision.reason, now
+        ):
+            self._storage.rollouts.note(rollout, decision.reason, record)
+            updated = self._storage.rollouts.get(rollout.id)
+            assert updated is not None
+            self._published(updated, decision.action, decision.reason)
+        return record
+
+    def _published(self, rollout: Rollout, event: str, reason: str) -> None:
+        if self._metrics is not None:
+            self._metrics.count_rollout_transition(event)
+            self._metrics.set_rollout(rollout.state, rollout.step)
+        logger.warning("rollout %s %s: %s", rollout.id, event, reason)
+        if self._log is not None:
+            self._log({"event": "rollout", "rollout_id": rollout.id, "transition": event,
+                       "state": rollout.state, "step": rollout.step,
+                       "candidate": rollout.candidate, "reason": reason})  # fmt: skip
+
+
+def _shares(plan: Plan, share: float) -> dict[str, float]:
+    return {plan.candidate: share, plan.baseline: round(1 - share, 6)}
