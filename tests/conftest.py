@@ -108,9 +108,18 @@ def app(
     monitor: DriftMonitor,
     experiment: ExperimentService,
     access_lines: list[bytes],
+    components: Components,
 ) -> Flask:
     log = AccessLog(write=access_lines.append)
-    return create_app(settings, service, registry, monitor, experiment, access_log=log)
+    return create_app(
+        settings,
+        service,
+        registry,
+        monitor,
+        experiment,
+        access_log=log,
+        rollouts=components.rollouts,
+    )
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from mlops_pipeline.storage.rollouts import RUNNING, RolloutRunning
 
 logger = logging.getLogger(__name__)
 ABORTED = "aborted"
+FINAL_STATES = {"promote": "promoted", "rolled_back": "rolled_back"}
 
 
 class RolloutService:
@@ -150,7 +151,7 @@ class RolloutService:
                 self._metrics.set_rollout(RUNNING, rollout.step)
             return record
         target = decision.weights if decision.weights is not None else rollout.weights_before
-        state = RUNNING if decision.action in ("advance", "weights") else decision.action
+        state = FINAL_STATES.get(decision.action, RUNNING)
         if self._storage.rollouts.transition(
             rollout, decision.action, state, decision.step, target, decision.reason, now
         ):
