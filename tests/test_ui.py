@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,9 +12,11 @@ from streamlit.testing.v1 import AppTest
 
 from mlops_pipeline.ui.batch import BatchError, parse_batch_csv
 from mlops_pipeline.ui.charts import FEW_POINTS, line_spec, series_frame
+from mlops_pipeline.ui.client import ApiClient, UiError
+from mlops_pipeline.ui.rollout import build_plan, check_rows, labels_text, parse_steps, step_text
 
 from helpers import ADMIN, ADMIN_TOKEN, FEEDBACK_TOKEN, SETOSA_ROW
-from servers import free_port, running_api
+from servers import free_port, running_api, running_monitor
 
 PAGES = Path(__file__).resolve().parents[1] / "src" / "mlops_pipeline" / "ui" / "pages"
 NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -116,7 +119,8 @@ def test_experiment_feedback_form(page, api_url: str) -> None:  # type: ignore[n
 
 def test_weights_change_with_the_configured_token(page, api_url: str) -> None:  # type: ignore[no-untyped-def]
     app = page("experiment")
-    assert len(app.text_input) == 1  # no token field: the UI's settings hold the admin token
+    # No token field: the UI's settings hold the admin token.
+    assert [field.label for field in app.text_input if field.label == "Admin token"] == []
     app.number_input(key="w_v1").set_value(0.3)
     app.number_input(key="w_v2").set_value(0.7)
     app.button[1].click().run()
@@ -152,6 +156,222 @@ def test_feedback_form_is_off_without_tokens(page, monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("MLOPS_FEEDBACK_TOKEN")
     app = page("experiment")
     assert any("Labels are disabled" in info.value for info in app.info)
+
+
+def _shown(app: AppTest) -> str:
+    """The text of the page's messages, markdown and captions."""
+    elements = [*app.markdown, *app.caption, *app.info, *app.success, *app.warning, *app.error]
+    return "\n".join(str(element.value) for element in elements)
+
+
+def _no_rollout(api_url: str) -> None:
+    """Abort whatever runs: a running rollout refuses manual weights (409) in other tests."""
+    requests.post(api_url + "/rollouts/current/abort", headers=ADMIN, timeout=5)
+
+
+def test_rollout_starts_from_the_form_with_a_typed_token(
+    page, api_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("MLOPS_ADMIN_TOKEN")
+    try:
+        app = page("experiment")
+        with pytest.raises(KeyError):
+            app.button(key="abort_rollout")  # nothing runs: the start form instead
+        assert app.text_input(key="rollout_steps").value == "0.05, 0.25, 0.5, 1.0"
+        app.selectbox(key="rollout_candidate").select("v2")
+        app.selectbox(key="rollout_baseline").select("v1")
+        app.number_input(key="rollout_min_labels").set_value(50)
+        app.button(key="start_rollout").click().run()
+        assert not app.exception
+        assert "Enter the admin token to start a rollout" in app.error[0].value
+        assert requests.get(api_url + "/rollouts/current", timeout=5).status_code == 404
+
+        app.text_input(key="rollout_start_token").input("wrong-token-0123456789")
+        app.button(key="start_rollout").click().run()
+        assert "403 forbidden" in app.error[0].value
+
+        app.text_input(key="rollout_steps").input("0.1, 0.5")  # does not end at 1.0
+        app.text_input(key="rollout_start_token").input(ADMIN_TOKEN)
+        app.button(key="start_rollout").click().run()
+        assert "400 invalid_rollout" in app.error[0].value
+        assert "steps must be" in app.error[0].value
+
+        app.text_input(key="rollout_steps").input("0.1, 0.5, 1.0")
+        app.button(key="start_rollout").click().run()
+        assert not app.exception
+        assert not app.error
+        assert any("started by" in success.value for success in app.success)
+        text = _shown(app)
+        assert "state **running**" in text
+        assert "**v2** (candidate) against **v1** (baseline)" in text
+        assert "Weights now: **v2 10%, v1 90%**" in text
+        assert "candidate share 10%" in text
+        assert "not counted yet (50 needed)" in text  # no monitor has decided here
+        assert ADMIN_TOKEN not in text  # sent, never shown
+        trail = app.dataframe[-1].value
+        assert list(trail["event"]) == ["started"]
+        assert list(trail["state"]) == ["running"]
+
+        current = requests.get(api_url + "/rollouts/current", timeout=5).json()
+        assert (current["candidate"], current["baseline"]) == ("v2", "v1")
+        assert current["plan"]["steps"] == [0.1, 0.5, 1.0]
+        assert current["plan"]["min_labels_per_step"] == 50
+        assert current["weights"] == {"v2": 0.1, "v1": 0.9}
+
+        again = requests.post(
+            api_url + "/rollouts", json={"candidate": "v2", "baseline": "v1"}, headers=ADMIN,
+            timeout=5,
+        )  # fmt: skip
+        assert again.status_code == 409
+    finally:
+        _no_rollout(api_url)
+
+
+def test_rollout_abort_with_the_configured_token(page, api_url: str) -> None:  # type: ignore[no-untyped-def]
+    plan = {"candidate": "v2", "baseline": "v1", "steps": [0.25, 1.0]}
+    started = requests.post(api_url + "/rollouts", json=plan, headers=ADMIN, timeout=5)
+    assert started.status_code == 201, started.text
+    try:
+        app = page("experiment")
+        text = _shown(app)
+        assert "state **running**" in text
+        assert "Weights now: **v2 25%, v1 75%**" in text
+        assert "No decision yet" in text  # no monitor runs here
+        with pytest.raises(KeyError):
+            app.text_input(key="rollout_abort_token")  # the UI's settings hold the admin token
+        app.button(key="abort_rollout").click().run()
+        assert not app.exception
+        assert not app.error
+        assert "is aborted" in app.success[0].value
+        text = _shown(app)
+        assert "ended **aborted**" in text
+        assert "state **running**" not in text
+        assert requests.get(api_url + "/rollouts/current", timeout=5).status_code == 404
+        weights = requests.get(api_url + "/config", timeout=5).json()["weights"]
+        assert weights == {"v1": 0.5, "v2": 0.5}  # restored
+        newest = requests.get(api_url + "/rollouts?limit=1", timeout=5).json()["rollouts"][0]
+        assert newest["state"] == "aborted"
+    finally:
+        _no_rollout(api_url)
+
+
+def test_a_rollout_that_ended_meanwhile_is_shown_ended(page, api_url: str) -> None:  # type: ignore[no-untyped-def]
+    plan = {"candidate": "v2", "baseline": "v1"}
+    requests.post(api_url + "/rollouts", json=plan, headers=ADMIN, timeout=5).raise_for_status()
+    try:
+        app = page("experiment")
+        _no_rollout(api_url)  # someone else aborted it meanwhile
+        app.button(key="abort_rollout").click().run()  # the page reads the state afresh
+        assert not app.exception
+        assert "ended **aborted**" in _shown(app)
+        app.button(key="start_rollout")  # the start form again
+    finally:
+        _no_rollout(api_url)
+
+
+def test_rollout_client_methods_against_the_api(api_url: str) -> None:
+    client = ApiClient(api_url, admin_token=ADMIN_TOKEN)
+    assert client.current_rollout() is None  # 404 no_rollout is "none runs", not an error
+    with pytest.raises(UiError, match="Enter the admin token to abort the rollout"):
+        ApiClient(api_url).abort_rollout()
+    with pytest.raises(UiError, match="404 no_rollout") as refused:
+        client.abort_rollout()
+    assert (refused.value.status, refused.value.code) == (404, "no_rollout")
+    try:
+        started = client.start_rollout({"candidate": "v2", "baseline": "v1", "policy": "thompson"})
+        assert started["state"] == "running"
+        assert started["step_share"] is None
+        current = client.current_rollout()
+        assert current is not None
+        assert current["id"] == started["id"]
+        with pytest.raises(UiError, match="409 rollout_in_progress"):
+            client.start_rollout({"candidate": "v2", "baseline": "v1"})
+        aborted = client.abort_rollout()
+        assert aborted["state"] == "aborted"
+        assert client.rollouts(1)[0]["id"] == started["id"]
+        assert client.current_rollout() is None
+    finally:
+        _no_rollout(api_url)
+
+
+def test_rollout_evidence_from_the_monitor_is_shown(
+    artifacts_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `mlops monitor` deciding: the guardrail checks, the decision and its reason."""
+    db = tmp_path / "log.db"
+    env = {"MLOPS_ROLLOUT_INTERVAL_SECONDS": "0.5", "MLOPS_WEIGHTS_SYNC_SECONDS": "0.2"}
+    with (
+        running_api(artifacts_dir, db, workers=1, extra_env=env) as url,
+        running_monitor(artifacts_dir, db, extra_env=env),
+    ):
+        plan = {"candidate": "v2", "baseline": "v1", "min_labels_per_step": 500}
+        requests.post(url + "/rollouts", json=plan, headers=ADMIN, timeout=5).raise_for_status()
+        for _ in range(5):
+            requests.post(url + "/predict", json={"features": SETOSA_ROW}, timeout=5)
+        deadline = time.monotonic() + 20
+        while requests.get(url + "/rollouts/current", timeout=5).json()["evidence"] is None:
+            assert time.monotonic() < deadline, "the monitor decided nothing within 20 s"
+            time.sleep(0.2)
+        monkeypatch.setenv("MLOPS_API_URL", url)
+        monkeypatch.setenv("MLOPS_ADMIN_TOKEN", ADMIN_TOKEN)
+        monkeypatch.setenv("MLOPS_PROMETHEUS_URL", f"http://127.0.0.1:{free_port()}")
+        app = AppTest.from_file(str(PAGES / "experiment.py"), default_timeout=20).run()
+        assert not app.exception, app.exception
+        text = _shown(app)
+        assert "Decision: **hold**" in text  # 500 labels are far off
+        assert "of 500 needed" in text
+        checks = app.dataframe[1].value  # after the experiment's table
+        assert {"error_rate", "p99_ms", "labels"} <= set(checks.index)
+        assert list(checks.columns[:3]) == ["value", "limit", "ok"]
+        assert not checks.loc["labels", "ok"]
+
+
+def test_rollout_plan_from_the_form() -> None:
+    plan = build_plan("v2", "v1", " 0.05, 0.25,0.5 , 1.0 ", 200, 0.01, 50.0, 0.02, "steps")
+    assert plan == {
+        "candidate": "v2",
+        "baseline": "v1",
+        "steps": [0.05, 0.25, 0.5, 1.0],
+        "min_labels_per_step": 200,
+        "guardrails": {"max_error_rate": 0.01, "max_p99_ms": 50.0, "max_accuracy_drop": 0.02},
+        "policy": "steps",
+    }
+    with pytest.raises(UiError, match="comma-separated shares"):
+        parse_steps("0.1, half, 1")
+    with pytest.raises(UiError, match="Enter the steps"):
+        parse_steps(" , ")
+
+
+def test_rollout_evidence_rows_and_sentences() -> None:
+    evidence = {
+        "action": "hold",
+        "reason": "waiting for labels",
+        "checks": [
+            {"name": "error_rate", "ok": True, "value": 0.0, "limit": 0.01, "detail": "0 of 40"},
+            {"name": "p99_ms", "ok": False, "value": 80.0, "limit": 50.0, "detail": "slow"},
+            {"name": "labels", "ok": False, "value": 12, "limit": 200, "detail": "12 of 200"},
+        ],
+        "step_labels": 12,
+    }
+    rows = check_rows(evidence)
+    assert [(r["check"], r["value"], r["limit"], r["ok"]) for r in rows] == [
+        ("error_rate", 0.0, 0.01, True),
+        ("p99_ms", 80.0, 50.0, False),
+        ("labels", 12, 200, False),
+    ]
+    assert check_rows(None) == []
+    rollout = {
+        "step": 1,
+        "step_share": 0.25,
+        "policy": "steps",
+        "plan": {"steps": [0.05, 0.25, 0.5, 1.0], "min_labels_per_step": 200},
+        "evidence": evidence,
+    }
+    assert labels_text(rollout) == ("Labels in this step: 12 of 200 needed.", 0.06)
+    assert step_text(rollout) == "step 2 of 4 (index 1), candidate share 25%"
+    bandit = {**rollout, "policy": "thompson", "step_share": None, "evidence": None}
+    assert step_text(bandit) == "Thompson sampling, 1 weight update so far"
+    assert labels_text(bandit)[1] is None
 
 
 def test_monitoring_falls_back_when_prometheus_is_down(page) -> None:  # type: ignore[no-untyped-def]

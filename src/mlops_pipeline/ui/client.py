@@ -9,7 +9,15 @@ import requests
 
 
 class UiError(Exception):
-    """Something the page shows as a message instead of a traceback."""
+    """Something the page shows as a message instead of a traceback.
+
+    ``status`` and ``code`` are the API's HTTP status and error code when it refused a request.
+    """
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
 
 
 class ApiClient:
@@ -52,8 +60,19 @@ class ApiClient:
         if response.status_code >= 400:
             code = body.get("code", "error") if isinstance(body, dict) else "error"
             message = body.get("error", response.reason) if isinstance(body, dict) else body
-            raise UiError(f"The API refused the request ({response.status_code} {code}): {message}")
+            raise UiError(
+                f"The API refused the request ({response.status_code} {code}): {message}",
+                status=response.status_code,
+                code=str(code),
+            )
         return body
+
+    def _admin_headers(self, token: str | None, action: str) -> dict[str, str]:
+        """``token`` (typed by a person) or else the configured admin token, as headers."""
+        token = token or self._admin_token
+        if token is None:
+            raise UiError(f"Enter the admin token to {action}.")
+        return {"Authorization": f"Bearer {token}", "X-Actor": "ui"}
 
     def config(self) -> dict[str, Any]:
         body: dict[str, Any] = self._call("GET", "/config")
@@ -92,14 +111,43 @@ class ApiClient:
 
     def change_weights(self, weights: dict[str, float], token: str | None = None) -> dict[str, Any]:
         """With ``token`` (typed by a person) or else the configured admin token."""
-        token = token or self._admin_token
-        if token is None:
-            raise UiError("Enter the admin token to change weights.")
         body: dict[str, Any] = self._call(
             "PUT",
             "/config/weights",
             json=weights,
-            headers={"Authorization": f"Bearer {token}", "X-Actor": "ui"},
+            headers=self._admin_headers(token, "change weights"),
+        )
+        return body
+
+    def current_rollout(self) -> dict[str, Any] | None:
+        """The running rollout, or None when none runs."""
+        try:
+            body: dict[str, Any] = self._call("GET", "/rollouts/current")
+        except UiError as exc:
+            if exc.code == "no_rollout":
+                return None
+            raise
+        return body
+
+    def rollouts(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Rollouts newest first, finished ones too."""
+        body: dict[str, Any] = self._call("GET", "/rollouts", params={"limit": limit})
+        rollouts: list[dict[str, Any]] = body["rollouts"]
+        return rollouts
+
+    def start_rollout(self, plan: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+        """Start a rollout of ``plan``; ``token`` as for :meth:`change_weights`."""
+        body: dict[str, Any] = self._call(
+            "POST", "/rollouts", json=plan, headers=self._admin_headers(token, "start a rollout")
+        )
+        return body
+
+    def abort_rollout(self, token: str | None = None) -> dict[str, Any]:
+        """Abort the running rollout (its weights are restored); ``token`` as for weights."""
+        body: dict[str, Any] = self._call(
+            "POST",
+            "/rollouts/current/abort",
+            headers=self._admin_headers(token, "abort the rollout"),
         )
         return body
 

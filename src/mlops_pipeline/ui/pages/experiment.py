@@ -1,12 +1,16 @@
-"""The A/B experiment: traffic, accuracy, the verdict; feedback and (for admins) weights."""
+"""The A/B experiment: traffic, accuracy, the verdict; feedback, (for admins) weights, and the
+progressive rollout: the running one with its evidence and audit trail, start and abort."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from mlops_pipeline.ui import rollout as ro
+from mlops_pipeline.ui.client import UiError
 from mlops_pipeline.ui.common import api, attempt, require
 
 st.title("Experiment")
@@ -83,3 +87,106 @@ with st.form("weights"):
         changed = attempt(lambda: client.change_weights(weights, typed or None))
         if changed is not None:
             st.success(f"Weights now {changed['weights']}")
+
+st.subheader("Rollout")
+# A start or an abort reruns the page so that it shows the API's new state; its message waits here.
+notice = st.session_state.pop("rollout_notice", None)
+if notice:
+    st.success(notice)
+try:
+    current = client.current_rollout()
+    latest = None if current is not None else next(iter(client.rollouts(1)), None)
+except UiError as exc:
+    st.error(str(exc))
+    st.stop()  # the last section: nothing below depends on it
+
+if current is not None:
+    st.markdown(
+        f"**{current['candidate']}** (candidate) against **{current['baseline']}** (baseline):"
+        f" state **{current['state']}**, {ro.step_text(current)}."
+    )
+    st.markdown(f"Weights now: **{ro.weights_text(current.get('weights'))}**")
+    st.caption(
+        f"Started {ro.when(current['started_at'])} by {current['actor']};"
+        f" this step since {ro.when(current['step_started_at'])}."
+    )
+    labels, done = ro.labels_text(current)
+    st.markdown(labels)
+    if done is not None:
+        st.progress(done)
+    evidence = current.get("evidence")
+    if evidence:
+        action = evidence.get("action", "hold")
+        shown = st.warning if action == "rolled_back" else st.info
+        shown(f"Decision: **{action}**: {evidence.get('reason', current['reason'])}")
+        checks = ro.check_rows(evidence)
+        if checks:
+            st.dataframe(pd.DataFrame(checks).set_index("check"))
+    else:
+        st.info(f"No decision yet (the monitor decides on its next tick): {current['reason']}")
+    st.markdown("**Audit trail**")
+    st.dataframe(pd.DataFrame(ro.event_rows(current["events"])), hide_index=True)
+    # The token as the weights form gets it: from this UI's settings, or typed for this request.
+    abort_token = (
+        None
+        if client.has_admin_token
+        else st.text_input("Admin token", type="password", key="rollout_abort_token")
+    )
+    if st.button("Abort rollout", key="abort_rollout"):
+        aborted = attempt(lambda: client.abort_rollout(abort_token or None))
+        if aborted is not None:
+            st.session_state["rollout_notice"] = (
+                f"Rollout {aborted['id']} is {aborted['state']}: {aborted['reason']}"
+            )
+            st.rerun()
+else:
+    if latest is not None:
+        st.info(ro.finished_text(latest))
+    else:
+        st.info("No rollout is running, and none has run yet.")
+    versions = list(require(client.config)["versions"])
+    with st.form("start_rollout_form"):
+        start_token = (
+            None
+            if client.has_admin_token
+            else st.text_input("Admin token", type="password", key="rollout_start_token")
+        )
+        left, right = st.columns(2)
+        candidate = left.selectbox(
+            "Candidate", versions, index=len(versions) - 1, key="rollout_candidate"
+        )
+        baseline = right.selectbox("Baseline", versions, index=0, key="rollout_baseline")
+        steps_text = st.text_input(
+            "Steps (the candidate's shares, comma-separated)",
+            ro.DEFAULT_STEPS_TEXT,
+            key="rollout_steps",
+        )
+        min_labels = st.number_input(
+            "Min labels per step", 1, 1_000_000, 200, 10, key="rollout_min_labels"
+        )
+        first, second, third = st.columns(3)
+        max_error_rate = first.number_input(
+            "Max error rate", 0.0, 1.0, 0.01, 0.005, format="%.3f", key="rollout_max_error_rate"
+        )
+        max_p99_ms = second.number_input(
+            "Max p99 ms", 0.001, 600_000.0, 50.0, 5.0, key="rollout_max_p99_ms"
+        )
+        max_accuracy_drop = third.number_input(
+            "Max accuracy drop", 0.0, 1.0, 0.02, 0.005, format="%.3f", key="rollout_max_drop"
+        )
+        policy = st.selectbox("Policy", ro.POLICIES, key="rollout_policy")
+        if st.form_submit_button("Start rollout", key="start_rollout"):
+
+            def start() -> dict[str, Any]:
+                plan = ro.build_plan(
+                    str(candidate), str(baseline), steps_text, int(min_labels),
+                    max_error_rate, max_p99_ms, max_accuracy_drop, str(policy),
+                )  # fmt: skip
+                return client.start_rollout(plan, start_token or None)
+
+            started = attempt(start)
+            if started is not None:
+                st.session_state["rollout_notice"] = (
+                    f"Rollout {started['id']} started: {started['reason']}"
+                )
+                st.rerun()
