@@ -24,7 +24,7 @@ from mlops_pipeline.storage import Storage, open_storage
 from mlops_pipeline.storage.schema import upgrade
 from mlops_pipeline.training.data import Dataset, load_iris_dataset
 
-from helpers import ADMIN_TOKEN, FEEDBACK_TOKEN
+from helpers import ADMIN_TOKEN, FEEDBACK_TOKEN, V3_CATALOGUE
 
 
 @pytest.fixture(scope="session")
@@ -172,3 +172,25 @@ def storage(upgraded_database_url: str) -> Iterator[Storage]:
     opened = open_storage(upgraded_database_url)
     yield opened
     opened.close()
+
+
+@pytest.fixture(scope="session")
+def v3_candidate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """v3 alone, trained into a folder of its own (as a team trains a candidate)."""
+    from mlops_pipeline.cli.main import main
+
+    folder = tmp_path_factory.mktemp("v3")
+    (folder / "versions.toml").write_text(V3_CATALOGUE)
+    out = folder / "candidates"
+    command = ["train", "--versions-file", str(folder / "versions.toml"), "--out", str(out)]
+    assert main([*command, "--only", "v3"]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def iris_rows(iris: Dataset) -> list[list[float]]:
+    """Iris rows in a fixed shuffled order: traffic that stays drift-free."""
+    import numpy as np
+
+    order = np.random.default_rng(0).permutation(len(iris.labels))
+    return [[float(x) for x in iris.features[i]] for i in order]

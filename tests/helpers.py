@@ -35,3 +35,28 @@ def require_tool(name: str, *extra_dirs: str) -> str:
             pytest.fail(f"{name} missing in CI: .ci/run and the dev extras install it")
         pytest.skip(f"{name} not installed")
     return path
+
+
+# The shipped catalogue plus a v3 (weight 0) to train as a candidate with `--only v3`.
+V3_CATALOGUE = """\
+seed = 42
+test_size = 0.2
+
+[[versions]]
+name = "v1"
+algorithm = "random_forest"
+weight = 0.5
+params = { n_estimators = 50 }
+
+[[versions]]
+name = "v2"
+algorithm = "random_forest"
+weight = 0.5
+params = { n_estimators = 100 }
+
+[[versions]]
+name = "v3"
+algorithm = "random_forest"
+weight = 0
+params = { n_estimators = 20, max_depth = 2 }
+"""

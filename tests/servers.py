@@ -171,3 +171,16 @@ def trickle(host: str, port: int, connections: int, seconds: int, stop: threadin
     finally:
         for sock in sockets:
             sock.close()
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> str:
+    """`mlops ARGS` in a subprocess with ``env`` added; its output, or a failed assertion."""
+    done = subprocess.run(
+        [sys.executable, "-m", "mlops_pipeline.cli", *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout

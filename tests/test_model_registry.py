@@ -13,41 +13,13 @@ from mlops_pipeline.cli.main import main
 from mlops_pipeline.config import Settings, database_url
 from mlops_pipeline.storage import open_storage
 
-CATALOGUE = """\
-seed = 42
-test_size = 0.2
-
-[[versions]]
-name = "v1"
-algorithm = "random_forest"
-weight = 0.5
-params = { n_estimators = 50 }
-
-[[versions]]
-name = "v2"
-algorithm = "random_forest"
-weight = 0.5
-params = { n_estimators = 100 }
-
-[[versions]]
-name = "v3"
-algorithm = "random_forest"
-weight = 0
-params = { n_estimators = 20, max_depth = 2 }
-"""
+from helpers import V3_CATALOGUE
 
 
-@pytest.fixture(scope="session")
-def candidate_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture
+def candidate_dir(v3_candidate: Path) -> Path:
     """v3 alone, trained into a folder of its own (as a team trains a candidate)."""
-    folder = tmp_path_factory.mktemp("candidates")
-    catalogue = folder / "versions.toml"
-    catalogue.write_text(CATALOGUE)
-    out = folder / "artifacts"
-    assert (
-        main(["train", "--versions-file", str(catalogue), "--out", str(out), "--only", "v3"]) == 0
-    )
-    return out
+    return v3_candidate
 
 
 @pytest.fixture
@@ -68,7 +40,7 @@ def test_train_only_adds_to_an_artifacts_folder_and_keeps_the_others(
     shutil.copytree(artifacts_dir, both)
     before = (both / "v1" / "model.onnx").read_bytes()
     catalogue = tmp_path / "versions.toml"
-    catalogue.write_text(CATALOGUE)
+    catalogue.write_text(V3_CATALOGUE)
     assert (
         main(["train", "--versions-file", str(catalogue), "--out", str(both), "--only", "v3"]) == 0
     )

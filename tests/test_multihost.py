@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from test_rollout_e2e import PLAN
+
 from cluster import (
     MONITOR_INTERVAL,
     SYNC_SECONDS,
@@ -23,7 +25,8 @@ from cluster import (
     running_cluster,
     skip_reason,
 )
-from helpers import ADMIN, SETOSA_ROW
+from helpers import ADMIN, FEEDBACK, SETOSA_ROW
+from servers import run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +38,8 @@ def cluster(artifacts_dir: Path) -> Iterator[Cluster]:
     reason = skip_reason()
     if reason is not None:
         pytest.skip(reason)
-    with running_cluster(artifacts_dir, REPLICAS) as running:
+    fast = {"MLOPS_MODEL_SYNC_SECONDS": "1", "MLOPS_ROLLOUT_INTERVAL_SECONDS": "1"}
+    with running_cluster(artifacts_dir, REPLICAS, extra_env=fast) as running:
         yield running
 
 
@@ -98,6 +102,42 @@ def test_drift_is_one_report_over_all_replicas_rows(cluster: Cluster) -> None:
     assert all(report == reports[0] for report in reports)
     assert reports[0]["source"] == "monitor"
     assert reports[0]["window_size"] == 100  # far more rows than any single replica answered
+
+
+def test_a_worse_v3_registered_on_postgresql_is_rolled_back_on_every_replica(
+    cluster: Cluster, artifacts_dir: Path, v3_candidate: Path, iris_rows: list[list[float]]
+) -> None:
+    env = {"MLOPS_DATABASE_URL": cluster.database, "MLOPS_ARTIFACTS_DIR": str(artifacts_dir)}
+    registered = time.monotonic()
+    run_cli("models", "register", str(v3_candidate), "--version", "v3", env=env)
+    for host in cluster.hosts:  # the bytes came from the database: no shared volume
+        while "v3" not in requests.get(cluster.replica_url(host) + "/models", timeout=5).json():
+            assert time.monotonic() - registered < 10, f"{host.name} does not serve v3"
+            time.sleep(0.1)
+    before = requests.get(cluster.replica_url(cluster.hosts[0]) + "/config", timeout=5).json()
+    started = requests.post(cluster.proxy + "/rollouts", json=PLAN, headers=ADMIN, timeout=5)
+    assert started.status_code == 201, started.text
+    deadline, index, state = time.monotonic() + 120, 0, "running"
+    with requests.Session() as http:
+        while state == "running":
+            assert time.monotonic() < deadline, "the rollout was not rolled back"
+            for _ in range(20):
+                features = iris_rows[index % len(iris_rows)]
+                index += 1
+                answer = predict(http, cluster.proxy, features=features).json()
+                wrong = answer["model_version"] == "v3"
+                label = (answer["prediction"] + wrong) % 3
+                body = {"request_id": answer["request_id"], "true_label": label}
+                http.post(cluster.proxy + "/feedback", json=body, headers=FEEDBACK, timeout=5)
+            latest = http.get(cluster.proxy + "/rollouts?limit=1", timeout=5).json()
+            state = latest["rollouts"][0]["state"]
+    rollout = latest["rollouts"][0]
+    assert state == "rolled_back", rollout["reason"]
+    assert [e["event"] for e in rollout["events"]][-1] == "rolled_back"
+    time.sleep(2 * SYNC_SECONDS + 0.5)
+    for host in cluster.hosts:
+        weights = requests.get(cluster.replica_url(host) + "/config", timeout=5).json()["weights"]
+        assert weights == {**before["weights"], "v3": 0.0}
 
 
 def test_prometheus_sums_predictions_over_replicas_to_the_log(cluster: Cluster) -> None:

@@ -3,9 +3,6 @@ a rollout the monitor's controller rolls back (v3 worse) or promotes (v3 better)
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,15 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import requests
 
-from mlops_pipeline.training.data import Dataset
-from test_model_registry import CATALOGUE
-
 from helpers import ADMIN, FEEDBACK
-from servers import running_api, running_monitor
+from servers import run_cli, running_api, running_monitor
 
 pytestmark = pytest.mark.e2e
 
@@ -47,29 +40,6 @@ class Stack:
     url: str
     env: dict[str, str]
     folder: Path
-
-
-@pytest.fixture(scope="session")
-def v3_candidate(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("v3")
-    (folder / "versions.toml").write_text(CATALOGUE)
-    out = folder / "candidates"
-    cli(
-        "train", "--versions-file", str(folder / "versions.toml"), "--out", str(out), "--only", "v3"
-    )
-    return out
-
-
-def cli(*args: str, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "mlops_pipeline.cli", *args],
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 @pytest.fixture
@@ -101,7 +71,7 @@ def register_v3_under_load(stack: Stack, candidate: Path) -> None:
     thread.start()
     try:
         started = time.monotonic()
-        cli("models", "register", str(candidate), "--version", "v3", env=stack.env)
+        run_cli("models", "register", str(candidate), "--version", "v3", env=stack.env)
         seen = 0
         while seen < 10:  # ten answers in a row, so both workers have it
             assert time.monotonic() - started < 10, "v3 not served everywhere within 10 s"
@@ -138,12 +108,6 @@ def run_rollout(
             if latest["state"] != "running":
                 return dict(latest)
     raise AssertionError(f"the rollout did not finish: {latest['reason']}")
-
-
-@pytest.fixture(scope="session")
-def iris_rows(iris: Dataset) -> list[list[float]]:
-    order = np.random.default_rng(0).permutation(len(iris.labels))
-    return [list(map(float, iris.features[i])) for i in order]
 
 
 def test_a_worse_v3_is_rolled_back_with_its_audit_trail(
