@@ -49,7 +49,12 @@ def module_app(artifacts_dir: Any, tmp_path_factory: pytest.TempPathFactory) -> 
     upgrade(database_url(settings))
     components = build_components(settings, Metrics(registry))
     return create_app(
-        settings, components.service, registry, components.monitor, components.experiment
+        settings,
+        components.service,
+        registry,
+        components.monitor,
+        components.experiment,
+        rollouts=components.rollouts,
     )
 
 
@@ -84,6 +89,10 @@ OPERATIONS = [
     "GET /experiment",
     "PUT /config/weights",
     "GET /config/history",
+    "GET /rollouts",
+    "POST /rollouts",
+    "GET /rollouts/current",
+    "POST /rollouts/current/abort",
     "GET /metrics",
     "GET /v2/health/live",
     "GET /v2/health/ready",

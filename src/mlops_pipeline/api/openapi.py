@@ -43,6 +43,13 @@ def _operation(
     return operation
 
 
+def _created(operation: dict[str, Any]) -> dict[str, Any]:
+    """The same operation answering 201 Created instead of 200."""
+    responses = dict(operation["responses"])
+    responses["201"] = {**responses.pop("200"), "description": "Created"}
+    return {**operation, "responses": responses}
+
+
 def openapi_spec(model_name: str, feature_names: list[str], n_classes: int) -> dict[str, Any]:
     width = len(feature_names)
     row = {
@@ -154,6 +161,7 @@ def openapi_spec(model_name: str, feature_names: list[str], n_classes: int) -> d
         "required": False,
         "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
     }
+    few = {**limit, "schema": {"type": "integer", "minimum": 1, "maximum": 200}}
     metrics_ok = {
         "description": "Prometheus text format",
         "content": {"text/plain": {"schema": STRING}},
@@ -186,6 +194,18 @@ def openapi_spec(model_name: str, feature_names: list[str], n_classes: int) -> d
         },
         "/config/history": {
             "get": _operation("Audit of weight changes", OBJECT, parameters=[limit])
+        },
+        "/rollouts": {
+            "get": _operation(
+                "Rollouts, newest first, with their audit trail", OBJECT, parameters=[few]
+            ),
+            "post": _created(
+                _operation("Start a rollout of a candidate version (admin)", OBJECT, OBJECT, True)
+            ),
+        },
+        "/rollouts/current": {"get": _operation("The running rollout", OBJECT)},
+        "/rollouts/current/abort": {
+            "post": _operation("Abort the running rollout (admin)", OBJECT, admin=True)
         },
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": metrics_ok}}},
         "/openapi.json": {"get": _operation("This description", OBJECT)},
