@@ -3,6 +3,9 @@ a rollout the monitor's controller rolls back (v3 worse) or promotes (v3 better)
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from helpers import ADMIN, FEEDBACK
+from helpers import ADMIN, ADMIN_TOKEN, FEEDBACK
 from servers import run_cli, running_api, running_monitor
 
 pytestmark = pytest.mark.e2e
@@ -146,3 +149,23 @@ def test_a_better_v3_is_promoted(
         for _ in range(20)
     }
     assert answers == {"v3"}
+
+
+def test_the_cli_starts_shows_and_aborts_a_rollout(stack: Stack) -> None:
+    env = {**stack.env, "MLOPS_API_URL": stack.url, "MLOPS_ADMIN_TOKEN": ADMIN_TOKEN}
+    started = run_cli(
+        "rollout", "start", "--candidate", "v2", "--baseline", "v1", "--steps", "0.5,1", env=env
+    )
+    assert "v2 against v1, running, step 0" in started
+    assert "weights  {'v2': 0.5, 'v1': 0.5}" in started
+    assert "rollout 1: v2 against v1, running" in run_cli("rollout", "status", env=env)
+    assert "aborted" in run_cli("rollout", "abort", env=env)
+    refused = subprocess.run(
+        [sys.executable, "-m", "mlops_pipeline.cli", "rollout", "abort"],
+        env={**os.environ, **env, "MLOPS_ADMIN_TOKEN": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert "set MLOPS_ADMIN_TOKEN" in refused.stderr
