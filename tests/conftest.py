@@ -119,6 +119,8 @@ def app(
         experiment,
         access_log=log,
         rollouts=components.rollouts,
+        shadow_switch=components.shadow_switch,
+        runtime=components.storage.runtime if components.storage is not None else None,
     )
 
 

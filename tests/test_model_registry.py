@@ -7,13 +7,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 
 from mlops_pipeline.bootstrap import Components
 from mlops_pipeline.cli.main import main
 from mlops_pipeline.config import Settings, database_url
 from mlops_pipeline.storage import open_storage
 
-from helpers import V3_CATALOGUE
+from helpers import ADMIN, V3_CATALOGUE
 
 
 @pytest.fixture
@@ -119,3 +120,29 @@ def test_retire_needs_zero_traffic(
     assert components.service.versions == ["v1", "v2"]
     assert main(["models", "list"]) == 0
     assert "v3          retired" in capsys.readouterr().out
+
+
+def test_shadow_scoring_is_switched_on_and_off_at_run_time(
+    cli_env: Settings,
+    components: Components,
+    candidate_dir: Path,
+    client: FlaskClient,
+) -> None:
+    assert main(["models", "register", str(candidate_dir), "--version", "v3"]) == 0
+    assert components.model_sync is not None
+    components.model_sync.sync()
+    assert client.get("/config").get_json()["shadow_version"] is None
+    refused = client.put("/config/shadow", json={"version": "v9"}, headers=ADMIN)
+    assert (refused.status_code, refused.get_json()["code"]) == (400, "unknown_version")
+    assert client.put("/config/shadow", json={"version": "v3"}).status_code == 401
+    switched = client.put("/config/shadow", json={"version": "v3"}, headers=ADMIN)
+    assert switched.get_json() == {"shadow_version": "v3"}
+    assert client.get("/config").get_json()["shadow_version"] == "v3"
+    for _ in range(5):
+        client.post("/predict", json={"features": [5.1, 3.5, 1.4, 0.2]})
+    assert components.service.shadow is not None
+    components.service.shadow.drain()
+    shadow = client.get("/experiment").get_json()["shadow"]
+    assert shadow["v3"]["rows"] == 5
+    assert client.put("/config/shadow", json={"version": None}, headers=ADMIN).status_code == 200
+    assert components.service.shadow is None

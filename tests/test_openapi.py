@@ -55,6 +55,8 @@ def module_app(artifacts_dir: Any, tmp_path_factory: pytest.TempPathFactory) -> 
         components.monitor,
         components.experiment,
         rollouts=components.rollouts,
+        shadow_switch=components.shadow_switch,
+        runtime=components.storage.runtime if components.storage is not None else None,
     )
 
 
@@ -88,6 +90,7 @@ OPERATIONS = [
     "POST /feedback",
     "GET /experiment",
     "PUT /config/weights",
+    "PUT /config/shadow",
     "GET /config/history",
     "GET /rollouts",
     "POST /rollouts",

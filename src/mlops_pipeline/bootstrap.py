@@ -25,7 +25,7 @@ from mlops_pipeline.serving.inference import OnnxPredictor
 from mlops_pipeline.serving.model_sync import ModelSync
 from mlops_pipeline.serving.routing import ABRouter
 from mlops_pipeline.serving.service import PredictionService
-from mlops_pipeline.serving.shadow import ShadowScorer
+from mlops_pipeline.serving.shadow import ShadowScorer, ShadowSwitch
 from mlops_pipeline.storage import Storage, open_storage
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ class Components:
     pruner: LogPruner | None = None
     model_sync: ModelSync | None = None
     rollouts: RolloutService | None = None
+    shadow_switch: ShadowSwitch | None = None
 
     def close(self) -> None:
         if self.service.shadow is not None:
@@ -66,6 +67,8 @@ class Components:
         tasks: list[tuple[float, Callable[[], object]]] = []
         if self.model_sync is not None:  # before the split: a split may name a new version
             tasks.append((settings.model_sync_seconds, self.model_sync.sync))
+        if self.shadow_switch is not None:
+            tasks.append((settings.model_sync_seconds, self.shadow_switch.sync))
         if self.experiment is not None:
             tasks.append((settings.weights_sync_seconds, self.experiment.sync_weights))
         return tasks
@@ -190,7 +193,22 @@ def build_components(
             metrics if publish_gauges else None,
             AccessLog(enabled=True).record,
         )
-    return Components(service, monitor, experiment, storage, pruner, model_sync, rollouts)
+    shadow_switch = None
+    if storage is not None:
+        shadow_store = storage.shadow
+
+        def make_shadow(version: str) -> ShadowScorer | None:
+            predictor = service.predictor(version)
+            return None if predictor is None else ShadowScorer(predictor, shadow_store, metrics)
+
+        def install(scorer: ShadowScorer | None) -> None:
+            service.shadow = scorer
+
+        shadow_switch = ShadowSwitch(storage.runtime, lambda: service.shadow, install, make_shadow)
+        shadow_switch.sync()
+    return Components(
+        service, monitor, experiment, storage, pruner, model_sync, rollouts, shadow_switch
+    )
 
 
 def stored_weights(storage: Storage, router: ABRouter) -> Callable[[], dict[str, float]]:
@@ -242,6 +260,8 @@ def build_app(settings: Settings) -> WSGIApp:
         components.experiment,
         reports=components.storage.reports if components.storage is not None else None,
         rollouts=components.rollouts,
+        shadow_switch=components.shadow_switch,
+        runtime=components.storage.runtime if components.storage is not None else None,
     )
 
 

@@ -28,8 +28,10 @@ from mlops_pipeline.experiment.service import ExperimentService
 from mlops_pipeline.monitoring.drift_monitor import DriftMonitor
 from mlops_pipeline.monitoring.metrics import bounded_method
 from mlops_pipeline.serving.service import PredictionService
+from mlops_pipeline.serving.shadow import ShadowSwitch
 from mlops_pipeline.storage import StoreUnavailable
 from mlops_pipeline.storage.reports import ReportStore
+from mlops_pipeline.storage.runtime import RuntimeSettings
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ def create_app(
     access_log: AccessLog | None = None,
     reports: ReportStore | None = None,
     rollouts: RolloutService | None = None,
+    shadow_switch: ShadowSwitch | None = None,
+    runtime: RuntimeSettings | None = None,
 ) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -122,7 +126,17 @@ def create_app(
     endpoints = InferenceEndpoints(settings, service)
     app.register_blueprint(
         build_blueprint(
-            settings, service, registry, guard, monitor, experiment, reports, endpoints, rollouts
+            settings,
+            service,
+            registry,
+            guard,
+            monitor,
+            experiment,
+            reports,
+            endpoints,
+            rollouts,
+            shadow_switch,
+            runtime,
         )
     )
     app.register_blueprint(

@@ -192,6 +192,14 @@ def openapi_spec(model_name: str, feature_names: list[str], n_classes: int) -> d
                 admin=True,
             )
         },
+        "/config/shadow": {
+            "put": _operation(
+                "Switch shadow scoring to a served version, or off with null (admin)",
+                OBJECT,
+                {"type": "object", "properties": {"version": {"type": "string", "nullable": True}}},
+                admin=True,
+            )
+        },
         "/config/history": {
             "get": _operation("Audit of weight changes", OBJECT, parameters=[limit])
         },

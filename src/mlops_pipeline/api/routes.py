@@ -28,16 +28,19 @@ from mlops_pipeline.errors import (
     InvalidParameter,
     NotReady,
     RolloutConflict,
+    UnknownVersion,
 )
 from mlops_pipeline.experiment.service import ExperimentService
 from mlops_pipeline.monitoring.drift_monitor import DriftMonitor
 from mlops_pipeline.serving.service import PredictionService
+from mlops_pipeline.serving.shadow import SHADOW_SETTING, ShadowSwitch
 from mlops_pipeline.serving.validation import (
     parse_feedback,
     parse_weights,
 )
 from mlops_pipeline.storage import StoreUnavailable
 from mlops_pipeline.storage.reports import ReportStore
+from mlops_pipeline.storage.runtime import RuntimeSettings
 
 MAX_LOG_LIMIT = 1_000
 
@@ -52,6 +55,8 @@ def build_blueprint(
     reports: ReportStore | None = None,
     endpoints: InferenceEndpoints | None = None,
     rollouts: RolloutService | None = None,
+    shadow_switch: ShadowSwitch | None = None,
+    runtime: RuntimeSettings | None = None,
 ) -> Blueprint:
     blueprint = Blueprint("api", __name__)
     max_bytes = settings.max_body_bytes
@@ -161,6 +166,27 @@ def build_blueprint(
         old, new = experiment_service().change_weights(weights, actor)
         guard.log.event("weights_changed", actor=actor, old=old, new=new)
         return jsonify(weights=new)
+
+    @blueprint.put("/config/shadow")
+    def change_shadow() -> Response:
+        actor = guard.require(Role.ADMIN)
+        body = json_body()
+        version = body.get("version") if isinstance(body, dict) else None
+        if (
+            not isinstance(body, dict)
+            or "version" not in body
+            or (version is not None and version not in service.versions)
+        ):
+            raise UnknownVersion(
+                f'send {{"version": V}} with V a served version {service.versions}, or null'
+                " to switch shadow scoring off"
+            )
+        if shadow_switch is None or runtime is None:
+            raise ExperimentUnavailable("shadow scoring records to the prediction log: enable it")
+        runtime.set(SHADOW_SETTING, version, actor, time.time())
+        shadow_switch.sync()
+        guard.log.event("shadow_changed", actor=actor, version=version)
+        return jsonify(shadow_version=version)
 
     @blueprint.get("/config/history")
     def weight_history() -> Response:

@@ -87,6 +87,9 @@ class PredictionService:
             self.class_names,
         )
 
+    def predictor(self, name: str) -> OnnxPredictor | None:
+        return self._predictors.get(name)
+
     def remove_version(self, name: str) -> None:
         """Stop serving a retired version; refused while the router still sends it traffic."""
         if self.router.weights.get(name, 0.0) > 0:
@@ -179,4 +182,5 @@ class PredictionService:
             "class_names": list(self.class_names),
             "feature_ranges": self._feature_ranges,
             "prediction_log": self._store is not None,
+            "shadow_version": self.shadow.version if self.shadow is not None else None,
         }

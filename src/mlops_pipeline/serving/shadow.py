@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 
 from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.serving.inference import OnnxPredictor
+from mlops_pipeline.storage.runtime import UNSET, RuntimeSettings
 from mlops_pipeline.storage.shadow import ShadowStore
 
 logger = logging.getLogger(__name__)
@@ -25,6 +26,9 @@ class ShadowJob:
     primary_version: str
     rows: NDArray[np.float64]
     primary_classes: NDArray[np.int64]
+
+
+SHADOW_SETTING = "shadow_version"
 
 
 class ShadowScorer:
@@ -85,3 +89,36 @@ class ShadowScorer:
             job.request_id, job.primary_version, self.version, len(classes), agreed, self._clock()
         )
         self._metrics.count_shadow(self.version, agreed, disagreed)
+
+
+class ShadowSwitch:
+    """Adopt the shadow version stored at run time (`PUT /config/shadow`) in this process.
+
+    ``make`` builds a scorer for a served version; the old scorer's thread is stopped.
+    """
+
+    def __init__(
+        self,
+        settings: RuntimeSettings,
+        current: Callable[[], ShadowScorer | None],
+        install: Callable[[ShadowScorer | None], None],
+        make: Callable[[str], ShadowScorer | None],
+    ) -> None:
+        self._settings = settings
+        self._current = current
+        self._install = install
+        self._make = make
+
+    def sync(self) -> None:
+        wanted = self._settings.get(SHADOW_SETTING)
+        if wanted is UNSET:
+            return  # nobody switched it at run time: MLOPS_SHADOW_VERSION stands
+        scorer = self._current()
+        if (scorer.version if scorer is not None else None) == wanted:
+            return
+        replacement = self._make(wanted) if isinstance(wanted, str) else None
+        if isinstance(wanted, str) and replacement is None:
+            return  # not served here (yet): the model sync may still be loading it
+        self._install(replacement)
+        if scorer is not None:
+            scorer.stop()

@@ -21,6 +21,7 @@ from mlops_pipeline.storage.models import ModelStore
 from mlops_pipeline.storage.predictions import PredictionLog
 from mlops_pipeline.storage.reports import ReportStore
 from mlops_pipeline.storage.rollouts import RolloutStore
+from mlops_pipeline.storage.runtime import RuntimeSettings
 from mlops_pipeline.storage.shadow import ShadowStore
 from mlops_pipeline.storage.weights import WeightStore
 
@@ -45,6 +46,7 @@ class Storage:
     models: ModelStore
     rollouts: RolloutStore
     failures: FailureStore
+    runtime: RuntimeSettings
 
     def close(self) -> None:
         self.database.close()
@@ -67,4 +69,5 @@ def open_storage(url: str, log_durable: bool = False, check_schema: bool = True)
         ModelStore(database),
         RolloutStore(database),
         FailureStore(database),
+        RuntimeSettings(database),
     )

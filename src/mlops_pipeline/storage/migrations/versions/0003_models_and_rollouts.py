@@ -81,7 +81,22 @@ def upgrade() -> None:
         sa.Column("code", sa.Text(), nullable=False),
     )
 
+    # Serving settings changed at run time (the shadow version), adopted by every replica.
+    op.create_table(
+        "runtime_settings",
+        sa.Column("name", sa.Text(), primary_key=True),
+        sa.Column("value", sa.Text(), nullable=False),  # JSON
+        sa.Column("changed_at", FLOAT, nullable=False),
+        sa.Column("actor", sa.Text(), nullable=False),
+    )
+
 
 def downgrade() -> None:
-    for table in ("inference_failures", "rollout_events", "rollouts", "model_versions"):
+    for table in (
+        "runtime_settings",
+        "inference_failures",
+        "rollout_events",
+        "rollouts",
+        "model_versions",
+    ):
         op.drop_table(table)
