@@ -43,7 +43,10 @@ def test_plan_defaults_and_round_trip() -> None:
         ({"baseline": "v3"}, "must differ"),
         ({"steps": [0.5, 0.25, 1.0]}, "increasing"),
         ({"steps": [0.1, 0.5]}, "ending at 1.0"),
-        ({"steps": []}, "1-20"),
+        ({"steps": []}, "2-20"),
+        ({"steps": [1.0]}, "2-20"),  # no share below 1.0 would ever compare the versions
+        ({"policy": "thompson", "floor": 0.0}, "'floor' must be a number from 0.01"),
+        ({"guardrails": {"max_error_rate": 0}}, "'max_error_rate' must be a number from 0.0001"),
         ({"steps": [0, 1.0]}, "in \\(0, 1\\]"),
         ({"min_labels_per_step": 0}, "integer from 1"),
         ({"min_labels_per_step": 2.5}, "integer from 1"),
@@ -153,14 +156,15 @@ def test_equal_accuracy_without_enough_labels_holds() -> None:
     assert "accuracy" in decision.reason
 
 
-def test_drift_holds_and_broken_routing_rolls_back() -> None:
+def test_drift_and_a_sample_ratio_mismatch_hold_the_step() -> None:
     held = run(PLAN_OBJ, evidence((400, 300, 300, 0), (7600, 300, 240, 0), drift=True))
     assert held.action == HOLD
     assert "drift" in held.reason
-    # 4,000 of 8,000 requests went to a 5% candidate: the sample-ratio test refuses the step.
-    broken = run(PLAN_OBJ, evidence((4000, 300, 300, 0), (4000, 300, 240, 0)))
-    assert broken.action == ROLLBACK
-    assert "sample ratio" in broken.reason
+    # 4,000 of 8,000 requests went to a 5% candidate. Sticky users make requests dependent, so a
+    # mismatch holds (a person looks) rather than rolls back.
+    mismatch = run(PLAN_OBJ, evidence((4000, 300, 300, 0), (4000, 300, 240, 0)))
+    assert mismatch.action == HOLD
+    assert "sample_ratio" in mismatch.reason
 
 
 def test_labels_and_minutes_per_step_gate_the_advance() -> None:

@@ -39,6 +39,9 @@ def test_start_read_abort_and_history(client: FlaskClient, access_lines: list[by
     assert client.get("/rollouts/current").get_json()["id"] == body["id"]
     aborted = client.post("/rollouts/current/abort", headers=ADMIN).get_json()
     assert aborted["state"] == "aborted"
+    assert aborted["actor"] == "admin@127.0.0.1"  # admins see who acted; others do not
+    assert client.get("/rollouts").get_json()["rollouts"][0]["actor"] is None
+    assert "admin" not in str(client.get("/rollouts").get_json())
     assert [e["event"] for e in aborted["events"]] == ["started", "aborted"]
     assert client.get("/config").get_json()["weights"] == {"v1": 0.5, "v2": 0.5}
     assert client.post("/rollouts/current/abort", headers=ADMIN).status_code == 404
@@ -100,9 +103,11 @@ def test_a_worse_candidate_is_rolled_back_with_its_audit(
     last = client.get("/rollouts?limit=1").get_json()["rollouts"][0]
     assert last["state"] == "rolled_back"
     assert [e["event"] for e in last["events"]] == ["started", "rolled_back"]
-    assert last["events"][-1]["weights"] == {"v1": 0.5, "v2": 0.5}
+    # The split from before, with the failed candidate's share moved to the baseline.
+    assert last["events"][-1]["weights"] == {"v1": 1.0}
+    assert last["evidence"]["action"] == "rolled_back"  # the evidence that decided it
     components.experiment.sync_weights()  # type: ignore[union-attr]
-    assert components.service.router.weights == {"v1": 0.5, "v2": 0.5}
+    assert components.service.router.weights == {"v1": 1.0, "v2": 0.0}
     assert sample(registry, "mlops_rollout_transitions_total", event="rolled_back") == 1
     assert sample(registry, "mlops_rollout_state", state="rolled_back") == 1
 

@@ -83,7 +83,8 @@ def test_evidence_by_split(storage: Storage) -> None:
     ]
     storage.labels.save_labels(labels, 200.0)
     assert storage.labels.labels_by_epoch(start, 2, 150.0) == {(2, "v3"): (1, 1), (2, "v2"): (2, 1)}
-    storage.failures.record("v3", 2, "inference_failed", 201.0)
-    storage.failures.record("v3", 1, "inference_failed", 202.0)
+    storage.failures.record("v3", 2, "routed", "inference_failed", 201.0)
+    storage.failures.record("v3", 2, "pinned", "inference_failed", 201.0)  # not the rollout's
+    storage.failures.record("v3", 1, "routed", "inference_failed", 202.0)
     assert storage.failures.by_epoch(2) == {(2, "v3"): 1}
-    assert storage.failures.prune(201.5, 10) == 1
+    assert storage.failures.prune(201.5, 10) == 2

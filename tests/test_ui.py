@@ -200,7 +200,7 @@ def test_rollout_starts_from_the_form_with_a_typed_token(
         app.button(key="start_rollout").click().run()
         assert not app.exception
         assert not app.error
-        assert any("started by" in success.value for success in app.success)
+        assert any("started: v2" in success.value for success in app.success)
         text = _shown(app)
         assert "state **running**" in text
         assert "**v2** (candidate) against **v1** (baseline)" in text

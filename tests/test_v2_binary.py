@@ -84,6 +84,7 @@ def test_split_binary_body_takes_the_header_length() -> None:
         ("-1", "must be a byte count"),
         ("abc", "must be a byte count"),
         ("1e3", "must be a byte count"),
+        ("\xb2", "must be a byte count"),  # a superscript two: isdigit() but not int()
         ("9" * 13, "must be a byte count"),
         ("0", "the body has 10 bytes"),
         ("11", "is 11 but the body has 10 bytes"),

@@ -190,8 +190,9 @@ def build_components(
             storage,
             lambda: service.versions,
             stored_weights(storage, router),
-            metrics if publish_gauges else None,
+            metrics,
             AccessLog(enabled=True).record,
+            publish_gauges=publish_gauges,
         )
     shadow_switch = None
     if storage is not None:

@@ -33,14 +33,14 @@ def build_rollout_blueprint(
         after_change()
         guard.log.event("rollout_started", actor=actor, rollout_id=rollout.id,
                         candidate=rollout.candidate, baseline=rollout.baseline)  # fmt: skip
-        return jsonify(service().describe(rollout)), 201
+        return jsonify(service().describe(rollout, reveal_actor=True)), 201
 
     @blueprint.get("/rollouts/current")
     def current() -> Response:
         rollout = service().running()
         if rollout is None:
             raise NoRollout("no rollout is running (GET /rollouts lists finished ones)")
-        return jsonify(service().describe(rollout))
+        return jsonify(service().describe(rollout, guard.grants(Role.ADMIN)))
 
     @blueprint.post("/rollouts/current/abort")
     def abort() -> Response:
@@ -48,13 +48,14 @@ def build_rollout_blueprint(
         rollout = service().abort(actor)
         after_change()
         guard.log.event("rollout_aborted", actor=actor, rollout_id=rollout.id)
-        return jsonify(service().describe(rollout))
+        return jsonify(service().describe(rollout, reveal_actor=True))
 
     @blueprint.get("/rollouts")
     def history() -> Response:
         raw = request.args.get("limit", "20")
-        if not raw.isdigit() or not 1 <= int(raw) <= 200:
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 200:
             raise InvalidParameter(f"limit must be an integer from 1 to 200, got {raw[:20]!r}")
-        return jsonify(rollouts=[service().describe(r) for r in service().history(int(raw))])
+        admin = guard.grants(Role.ADMIN)
+        return jsonify(rollouts=[service().describe(r, admin) for r in service().history(int(raw))])
 
     return blueprint

@@ -41,6 +41,7 @@ from mlops_pipeline.serving.validation import (
 from mlops_pipeline.storage import StoreUnavailable
 from mlops_pipeline.storage.reports import ReportStore
 from mlops_pipeline.storage.runtime import RuntimeSettings
+from mlops_pipeline.storage.weights import RolloutControlsWeights
 
 MAX_LOG_LIMIT = 1_000
 
@@ -154,16 +155,18 @@ def build_blueprint(
     def change_weights() -> Response:
         actor = guard.require(Role.ADMIN)
         weights = parse_weights(json_body(), service.versions)
-        running = rollouts.running() if rollouts is not None else None
-        if running is not None:
-            if request.args.get("abort_rollout") != "true":
-                raise RolloutConflict(
-                    f"rollout {running.id} ({running.candidate}) controls the split; abort it"
-                    " (POST /rollouts/current/abort, or PUT with ?abort_rollout=true)"
-                )
-            rollouts.abort(actor)  # type: ignore[union-attr]
-            guard.log.event("rollout_aborted", actor=actor, rollout_id=running.id)
-        old, new = experiment_service().change_weights(weights, actor)
+        if request.args.get("abort_rollout") == "true" and rollouts is not None:
+            running = rollouts.running()
+            if running is not None:
+                rollouts.abort(actor)
+                guard.log.event("rollout_aborted", actor=actor, rollout_id=running.id)
+        try:
+            old, new = experiment_service().change_weights(weights, actor)
+        except RolloutControlsWeights:
+            raise RolloutConflict(
+                "a rollout controls the split; abort it (POST /rollouts/current/abort, or PUT"
+                " with ?abort_rollout=true)"
+            ) from None
         guard.log.event("weights_changed", actor=actor, old=old, new=new)
         return jsonify(weights=new)
 

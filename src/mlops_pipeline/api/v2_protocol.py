@@ -55,7 +55,7 @@ class InferRequest:
 def split_binary_body(body: bytes, header_length: str) -> tuple[bytes, bytes]:
     """(JSON header, tensor bytes) from a body sent with ``Inference-Header-Content-Length``."""
     value = header_length.strip()
-    if not value.isdigit() or len(value) > 12:
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:
         raise ProtocolError(
             f"Inference-Header-Content-Length must be a byte count, got {header_length[:20]!r}"
         )

@@ -128,8 +128,14 @@ def run_retire(args: argparse.Namespace) -> int:
                 " move it to another version first (PUT /config/weights or a rollout)"
             )
         rollout = storage.rollouts.current()
-        if rollout is not None and version in (rollout.candidate, rollout.baseline):
-            raise CliError(f"refusing to retire {version}: rollout {rollout.id} compares it")
+        if rollout is not None and (
+            version in (rollout.candidate, rollout.baseline)
+            or rollout.weights_before.get(version, 0.0) > 0
+        ):
+            raise CliError(
+                f"refusing to retire {version}: rollout {rollout.id} compares it or restores"
+                " traffic to it when it ends"
+            )
         storage.models.retire(version, _actor(args), time.time())
     finally:
         storage.close()

@@ -22,7 +22,7 @@ from mlops_pipeline.experiment.statistics import (
 from mlops_pipeline.storage.records import EpochCount
 
 # A breach must be clear, since every look could raise a false alarm: error rates are judged by
-# a one-sided 99.9% bound (z = 3.09), the traffic split by a 1e-6 sample-ratio p-value.
+# a one-sided 99.9% bound (z = 3.09); a sample-ratio p-value below 1e-6 holds the step.
 BREACH_Z, HOLD_Z = 3.09, 1.645
 SRM_ALPHA = 1e-6
 MIN_LATENCY_SAMPLES = 50
@@ -252,8 +252,9 @@ def _guardrails(
     if sum(observed.values()) >= 100:
         shares = {v: evidence.step_weights.get(v, 0.0) for v in observed}
         srm = sample_ratio_pvalue(observed, shares)
-    if srm < SRM_ALPHA:
-        breaches.append(f"sample ratio mismatch in this step (p = {srm:.2g}): routing is broken")
+    # A mismatch holds the step rather than roll back: requests of sticky users are not
+    # independent (one heavy user is many requests on one version), so the test can also fire
+    # when routing is fine; a person reads the reason and the traffic.
     checks.append(Check("sample_ratio", srm >= SRM_ALPHA, srm, SRM_ALPHA, f"observed {observed}"))
     checks.append(
         Check("drift", not evidence.drift_alarm, None, None,

@@ -76,10 +76,11 @@ def parse_plan(payload: Any, served: list[str]) -> Plan:
         or any(type(s) not in (int, float) or not 0 < s <= 1 for s in steps)
         or any(b <= a for a, b in itertools.pairwise(steps))
         or steps[-1] != 1
+        or (policy == STEPS and len(steps) < 2)
     ):
         raise InvalidRollout(
-            "steps must be 1-20 increasing shares in (0, 1] ending at 1.0,"
-            " e.g. [0.05, 0.25, 0.5, 1.0]"
+            "steps must be 2-20 increasing shares in (0, 1] ending at 1.0 (the shares before 1.0"
+            " compare the versions), e.g. [0.05, 0.25, 0.5, 1.0]"
         )
     labels = payload.get("min_labels_per_step", 200)
     if type(labels) is not int or not 1 <= labels <= 1_000_000:
@@ -94,12 +95,14 @@ def parse_plan(payload: Any, served: list[str]) -> Plan:
         min_labels_per_step=labels,
         min_minutes_per_step=_number(payload, "min_minutes_per_step", 0.0, 0.0, 7 * 24 * 60),
         guardrails=Guardrails(
-            max_error_rate=_number(guardrails, "max_error_rate", 0.01, 0.0, 1.0),
+            # Above 0: no finite number of requests can show an error rate of exactly 0.
+            max_error_rate=_number(guardrails, "max_error_rate", 0.01, 0.0001, 1.0),
             max_p99_ms=_number(guardrails, "max_p99_ms", 50.0, 0.001, 600_000.0),
             max_accuracy_drop=_number(guardrails, "max_accuracy_drop", 0.02, 0.0, 1.0),
         ),
         policy=policy,
-        floor=_number(payload, "floor", 0.05, 0.0, 0.5),
+        # Above 0: a version at 0% collects no evidence and the rollout could never end.
+        floor=_number(payload, "floor", 0.05, 0.01, 0.5),
         max_change=_number(payload, "max_change", 0.1, 0.001, 1.0),
         alpha=_number(payload, "alpha", 0.05, 1e-6, 0.5),
     )

@@ -35,6 +35,7 @@ class RolloutService:
         current_weights: Callable[[], dict[str, float]],
         metrics: Metrics | None,
         log: Callable[[dict[str, Any]], None] | None = None,
+        publish_gauges: bool = True,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -42,6 +43,9 @@ class RolloutService:
         self._versions = versions
         self._weights = current_weights
         self._metrics = metrics
+        # Transitions are counted wherever they happen (an API worker starts and aborts); the
+        # state gauges come from the monitor's leader only, as every other monitor gauge.
+        self._gauges = metrics if publish_gauges else None
         self._log = log
         self._clock = clock
         self._rng = rng or random.Random()
@@ -53,10 +57,7 @@ class RolloutService:
         first = (
             plan.step_weights(0) if plan.policy != THOMPSON else _shares(plan, plan.floor or 0.05)
         )
-        reason = (
-            f"started by {actor}: {plan.candidate} at {first[plan.candidate]:.0%}"
-            f" against {plan.baseline}"
-        )
+        reason = f"started: {plan.candidate} at {first[plan.candidate]:.0%} against {plan.baseline}"
         newest = self._storage.predictions.newest_id(0) or 0
         try:
             rollout = self._storage.rollouts.start(
@@ -72,21 +73,35 @@ class RolloutService:
         rollout = self._storage.rollouts.current()
         if rollout is None:
             raise NoRollout("no rollout is running")
-        reason = f"aborted by {actor}; weights restored to {rollout.weights_before}"
+        restored = self.restored_weights(rollout, rolled_back=False)
+        reason = f"aborted; weights restored to {restored}"
         if not self._storage.rollouts.transition(
-            rollout, ABORTED, ABORTED, rollout.step, rollout.weights_before, reason,
-            self._clock(), actor,
-        ):  # fmt: skip
+            rollout, ABORTED, ABORTED, rollout.step, restored, reason, self._clock(), actor
+        ):
             raise NoRollout("the rollout finished meanwhile")
         finished = self._storage.rollouts.get(rollout.id)
         assert finished is not None
         self._published(finished, ABORTED, reason)
         return finished
 
+    def restored_weights(self, rollout: Rollout, rolled_back: bool) -> dict[str, float]:
+        """The split from before the rollout, for the versions still served; after a rollback
+        the candidate's old share goes to the baseline (it just failed its evidence)."""
+        served = set(self._versions())
+        weights = {v: w for v, w in rollout.weights_before.items() if v in served and w > 0}
+        if rolled_back:
+            share = weights.pop(rollout.candidate, 0.0)
+            weights[rollout.baseline] = weights.get(rollout.baseline, 0.0) + share
+        total = sum(weights.values())
+        if total <= 0:
+            return {rollout.baseline: 1.0}
+        return {version: round(w / total, 12) for version, w in weights.items()}
+
     def running(self) -> Rollout | None:
         return self._storage.rollouts.current()
 
-    def describe(self, rollout: Rollout) -> dict[str, Any]:
+    def describe(self, rollout: Rollout, reveal_actor: bool = False) -> dict[str, Any]:
+        """The rollout as JSON; who started it only for admins (names and addresses)."""
         plan = plan_from_json(rollout.plan)
         body: dict[str, Any] = {
             "id": rollout.id,
@@ -102,7 +117,7 @@ class RolloutService:
             "step_started_at": rollout.step_started_at,
             "ended_at": rollout.ended_at,
             "reason": rollout.reason,
-            "actor": rollout.actor,
+            "actor": rollout.actor if reveal_actor else None,
             "evidence": rollout.last_evidence,
             "events": [
                 {
@@ -147,15 +162,18 @@ class RolloutService:
         record = {"action": decision.action, "reason": decision.reason, **decision.evidence_json()}
         if decision.action == HOLD:
             self._storage.rollouts.note(rollout, decision.reason, record)
-            if self._metrics is not None:
-                self._metrics.set_rollout(RUNNING, rollout.step)
+            if self._gauges is not None:
+                self._gauges.set_rollout(RUNNING, rollout.step)
             return record
-        target = decision.weights if decision.weights is not None else rollout.weights_before
+        if decision.weights is not None:
+            target = decision.weights
+        else:
+            target = self.restored_weights(rollout, rolled_back=True)
         state = FINAL_STATES.get(decision.action, RUNNING)
         if self._storage.rollouts.transition(
-            rollout, decision.action, state, decision.step, target, decision.reason, now
-        ):
-            self._storage.rollouts.note(rollout, decision.reason, record)
+            rollout, decision.action, state, decision.step, target, decision.reason, now,
+            evidence=record,
+        ):  # fmt: skip
             updated = self._storage.rollouts.get(rollout.id)
             assert updated is not None
             self._published(updated, decision.action, decision.reason)
@@ -164,7 +182,8 @@ class RolloutService:
     def _published(self, rollout: Rollout, event: str, reason: str) -> None:
         if self._metrics is not None:
             self._metrics.count_rollout_transition(event)
-            self._metrics.set_rollout(rollout.state, rollout.step)
+        if self._gauges is not None:
+            self._gauges.set_rollout(rollout.state, rollout.step)
         logger.warning("rollout %s %s: %s", rollout.id, event, reason)
         if self._log is not None:
             self._log({"event": "rollout", "rollout_id": rollout.id, "transition": event,

@@ -78,6 +78,8 @@ class ExperimentService:
 
     def set_versions(self, versions: Sequence[str]) -> None:
         """The served versions changed (one registered or retired at run time)."""
+        if self.champion not in versions and versions:
+            self.champion = versions[0]  # the incumbent was retired: the next one leads
         self.versions = [self.champion, *(v for v in versions if v != self.champion)]
         self._applied_version = 0  # a stored split naming the new version can apply now
 
@@ -139,8 +141,13 @@ class ExperimentService:
     def change_weights(
         self, weights: dict[str, float], actor: str
     ) -> tuple[dict[str, float], dict[str, float]]:
-        """Store and apply a new split; return (the split it replaced, the new one)."""
-        old, stored = self._weights.change(self._router.weights, weights, actor, self._clock())
+        """Store and apply a new split; return (the split it replaced, the new one).
+
+        Raises RolloutControlsWeights when a rollout runs (checked in the same transaction).
+        """
+        old, stored = self._weights.change(
+            self._router.weights, weights, actor, self._clock(), unless_rollout=True
+        )
         self._router.set_weights(weights, stored.version)
         self._metrics.set_weights(self._router.weights)
         self._applied_version = stored.version

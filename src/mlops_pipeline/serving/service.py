@@ -111,7 +111,7 @@ class PredictionService:
         try:
             classes, probabilities = self._predictors[version].predict(request.rows)
         except Exception:
-            self._record_failure(version)
+            self._record_failure(version, assignment)
             raise
         inference_seconds = self._timer() - started
         latency_ms = inference_seconds * 1000
@@ -148,13 +148,15 @@ class PredictionService:
             counts = {self.class_names[i]: int(per_class[i]) for i in np.flatnonzero(per_class)}
         self.metrics.observe_prediction(version, counts, seconds)
 
-    def _record_failure(self, version: str) -> None:
+    def _record_failure(self, version: str, assignment: str) -> None:
         """A version that raised: the rollout's error-rate guardrail counts these (best effort:
         the client gets the 500 either way)."""
         if self._failures is None:
             return
         try:
-            self._failures.record(version, self.router.version, "inference_failed", self._clock())
+            self._failures.record(
+                version, self.router.version, assignment, "inference_failed", self._clock()
+            )
         except StoreUnavailable:
             self.metrics.count_log_failure()
 

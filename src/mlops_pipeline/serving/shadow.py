@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -65,9 +66,12 @@ class ShadowScorer:
         while self._queue.unfinished_tasks and time.monotonic() < deadline:
             time.sleep(0.005)
 
-    def stop(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=5)
+    def stop(self, timeout: float = 5.0) -> None:
+        """Finish the queued work, then end the thread; never blocks past ``timeout`` (a full
+        queue behind a slow database must not hang a request that switched the shadow off)."""
+        with contextlib.suppress(queue.Full):
+            self._queue.put(None, timeout=timeout)
+        self._thread.join(timeout=timeout)
 
     def _run(self) -> None:
         while True:
@@ -108,8 +112,15 @@ class ShadowSwitch:
         self._current = current
         self._install = install
         self._make = make
+        # The refresher thread and `PUT /config/shadow` both sync: one at a time, or both could
+        # build a scorer and one scorer's thread would never be stopped.
+        self._lock = threading.Lock()
 
     def sync(self) -> None:
+        with self._lock:
+            self._sync()
+
+    def _sync(self) -> None:
         wanted = self._settings.get(SHADOW_SETTING)
         if wanted is UNSET:
             return  # nobody switched it at run time: MLOPS_SHADOW_VERSION stands

@@ -155,8 +155,8 @@ class PredictionLog:
         """Latencies (ms) of the newest ``limit`` requests ``version`` answered under one split."""
         rows = self._db.fetchall(
             "SELECT latency_ms FROM predictions WHERE id > ? AND model_version = ?"
-            " AND weights_version = ? ORDER BY id DESC LIMIT ?",
-            (after_id, version, weights_version, limit),
+            " AND weights_version = ? AND assignment = ? ORDER BY id DESC LIMIT ?",
+            (after_id, version, weights_version, ROUTED, limit),
         )
         return np.array([r[0] for r in rows], dtype=np.float64)
 

@@ -78,21 +78,31 @@ class RolloutStore:
         reason: str,
         now: float,
         actor: str = "rollout-controller",
+        evidence: dict[str, Any] | None = None,
     ) -> bool:
         """Apply ``weights``, move the rollout, record the event; False if it is not running."""
 
         def write(cursor: Cursor) -> bool:
-            current = cursor.fetchone("SELECT state FROM rollouts WHERE id = ?", (rollout.id,))
-            if current is None or current[0] != RUNNING:
+            # A no-op UPDATE first: it takes the row lock (PostgreSQL; SQLite's BEGIN IMMEDIATE
+            # already serializes writers), so a concurrent abort and a controller decision
+            # cannot both see "running" and the second overwrite the first.
+            if not cursor.execute(
+                "UPDATE rollouts SET state = state WHERE id = ? AND state = ?",
+                (rollout.id, RUNNING),
+            ):
                 return False  # finished meanwhile (aborted by a person, or another monitor)
             _old, version = write_weights(cursor, rollout.weights_before, weights, actor, now)
             ended = None if state == RUNNING else now
             started = now if step != rollout.step or event == "weights" else rollout.step_started_at
             cursor.execute(
                 "UPDATE rollouts SET state = ?, step = ?, step_started_at = ?,"
-                " step_weights_version = ?, ended_at = ?, reason = ? WHERE id = ?",
-                (state, step, started, version, ended, reason, rollout.id),
-            )
+                " step_weights_version = ?, ended_at = ?, reason = ?,"
+                " last_evidence = COALESCE(?, last_evidence) WHERE id = ?",
+                (
+                    state, step, started, version, ended, reason,
+                    None if evidence is None else json.dumps(evidence), rollout.id,
+                ),
+            )  # fmt: skip
             _event(cursor, rollout.id, now, event, state, step, weights, reason)
             return True
 

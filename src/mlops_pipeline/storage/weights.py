@@ -13,6 +13,10 @@ from mlops_pipeline.storage.database import Cursor, Database
 from mlops_pipeline.storage.records import StoredWeights, WeightChange
 
 
+class RolloutControlsWeights(Exception):
+    """A manual change met a running rollout (checked inside the write's transaction)."""
+
+
 class WeightStore:
     def __init__(self, database: Database) -> None:
         self._db = database
@@ -24,7 +28,12 @@ class WeightStore:
         return StoredWeights(json.loads(row[0]), int(row[1]), float(row[2]))
 
     def change(
-        self, default: dict[str, float], new: dict[str, float], actor: str, now: float
+        self,
+        default: dict[str, float],
+        new: dict[str, float],
+        actor: str,
+        now: float,
+        unless_rollout: bool = False,
     ) -> tuple[dict[str, float], StoredWeights]:
         """Persist the new split and its audit record in one transaction.
 
@@ -34,6 +43,12 @@ class WeightStore:
         """
 
         def write(cursor: Cursor) -> tuple[dict[str, float], int]:
+            # Lock the split first: a rollout starting meanwhile commits before this reads.
+            cursor.execute("UPDATE ab_weights SET version = version WHERE id = 1")
+            if unless_rollout and cursor.fetchone(
+                "SELECT id FROM rollouts WHERE state = 'running'"
+            ):
+                raise RolloutControlsWeights("a rollout controls the split")
             return write_weights(cursor, default, new, actor, now)
 
         old, version = self._db.transaction(write)
@@ -59,6 +74,9 @@ def write_weights(
     Returns (the split it replaced, the new version). Rollout transitions call it in their own
     transaction, so the weights and the rollout's state change together or not at all.
     """
+    # Lock the row before reading it (a no-op UPDATE; PostgreSQL would otherwise let two writers
+    # read the same "old" split), so the audit's old value is the one actually replaced.
+    cursor.execute("UPDATE ab_weights SET version = version WHERE id = 1")
     current = cursor.fetchone("SELECT weights FROM ab_weights WHERE id = 1")
     old = json.loads(current[0]) if current is not None else dict(default)
     row = cursor.fetchone(

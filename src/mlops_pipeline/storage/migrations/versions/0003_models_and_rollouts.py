@@ -78,6 +78,7 @@ def upgrade() -> None:
         sa.Column("created_at", FLOAT, nullable=False),
         sa.Column("model_version", sa.Text(), nullable=False),
         sa.Column("weights_version", sa.BigInteger(), nullable=True),
+        sa.Column("assignment", sa.Text(), nullable=False),  # routed | pinned, as predictions
         sa.Column("code", sa.Text(), nullable=False),
     )
 
