@@ -132,6 +132,13 @@ class PayloadTooLarge(ApiError):
     code = "payload_too_large"
 
 
+class InternalError(ApiError):
+    """Anything unexpected: the client gets this, the server log gets the traceback."""
+
+    status = 500
+    code = "internal_error"
+
+
 def all_error_codes() -> tuple[str, ...]:
     """Every code a client can see: the error counter's closed label set."""
     codes: list[str] = []

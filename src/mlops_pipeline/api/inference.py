@@ -30,6 +30,7 @@ from mlops_pipeline.api.v2_protocol import (
 from mlops_pipeline.config import Settings
 from mlops_pipeline.errors import (
     ApiError,
+    InternalError,
     InvalidFeatureValue,
     StorageUnavailable,
     UnsupportedMediaType,
@@ -70,6 +71,18 @@ def error_body(error: ApiError) -> bytes:
     return dumps({"error": error.message, "code": error.code})
 
 
+def client_error(exc: Exception, request_id: str) -> ApiError:
+    """Any exception as the error a client sees (REST or gRPC). Call it inside ``except``: a
+    fault of ours is logged here, once, with its traceback; a client's mistake is not."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, StoreUnavailable):
+        logger.error("storage unavailable: %s", exc)
+        return StorageUnavailable("the database cannot answer now; retry later")
+    logger.exception("unhandled error in request %s", request_id)
+    return InternalError("internal error; the server log has details")
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
@@ -102,24 +115,14 @@ class InferenceEndpoints:
             if environ.get("PATH_INFO") == "/predict":
                 return self._predict(environ)
             return self._infer(environ, version)
-        except ApiError as error:
-            self._metrics.count_error(error.code)
-            return Answer(error.status, error_body(error))
-        except StoreUnavailable as exc:
-            logger.error("storage unavailable: %s", exc)
-            mapped = StorageUnavailable("the database cannot answer now; retry later")
-            self._metrics.count_error(mapped.code)
-            return Answer(mapped.status, error_body(mapped))
-        except Exception:
+        except Exception as exc:
             request_id = environ.get(REQUEST_ID, "")
-            logger.exception("unhandled error in request %s", request_id)
-            self._metrics.count_error("internal_error")
-            body = {
-                "error": "internal error; the server log has details",
-                "code": "internal_error",
-                "request_id": request_id,
-            }
-            return Answer(500, dumps(body))
+            error = client_error(exc, request_id)
+            self._metrics.count_error(error.code)
+            body = {"error": error.message, "code": error.code}
+            if isinstance(error, InternalError):
+                body["request_id"] = request_id
+            return Answer(error.status, dumps(body))
 
     def _predict(self, environ: dict[str, Any]) -> Answer:
         service = self._service

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -16,7 +16,7 @@ def build_rollout_blueprint(
     rollouts: RolloutService | None,
     guard: Guard,
     max_bytes: int,
-    after_change: Any,
+    after_change: Callable[[], None],
 ) -> Blueprint:
     """``after_change``: adopt the stored split at once in this process (the others sync)."""
     blueprint = Blueprint("rollouts", __name__)

@@ -170,7 +170,7 @@ def _thompson(
         return Decision(
             HOLD, f"weights unchanged at {current_share:.1%}", None, step, checks, summary
         )
-    weights = {plan.candidate: share, plan.baseline: round(1 - share, 6)}
+    weights = plan.split(share)
     reason = f"candidate share {current_share:.1%} -> {share:.1%} (P(better) = {better:.1%})"
     return Decision(WEIGHTS, reason, weights, step + 1, checks, summary)
 

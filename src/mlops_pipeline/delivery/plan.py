@@ -38,9 +38,12 @@ class Plan:
         body["steps"] = list(self.steps)
         return body
 
-    def step_weights(self, step: int) -> dict[str, float]:
-        share = self.steps[step]
+    def split(self, share: float) -> dict[str, float]:
+        """The candidate at ``share``, the baseline the rest, every other version nothing."""
         return {self.candidate: share, self.baseline: round(1.0 - share, 12)}
+
+    def step_weights(self, step: int) -> dict[str, float]:
+        return self.split(self.steps[step])
 
 
 def _number(payload: dict[str, Any], key: str, default: float, low: float, high: float) -> float:

@@ -15,7 +15,7 @@ from typing import Any
 
 from mlops_pipeline.delivery.controller import HOLD, decide
 from mlops_pipeline.delivery.evidence import collect
-from mlops_pipeline.delivery.plan import THOMPSON, Plan, parse_plan, plan_from_json
+from mlops_pipeline.delivery.plan import THOMPSON, parse_plan, plan_from_json
 from mlops_pipeline.errors import NoRollout, RolloutConflict
 from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.storage import Storage
@@ -54,9 +54,7 @@ class RolloutService:
 
     def start(self, payload: Any, actor: str) -> Rollout:
         plan = parse_plan(payload, self._versions())
-        first = (
-            plan.step_weights(0) if plan.policy != THOMPSON else _shares(plan, plan.floor or 0.05)
-        )
+        first = plan.step_weights(0) if plan.policy != THOMPSON else plan.split(plan.floor)
         reason = f"started: {plan.candidate} at {first[plan.candidate]:.0%} against {plan.baseline}"
         newest = self._storage.predictions.newest_id(0) or 0
         try:
@@ -189,7 +187,3 @@ class RolloutService:
             self._log({"event": "rollout", "rollout_id": rollout.id, "transition": event,
                        "state": rollout.state, "step": rollout.step,
                        "candidate": rollout.candidate, "reason": reason})  # fmt: skip
-
-
-def _shares(plan: Plan, share: float) -> dict[str, float]:
-    return {plan.candidate: share, plan.baseline: round(1 - share, 6)}

@@ -7,7 +7,6 @@ write is UNAVAILABLE, anything else INTERNAL with the request id; never a traceb
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,17 +16,14 @@ from google.protobuf.message import DecodeError
 
 from mlops_pipeline import __version__
 from mlops_pipeline.api.access_log import AccessLog
-from mlops_pipeline.api.inference import new_request_id
+from mlops_pipeline.api.inference import client_error, new_request_id
 from mlops_pipeline.api.v2_protocol import model_metadata
-from mlops_pipeline.errors import ApiError, ModelNotFound, StorageUnavailable
+from mlops_pipeline.errors import InternalError, ModelNotFound
 from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.rpc.tensors import infer_response, request_rows, requested_names
 from mlops_pipeline.rpc.v2 import grpc_predict_v2_pb2 as pb
 from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.serving.validation import PredictRequest
-from mlops_pipeline.storage import StoreUnavailable
-
-logger = logging.getLogger(__name__)
 
 SERVICE = "inference.GRPCInferenceService"
 # The HTTP status each outcome would have had over REST: metrics and the access log keep one
@@ -36,6 +32,7 @@ STATUS_CODES = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
     404: grpc.StatusCode.NOT_FOUND,
     413: grpc.StatusCode.INVALID_ARGUMENT,
+    500: grpc.StatusCode.INTERNAL,
     503: grpc.StatusCode.UNAVAILABLE,
 }
 
@@ -154,19 +151,13 @@ class InferenceServicer:
         status, code, message = 200, grpc.StatusCode.OK, ""
         try:
             response = work()
-        except ApiError as error:
+        except Exception as exc:
+            error = client_error(exc, request_id)
             self._metrics.count_error(error.code)
-            status, code, message = error.status, STATUS_CODES.get(error.status), error.message
-        except StoreUnavailable as exc:
-            logger.error("storage unavailable: %s", exc)
-            mapped = StorageUnavailable("the database cannot answer now; retry later")
-            self._metrics.count_error(mapped.code)
-            status, code, message = mapped.status, grpc.StatusCode.UNAVAILABLE, mapped.message
-        except Exception:
-            logger.exception("unhandled error in gRPC request %s", request_id)
-            self._metrics.count_error("internal_error")
-            status, code = 500, grpc.StatusCode.INTERNAL
-            message = f"internal error; the server log has details (request {request_id})"
+            status, message = error.status, error.message
+            code = STATUS_CODES.get(status, grpc.StatusCode.INTERNAL)
+            if isinstance(error, InternalError):
+                message = f"{message} (request {request_id})"
         elapsed = self._timer() - started
         self._metrics.observe_request(f"/{SERVICE}/{method}", "POST", status, elapsed)
         if self._log.enabled:
@@ -181,5 +172,5 @@ class InferenceServicer:
                 version,
             )
         if code is not grpc.StatusCode.OK:
-            context.abort(code or grpc.StatusCode.INVALID_ARGUMENT, message)
+            context.abort(code, message)
         return response
