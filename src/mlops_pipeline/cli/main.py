@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlops_pipeline.cli import models, rollout
+from mlops_pipeline.cli import alerting, models, rollout
 from mlops_pipeline.cli.checks import run_db_status, run_db_upgrade, verified
 from mlops_pipeline.cli.common import CliError, settings_from
 from mlops_pipeline.cli.training import run_train
@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     models.add_parser(commands)
     rollout.add_parser(commands)
+    alerting.add_parser(commands)
 
     up = commands.add_parser("up", help="train if needed, then run the whole local stack")
     _add_server_flags(up)
