@@ -79,6 +79,7 @@ def test_serve_refuses_tampered_artifacts_naming_the_file(
 @pytest.mark.e2e
 def test_up_trains_when_needed_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     port, prometheus_port, ui_port = free_port(), free_port(), free_port()
+    alertmanager_port = free_port()
     env = {
         **os.environ,
         "MLOPS_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
@@ -88,6 +89,7 @@ def test_up_trains_when_needed_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path
         "MLOPS_PROMETHEUS_CONFIG_DIR": str(ROOT / "deploy" / "prometheus"),
         "MLOPS_UI_PORT": str(ui_port),
         "MLOPS_GRPC_PORT": str(free_port()),
+        "MLOPS_ALERTMANAGER_PORT": str(alertmanager_port),
     }
     for name in ("MLOPS_ADMIN_TOKEN", "MLOPS_FEEDBACK_TOKEN"):
         env.pop(name, None)
@@ -123,6 +125,8 @@ def test_up_trains_when_needed_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path
         assert labelled.status_code == 200
         if shutil.which("prometheus"):
             wait_until_ready(f"http://127.0.0.1:{prometheus_port}/-/ready", timeout=30)
+        if shutil.which("prometheus-alertmanager"):  # started, and Prometheus sends to it
+            wait_until_ready(f"http://127.0.0.1:{alertmanager_port}/-/ready", timeout=30)
         api_url = f"http://127.0.0.1:{port}"
         prometheus_url = f"http://127.0.0.1:{prometheus_port}" if shutil.which("prometheus") else ""
         health = subprocess.run(

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     prometheus_port: int = Field(
         9090, ge=0, le=65535, description="Port `mlops up` gives Prometheus."
     )
+    alertmanager_port: int = Field(
+        9093, ge=0, le=65535, description="Port `mlops up` gives Alertmanager (when installed)."
+    )
     prometheus_config_dir: Path = Field(
         Path("deploy/prometheus"), description="Folder with prometheus.yml and alerts.yml."
     )

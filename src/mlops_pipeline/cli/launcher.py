@@ -121,16 +121,23 @@ def prometheus_config(
     scrape_interval: str = "10s",
     monitor_target: str | None = None,
     alert_for: str | None = None,
+    alertmanager_target: str | None = None,
 ) -> Path:
     """Write a copy of the deploy config scraping ``target``; return the config's path.
 
     ``alert_for`` replaces every rule's ``for:`` duration (tests use 0s so alerts fire at once).
+    Without ``alertmanager_target`` the ``alerting`` section is left out (nothing to send to).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     config = (deploy_dir / "prometheus.yml").read_text()
     config = config.replace('"api:5000"', f'"{target}"')
+    config = config.replace('"http://api:5000"', f'"http://{target}"')
     if monitor_target is not None:
         config = config.replace('"monitor:9100"', f'"{monitor_target}"')
+    if alertmanager_target is None:
+        config = ALERTING_SECTION.sub("", config)
+    else:
+        config = config.replace('"alertmanager:9093"', f'"{alertmanager_target}"')
     config = re.sub(
         r"(scrape_interval|evaluation_interval): \S+", rf"\1: {scrape_interval}", config
     )
@@ -142,8 +149,16 @@ def prometheus_config(
     return out_dir / "prometheus.yml"
 
 
-def prometheus_process(settings: Settings, binary: str) -> subprocess.Popen[bytes]:
-    """Prometheus scraping the local API, with the deploy config's rules."""
+ALERTING_SECTION = re.compile(
+    r"^# Every alert goes to Alertmanager[^\n]*\nalerting:\n(?: [^\n]*\n)+\n?", re.MULTILINE
+)
+
+
+def prometheus_process(
+    settings: Settings, binary: str, alertmanager: str | None = None
+) -> subprocess.Popen[bytes]:
+    """Prometheus scraping the local API, with the deploy config's rules; alerts go to
+    ``alertmanager`` (host:port) when one runs."""
     folder = settings.db_path.parent / "prometheus"
     host = reachable_host(settings.host)
     config = prometheus_config(
@@ -151,6 +166,7 @@ def prometheus_process(settings: Settings, binary: str) -> subprocess.Popen[byte
         folder,
         f"{host}:{settings.port}",
         monitor_target=f"{host}:{settings.monitor_port}",
+        alertmanager_target=alertmanager,
     )
     return subprocess.Popen(
         [
@@ -158,6 +174,29 @@ def prometheus_process(settings: Settings, binary: str) -> subprocess.Popen[byte
             f"--config.file={config}",
             f"--storage.tsdb.path={folder / 'data'}",
             f"--web.listen-address={settings.host}:{settings.prometheus_port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def alertmanager_process(
+    settings: Settings, binary: str, template: Path
+) -> subprocess.Popen[bytes]:
+    """Alertmanager with the deploy config rendered from MLOPS_ALERT_* (see `mlops alerting`)."""
+    from mlops_pipeline.cli.alerting import render
+
+    folder = settings.db_path.parent / "alertmanager"
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "alertmanager.yml"
+    config.write_text(render(template.read_text(encoding="utf-8"), os.environ), encoding="utf-8")
+    return subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={folder / 'data'}",
+            f"--web.listen-address={settings.host}:{settings.alertmanager_port}",
+            "--cluster.listen-address=",  # one local instance: no gossip port
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

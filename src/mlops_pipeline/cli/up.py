@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 from pathlib import Path
 
 from mlops_pipeline.cli.checks import strong_tokens, upgrade_database, verified
@@ -54,13 +55,14 @@ def run_up(args: argparse.Namespace) -> int:
     print(
         f"Monitor     http://{host}:{settings.monitor_port}/metrics  (drift, experiment, retention)"
     )
+    alertmanager = start_alertmanager(settings, processes, host)
     prometheus = shutil.which("prometheus")
     if prometheus is None:
         print("Prometheus  not installed; `sudo apt-get install prometheus` adds it to `make up`")
     elif not (settings.prometheus_config_dir / "prometheus.yml").exists():
         print(f"Prometheus  skipped: no prometheus.yml in {settings.prometheus_config_dir}")
     else:
-        processes.append(prometheus_process(settings, prometheus))
+        processes.append(prometheus_process(settings, prometheus, alertmanager))
         print(f"Prometheus  http://{host}:{settings.prometheus_port}  (alerts: /alerts)")
     ui_settings = settings.model_copy(
         update={
@@ -75,6 +77,26 @@ def run_up(args: argparse.Namespace) -> int:
         return supervise(processes)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def start_alertmanager(
+    settings: Settings, processes: list[subprocess.Popen[bytes]], host: str
+) -> str | None:
+    """Alertmanager when it is installed (Debian names it prometheus-alertmanager); its address."""
+    from mlops_pipeline.cli.alerting import TEMPLATE
+    from mlops_pipeline.cli.launcher import alertmanager_process
+
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if binary is None:
+        print("Alertmanager not installed; `sudo apt-get install prometheus-alertmanager` adds it")
+        return None
+    if not TEMPLATE.exists():
+        print(f"Alertmanager skipped: no {TEMPLATE}")
+        return None
+    processes.append(alertmanager_process(settings, binary, TEMPLATE))
+    address = f"{host}:{settings.alertmanager_port}"
+    print(f"Alertmanager http://{address}  (deliveries: MLOPS_ALERT_* settings)")
+    return address
 
 
 def with_local_tokens(settings: Settings) -> tuple[Settings, Path | None]:
