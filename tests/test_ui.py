@@ -10,13 +10,15 @@ import pytest
 import requests
 from streamlit.testing.v1 import AppTest
 
+from mlops_pipeline.cli.launcher import prometheus_config
 from mlops_pipeline.ui.batch import BatchError, parse_batch_csv
 from mlops_pipeline.ui.charts import FEW_POINTS, line_spec, series_frame
-from mlops_pipeline.ui.client import ApiClient, UiError
+from mlops_pipeline.ui.client import ApiClient, PrometheusClient, UiError
 from mlops_pipeline.ui.rollout import build_plan, check_rows, labels_text, parse_steps, step_text
+from test_prometheus import DEPLOY, firing, start_prometheus, wait_for
 
 from helpers import ADMIN, ADMIN_TOKEN, FEEDBACK_TOKEN, SETOSA_ROW
-from servers import free_port, running_api, running_monitor
+from servers import free_port, running_api, running_monitor, stop
 
 PAGES = Path(__file__).resolve().parents[1] / "src" / "mlops_pipeline" / "ui" / "pages"
 NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -403,3 +405,80 @@ def test_a_long_single_series_is_a_plain_line() -> None:
     assert spec["mark"]["point"] is False
     assert "color" not in spec["encoding"]  # no legend for one series
     assert series_frame([]).empty
+
+
+def test_monitoring_lists_the_alerts_a_real_prometheus_fires(
+    page, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Prometheus scrapes an address where nothing listens: APIDown fires (rules `for: 0s`)."""
+    nobody = f"127.0.0.1:{free_port()}"
+    config = prometheus_config(
+        DEPLOY,
+        tmp_path / "prometheus",
+        nobody,
+        scrape_interval="1s",
+        alert_for="0s",
+        monitor_target=nobody,
+    )
+    process, url = start_prometheus(config, tmp_path / "prometheus" / "data")
+    try:
+        wait_for(lambda: "APIDown" in firing(url), 30, "APIDown to fire")
+        alerts = PrometheusClient(url).alerts()
+        assert any(alert["labels"]["alertname"] == "APIDown" for alert in alerts)
+        monkeypatch.setenv("MLOPS_PROMETHEUS_URL", url)
+        app = page("monitoring")
+    finally:
+        stop(process)
+    assert not any("No alert is firing" in success.value for success in app.success)
+    table = app.dataframe[0].value
+    assert list(table.columns) == ["alert", "severity", "state", "since", "summary"]
+    down = table[table["alert"] == "APIDown"].iloc[0]
+    assert (down["severity"], down["state"]) == ("critical", "firing")
+    assert down["since"].endswith(" UTC")
+    assert down["summary"] == "The prediction API is not being scraped"
+    assert table.iloc[0]["alert"] == "APIDown"  # the only firing critical alert comes first
+
+
+def test_monitoring_alerts_fall_back_when_prometheus_is_down(page) -> None:  # type: ignore[no-untyped-def]
+    app = page("monitoring")  # the fixture points the UI at a free port: nobody there
+    assert app.subheader[0].value == "Alerts"
+    assert not app.success
+    message = next(w.value for w in app.warning if "alerts cannot be shown" in w.value)
+    assert "Prometheus at" in message
+    assert "unreachable" in message
+    with pytest.raises(UiError, match="unreachable"):
+        PrometheusClient(f"http://127.0.0.1:{free_port()}").alerts()
+
+
+def test_monitoring_says_when_no_alert_is_firing(page, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(PrometheusClient, "alerts", lambda self: [])
+    app = page("monitoring")
+    assert app.success[0].value == "No alert is firing."
+
+
+def test_monitoring_sorts_alerts_firing_first_then_by_severity(
+    page, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    def alert(name: str, severity: str, state: str) -> dict[str, object]:
+        return {
+            "labels": {"alertname": name, "severity": severity},
+            "annotations": {"summary": f"{name} summary", "description": "..."},
+            "state": state,
+            "activeAt": "2024-05-01T12:30:45.123456789Z",
+        }
+
+    alerts = [
+        alert("PendingCritical", "critical", "pending"),
+        alert("FiringWarning", "warning", "firing"),
+        alert("FiringCritical", "critical", "firing"),
+        alert("PendingWarning", "warning", "pending"),
+    ]
+    monkeypatch.setattr(PrometheusClient, "alerts", lambda self: alerts)
+    app = page("monitoring")
+    table = app.dataframe[0].value
+    assert list(table["alert"]) == [
+        "FiringCritical", "FiringWarning", "PendingCritical", "PendingWarning",
+    ]  # fmt: skip
+    assert list(table["severity"]) == ["critical", "warning", "critical", "warning"]
+    assert set(table["since"]) == {"2024-05-01 12:30:45 UTC"}
+    assert table.iloc[0]["summary"] == "FiringCritical summary"

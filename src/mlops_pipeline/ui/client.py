@@ -182,3 +182,22 @@ class PrometheusClient:
             raise UiError(f"Prometheus refused the query: {body.get('error', body)}")
         result: list[dict[str, Any]] = body["data"]["result"]
         return result
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """The alerts Prometheus evaluates as pending or firing (GET /api/v1/alerts).
+
+        Each has ``labels`` (``alertname``, ``severity``), ``annotations`` (``summary``,
+        ``description``), ``state`` ("pending" or "firing") and ``activeAt``.
+        """
+        try:
+            response = requests.get(self.base_url + "/api/v1/alerts", timeout=self._timeout)
+            body = response.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise UiError(
+                f"Prometheus at {self.base_url} is unreachable ({type(exc).__name__})."
+            ) from exc
+        if not isinstance(body, dict) or body.get("status") != "success":
+            error = body.get("error", body) if isinstance(body, dict) else body
+            raise UiError(f"Prometheus refused the alerts request: {error}")
+        alerts: list[dict[str, Any]] = body["data"]["alerts"]
+        return alerts

@@ -1,6 +1,8 @@
-"""Monitoring: charts from Prometheus, drift per feature from the API."""
+"""Monitoring: alerts and charts from Prometheus, drift per feature from the API."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -23,8 +25,55 @@ QUERIES = {
     "Drift score": "max(mlops_drift_score)",
 }
 
+STATES = {"firing": 0, "pending": 1}
+SEVERITIES = {"critical": 0, "warning": 1, "info": 2}
+
+
+def since(active_at: Any) -> str:
+    """``activeAt`` (RFC 3339, nanoseconds) as a UTC time to the second; "" when absent."""
+    moment = pd.to_datetime(active_at, utc=True, errors="coerce") if active_at else pd.NaT
+    return "" if pd.isna(moment) else f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def alert_table(alerts: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per alert: firing before pending, then critical before warning before the rest."""
+
+    def order(alert: dict[str, Any]) -> tuple[int, int, str, str]:
+        labels = alert.get("labels", {})
+        return (
+            STATES.get(str(alert.get("state")), len(STATES)),
+            SEVERITIES.get(str(labels.get("severity")), len(SEVERITIES)),
+            str(alert.get("activeAt", "")),
+            str(labels.get("alertname", "")),
+        )
+
+    rows = [
+        {
+            "alert": alert.get("labels", {}).get("alertname", ""),
+            "severity": alert.get("labels", {}).get("severity", ""),
+            "state": alert.get("state", ""),
+            "since": since(alert.get("activeAt")),
+            "summary": alert.get("annotations", {}).get("summary", ""),
+        }
+        for alert in sorted(alerts, key=order)
+    ]
+    return pd.DataFrame(rows, columns=["alert", "severity", "state", "since", "summary"])
+
+
 st.title("Monitoring")
 source = prometheus()
+
+st.subheader("Alerts")
+try:
+    active = source.alerts()
+except UiError as exc:
+    st.warning(f"{exc} Its alerts cannot be shown.")
+else:
+    if active:
+        st.dataframe(alert_table(active), hide_index=True)
+    else:
+        st.success("No alert is firing.")
+
 try:
     for title, promql in QUERIES.items():
         frame = series_frame(source.range_query(promql))
