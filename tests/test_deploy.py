@@ -92,7 +92,17 @@ def test_compose_data_folder_is_a_named_volume_unless_api_data_is_set(tmp_path: 
 def test_compose_services_ports_volumes_network() -> None:
     assert "version" not in COMPOSE
     services = COMPOSE["services"]
-    assert set(services) == {"trainer", "migrate", "monitor", "api", "ui", "prometheus", "proxy"}
+    assert set(services) == {
+        "trainer",
+        "migrate",
+        "monitor",
+        "api",
+        "ui",
+        "prometheus",
+        "alertmanager-config",
+        "alertmanager",
+        "proxy",
+    }
     # Plain HTTP and plaintext gRPC only on loopback; the proxy is the one public entry.
     assert services["api"]["ports"] == [
         "${API_BIND:-127.0.0.1}:5000:5000",
@@ -100,10 +110,18 @@ def test_compose_services_ports_volumes_network() -> None:
     ]
     assert services["ui"]["ports"] == ["${UI_BIND:-127.0.0.1}:8501:8501"]
     assert services["prometheus"]["ports"] == ["${PROMETHEUS_BIND:-127.0.0.1}:9090:9090"]
+    assert services["alertmanager"]["ports"] == ["${ALERTMANAGER_BIND:-127.0.0.1}:9093:9093"]
+    assert "ports" not in services["alertmanager-config"]
     assert services["proxy"]["ports"] == ["80:80", "443:443", "8443:8443", "8444:8444"]
     assert services["proxy"]["profiles"] == ["production"]
     assert all("profiles" not in service for name, service in services.items() if name != "proxy")
-    assert set(COMPOSE["volumes"]) == {"artifacts", "api-data", "prometheus-data"}
+    assert set(COMPOSE["volumes"]) == {
+        "artifacts",
+        "api-data",
+        "prometheus-data",
+        "alertmanager-config",
+        "alertmanager-data",
+    }
     assert COMPOSE["networks"]["mlops-network"]["name"] == "mlops-network"
     for name, service in services.items():
         assert service["networks"] == ["mlops-network"], name
@@ -121,7 +139,7 @@ def test_compose_start_order_and_health() -> None:
     assert services["proxy"]["depends_on"]["api"]["condition"] == "service_healthy"
     assert services["trainer"]["restart"] == "no"
     assert "test -f /artifacts/manifest.json ||" in services["trainer"]["command"][-1]
-    for name in ("prometheus", "proxy"):
+    for name in ("prometheus", "alertmanager", "proxy"):
         assert services[name]["healthcheck"]["test"][0] == "CMD", name
 
 
@@ -129,7 +147,7 @@ def test_compose_pins_images_mounts_config_read_only_and_requires_tokens() -> No
     services = COMPOSE["services"]
     assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", services["prometheus"]["image"])
     assert re.fullmatch(r"nginx:\d+\.\d+\.\d+-alpine", services["proxy"]["image"])
-    for name in ("prometheus", "proxy"):
+    for name in ("prometheus", "alertmanager-config", "proxy"):
         mounts = [v for v in services[name]["volumes"] if isinstance(v, str) and "deploy/" in v]
         assert mounts, name
         assert all(volume.endswith(":ro") for volume in mounts), name
@@ -141,6 +159,80 @@ def test_compose_pins_images_mounts_config_read_only_and_requires_tokens() -> No
     token = "MLOPS_FEEDBACK_TOKEN"
     assert ui[token] == TOKEN_VALUE % (token, token)
     assert "MLOPS_ADMIN_TOKEN" not in ui
+
+
+ALERT_SETTINGS = [
+    "MLOPS_ALERT_WEBHOOK_URL",
+    "MLOPS_ALERT_EMAIL_TO",
+    "MLOPS_ALERT_SMTP_FROM",
+    "MLOPS_ALERT_SMTP_SMARTHOST",
+    "MLOPS_ALERT_SMTP_USERNAME",
+    "MLOPS_ALERT_SMTP_PASSWORD_FILE",
+]
+
+
+def test_compose_alertmanager_is_rendered_first_pinned_and_on_loopback() -> None:
+    services = COMPOSE["services"]
+    render, alertmanager = services["alertmanager-config"], services["alertmanager"]
+    # The one-shot renderer: the api image and its CLI, the template read-only, settings from the
+    # host with empty defaults (an unset destination is left out, never a placeholder).
+    assert render["image"] == services["api"]["image"]
+    assert render["command"] == [
+        "mlops",
+        "alerting",
+        "config",
+        "--template",
+        "/templates/alertmanager.yml",
+        "--out",
+        "/config/alertmanager.yml",
+    ]
+    assert render["restart"] == "no"
+    assert "./deploy/alertmanager:/templates:ro" in render["volumes"]
+    assert "alertmanager-config:/config" in render["volumes"]
+    assert (ROOT / "deploy" / "alertmanager" / "alertmanager.yml").exists()
+    assert render["environment"] == {name: f"${{{name}:-}}" for name in ALERT_SETTINGS}
+    # The SMTP password is a mounted file, never a variable.
+    assert "environment" not in alertmanager
+    assert not re.search(r"MLOPS_ALERT_SMTP_PASSWORD\b", (ROOT / "docker-compose.yml").read_text())
+    # Alertmanager: pinned official image, started only on a rendered config, read-only mounts.
+    assert re.fullmatch(r"prom/alertmanager:v\d+\.\d+\.\d+", alertmanager["image"])
+    assert alertmanager["depends_on"] == {
+        "alertmanager-config": {"condition": "service_completed_successfully"}
+    }
+    assert alertmanager["command"] == [
+        "--config.file=/config/alertmanager.yml",
+        "--storage.path=/alertmanager",
+    ]
+    assert "alertmanager-config:/config:ro" in alertmanager["volumes"]
+    assert "alertmanager-data:/alertmanager" in alertmanager["volumes"]
+    (secret,) = [v for v in alertmanager["volumes"] if isinstance(v, dict)]
+    assert secret == {
+        "type": "bind",
+        "source": "${MLOPS_ALERT_SMTP_PASSWORD_HOST_FILE:-/dev/null}",
+        "target": "/run/secrets/smtp-password",
+        "read_only": True,
+    }
+    assert alertmanager["healthcheck"]["test"] == [
+        "CMD",
+        "wget",
+        "-qO-",
+        "http://127.0.0.1:9093/-/healthy",
+    ]
+    assert alertmanager["restart"] == "unless-stopped"
+    # Prometheus (deploy/prometheus/prometheus.yml: alertmanager:9093) starts after it.
+    prometheus = services["prometheus"]
+    assert prometheus["depends_on"]["alertmanager"] == {"condition": "service_started"}
+    assert "alertmanager:9093" in (ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text()
+
+
+def test_compose_alertmanager_port_stays_on_loopback_when_rendered(tmp_path: Path) -> None:
+    result = compose(tmp_path, "config", **TOKENS)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    (port,) = services["alertmanager"]["ports"]
+    published = port if isinstance(port, str) else port.get("host_ip", "")
+    assert "127.0.0.1" in str(published)
+    assert services["alertmanager-config"]["environment"]["MLOPS_ALERT_WEBHOOK_URL"] in ("", None)
 
 
 # --- Dockerfiles ---------------------------------------------------------------------------

@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 import yaml
 
+from mlops_pipeline.cli.alerting import VARIABLE, render
 from mlops_pipeline.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"
 PROMETHEUS_CONFIG = K8S / "prometheus" / "prometheus.yml"
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+ALERTMANAGER_TEMPLATE = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
 DOC = (ROOT / "docs" / "k8s.md").read_text()
 KUBERNETES = "1.30.0"  # the oldest Kubernetes the manifests promise to work on
 NAMESPACE = "mlops"
@@ -34,7 +36,19 @@ PLACEHOLDERS = {
     ("mlops-database", "url"): "postgresql://mlops:placeholder@db.invalid:5432/mlops",
     ("mlops-tokens", "admin-token"): "a" * 32,
     ("mlops-tokens", "feedback-token"): "f" * 32,
+    ("mlops-alerting", "webhook-url"): "https://hooks.example.invalid/mlops",
+    ("mlops-alerting", "email-to"): "oncall@example.invalid",
+    ("mlops-alerting", "smtp-from"): "alertmanager@example.invalid",
+    ("mlops-alerting", "smtp-smarthost"): "smtp.example.invalid:587",
+    ("mlops-alerting", "smtp-username"): "alertmanager",
 }
+# Secrets every key of which may be absent: Alertmanager's destinations are each optional
+# (`mlops alerting config` leaves out one whose settings are missing).
+OPTIONAL_SECRETS = {"mlops-alerting"}
+# Variables `mlops alerting config` reads (not Settings): the template's ${MLOPS_ALERT_*}.
+ALERT_VARIABLES = set(VARIABLE.findall(ALERTMANAGER_TEMPLATE.read_text()))
+# Third-party images: each pinned to one exact release, outside the project's own tag.
+THIRD_PARTY_IMAGES = {"prom/alertmanager"}
 
 FILES = sorted(K8S.glob("*.yaml"))
 DOCUMENTS: list[tuple[str, dict[str, Any]]] = [
@@ -75,6 +89,16 @@ def containers() -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
             pod_spec(workload).get("initContainers", []) + pod_spec(workload)["containers"]
         ):
             yield workload, container
+
+
+def mounted_configmaps() -> set[str]:
+    """ConfigMaps mounted as files (not settings: their keys are file names)."""
+    return {
+        volume["configMap"]["name"]
+        for workload in workloads()
+        for volume in pod_spec(workload).get("volumes", [])
+        if "configMap" in volume
+    }
 
 
 def container_of(name: str) -> dict[str, Any]:
@@ -238,7 +262,8 @@ def test_probes_and_scrape_annotations_name_declared_ports() -> None:
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             if probe in container:
                 assert container[probe]["httpGet"]["port"] in port_keys(container), (name, probe)
-        if workload["kind"] == "Deployment":  # long-running: the kubelet must watch it
+        long_running = container in pod_spec(workload)["containers"]
+        if workload["kind"] == "Deployment" and long_running:  # the kubelet must watch it
             assert {"readinessProbe", "livenessProbe"} <= set(container), name
     api = container_of("mlops-api")
     assert api["readinessProbe"]["httpGet"]["path"] == "/ready"
@@ -332,9 +357,16 @@ def test_secret_keys_read_are_exactly_the_documented_ones() -> None:
         for variable in container.get("env", []):
             ref = variable.get("valueFrom", {}).get("secretKeyRef")
             if ref:
-                assert ref.get("optional") is not True, (workload["metadata"]["name"], ref)
+                if ref["name"] not in OPTIONAL_SECRETS:
+                    assert ref.get("optional") is not True, (workload["metadata"]["name"], ref)
                 read.add((ref["name"], ref["key"]))
         assert "secretRef" not in str(container.get("envFrom", [])), "keys must be named"
+    for workload in workloads():
+        for volume in pod_spec(workload).get("volumes", []):
+            if "secret" in volume:
+                secret = volume["secret"]
+                assert secret["items"], "keys must be named"  # not every key as a file
+                read |= {(secret["secretName"], item["key"]) for item in secret["items"]}
     for ingress in of_kind("Ingress"):
         for tls in ingress["spec"]["tls"]:
             read |= {(tls["secretName"], "tls.crt"), (tls["secretName"], "tls.key")}
@@ -351,18 +383,29 @@ def test_configmaps_read_exist_and_their_keys_are_documented() -> None:
             ref = variable.get("valueFrom", {}).get("configMapKeyRef")
             if ref:
                 assert ref["key"] in configmaps[ref["name"]], (workload["metadata"]["name"], ref)
+    for workload in workloads():
+        for volume in pod_spec(workload).get("volumes", []):
+            if "configMap" in volume:
+                source = volume["configMap"]
+                assert source.get("optional") is not True
+                for item in source.get("items", []):
+                    assert item["key"] in configmaps[source["name"]], source
     keys = {(name, key) for name, data in configmaps.items() for key in data}
     assert keys == documented("ConfigMap keys")
 
 
 def test_every_mlops_variable_is_a_setting() -> None:
     named_variables = {v["name"] for _, c in containers() for v in c.get("env", [])}
-    named_variables |= {key for d in of_kind("ConfigMap") for key in d.get("data", {})}
-    for variable in sorted(named_variables):
+    settings_maps = [
+        d for d in of_kind("ConfigMap") if d["metadata"]["name"] not in mounted_configmaps()
+    ]
+    named_variables |= {key for d in settings_maps for key in d.get("data", {})}
+    assert named_variables >= ALERT_VARIABLES  # every setting of the template reaches the pod
+    for variable in sorted(named_variables - ALERT_VARIABLES):
         if variable.startswith("MLOPS_"):
             field = variable.removeprefix("MLOPS_")
             assert field.lower() in Settings.model_fields or field in PLANNED, variable
-    for data in (d.get("data", {}) for d in of_kind("ConfigMap")):
+    for data in (d.get("data", {}) for d in settings_maps):
         assert all(key.startswith("MLOPS_") for key in data)
 
 
@@ -414,7 +457,10 @@ def test_pods_meet_the_restricted_pod_security_standard() -> None:
         assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
         assert spec["automountServiceAccountToken"] is False, name
         assert not {"hostNetwork", "hostPID", "hostIPC"} & set(spec), name
-        assert all(set(volume) == {"name", "emptyDir"} for volume in spec["volumes"]), name
+        # emptyDir, and ConfigMap or Secret files: no hostPath, no persistent volume.
+        for volume in spec["volumes"]:
+            (kind,) = set(volume) - {"name"}
+            assert kind in {"emptyDir", "configMap", "secret"}, (name, volume)
         for container in spec.get("initContainers", []) + spec["containers"]:
             security = container["securityContext"]
             assert security["readOnlyRootFilesystem"] is True, name
@@ -442,6 +488,9 @@ def test_images_are_pinned_to_one_release_tag() -> None:
         repository, _, tag = image.rpartition(":")
         assert "/" not in tag, (name, image)  # a registry port, no tag
         assert tag not in ("", "latest"), (name, image)
+        if repository in THIRD_PARTY_IMAGES:
+            assert re.fullmatch(r"v\d+\.\d+\.\d+", tag), (name, image)
+            continue
         tags.add(tag)
         wanted = "mlops-ui" if name == "mlops-ui" else "mlops-api"
         assert repository.rsplit("/", 1)[-1] == wanted, (name, image)
@@ -536,3 +585,137 @@ def test_promtool_accepts_the_scrape_config(tmp_path: Path) -> None:
         result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 1 rule files found" in result.stdout
+
+
+# Alertmanager -----------------------------------------------------------------------------------
+
+
+def alertmanager_pod() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(pod spec, init container rendering the config, Alertmanager container)."""
+    spec = pod_spec(named("Deployment", "mlops-alertmanager"))
+    (render_config,) = spec["initContainers"]
+    (alertmanager,) = spec["containers"]
+    return spec, render_config, alertmanager
+
+
+def mount_path(container: dict[str, Any], volume: str) -> str:
+    (path,) = [m["mountPath"] for m in container["volumeMounts"] if m["name"] == volume]
+    return str(path)
+
+
+def flag(args: list[str], name: str) -> str:
+    (value,) = [arg.split("=", 1)[1] for arg in args if arg.startswith(f"--{name}=")]
+    return value
+
+
+def test_the_alertmanager_template_configmap_is_the_repository_file() -> None:
+    configmap = named("ConfigMap", "mlops-alertmanager-template")
+    # Byte for byte, so the cluster cannot route alerts differently from docker-compose.
+    assert configmap["data"] == {"alertmanager.yml": ALERTMANAGER_TEMPLATE.read_text()}
+    expected = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "mlops-alertmanager-template",
+            "namespace": NAMESPACE,
+            "labels": {
+                "app.kubernetes.io/name": "mlops-alertmanager",
+                "app.kubernetes.io/part-of": "mlops",
+            },
+        },
+        "data": {"alertmanager.yml": ALERTMANAGER_TEMPLATE.read_text(encoding="utf-8")},
+    }
+    assert configmap == expected
+
+
+def test_alertmanager_renders_its_config_first_and_reads_the_password_from_a_file() -> None:
+    deployment = named("Deployment", "mlops-alertmanager")
+    assert deployment["spec"]["replicas"] == 1
+    spec, render_config, alertmanager = alertmanager_pod()
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    # The init container renders the ConfigMap's template with the project's CLI...
+    command = render_config["command"]
+    assert command[:3] == ["mlops", "alerting", "config"]
+    template, out = command[command.index("--template") + 1], command[command.index("--out") + 1]
+    template_volume = volumes["template"]["configMap"]
+    assert template_volume["name"] == "mlops-alertmanager-template"
+    (item,) = template_volume["items"]
+    assert template == f"{mount_path(render_config, 'template')}/{item['path']}"
+    # ...into an emptyDir that Alertmanager reads (read-only) as its configuration.
+    assert "emptyDir" in volumes["config"]
+    config_dir = mount_path(render_config, "config")
+    assert out == f"{config_dir}/alertmanager.yml"
+    args = alertmanager["args"]
+    assert flag(args, "config.file") == out.replace(config_dir, mount_path(alertmanager, "config"))
+    assert flag(args, "storage.path") == mount_path(alertmanager, "data")
+    assert flag(args, "cluster.listen-address") == ""  # one replica: no gossip
+    readonly = {m["name"] for m in alertmanager["volumeMounts"] if m.get("readOnly")}
+    assert {"config", "smtp-password"} <= readonly
+    # Every setting of the template comes from the optional Secret, except the password file's
+    # path: the password itself is never an environment variable, only a mounted file.
+    env = {variable["name"]: variable for variable in render_config["env"]}
+    assert set(env) == ALERT_VARIABLES
+    for name, variable in env.items():
+        if name == "MLOPS_ALERT_SMTP_PASSWORD_FILE":
+            continue
+        ref = variable["valueFrom"]["secretKeyRef"]
+        assert (ref["name"], ref.get("optional")) == ("mlops-alerting", True), name
+        assert ref["key"] != "smtp-password", name
+    secret = volumes["smtp-password"]["secret"]
+    assert (secret["secretName"], secret["optional"]) == ("mlops-alerting", True)
+    (password,) = secret["items"]
+    assert password["key"] == "smtp-password"
+    assert env["MLOPS_ALERT_SMTP_PASSWORD_FILE"]["value"] == (
+        f"{mount_path(alertmanager, 'smtp-password')}/{password['path']}"
+    )
+    for container in (render_config, alertmanager):
+        assert "envFrom" not in container
+    assert "env" not in alertmanager
+    # Probes on Alertmanager's own endpoints; the Service and its port.
+    assert alertmanager["readinessProbe"]["httpGet"]["path"] == "/-/ready"
+    assert alertmanager["livenessProbe"]["httpGet"]["path"] == "/-/healthy"
+    assert port_number(deployment, "http") == 9093
+    (port,) = named("Service", "mlops-alertmanager")["spec"]["ports"]
+    assert (port["port"], port["targetPort"]) == (9093, "http")
+
+
+@pytest.mark.parametrize("secret", ["given", "absent"])
+def test_the_rendered_alertmanager_config_is_valid(
+    tmp_path: Path, secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, render_config, _ = alertmanager_pod()
+    if secret == "given":
+        env = environment(render_config)
+    else:  # no Secret mlops-alerting: only the plain values
+        env = {v["name"]: v["value"] for v in render_config["env"] if "value" in v}
+    rendered = render(ALERTMANAGER_TEMPLATE.read_text(), env)
+    config = yaml.safe_load(rendered)
+    receivers = {receiver["name"]: receiver for receiver in config["receivers"]}
+    if secret == "given":
+        (email,) = receivers["webhook-and-email"]["email_configs"]
+        assert email["auth_password_file"] == env["MLOPS_ALERT_SMTP_PASSWORD_FILE"]
+        assert "auth_password" not in email
+    else:
+        assert all(set(receiver) == {"name"} for receiver in receivers.values())
+    amtool = shutil.which("amtool")
+    if amtool is None:
+        pytest.skip("amtool is not installed (Debian package prometheus-alertmanager)")
+    config_file = tmp_path / "alertmanager.yml"
+    config_file.write_text(rendered)
+    result = subprocess.run(
+        [amtool, "check-config", str(config_file)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_only_prometheus_reaches_alertmanager_and_it_sends_alerts_there() -> None:
+    (rule,) = named("NetworkPolicy", "mlops-alertmanager-ingress")["spec"]["ingress"]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert rule["ports"] == [{"port": 9093, "protocol": "TCP"}]
+    service = named("Service", "mlops-alertmanager")
+    (port,) = service["spec"]["ports"]
+    target = f"{service['metadata']['name']}.{NAMESPACE}.svc:{port['port']}"
+    (alertmanagers,) = scrape_config()["alerting"]["alertmanagers"]
+    assert alertmanagers == {"static_configs": [{"targets": [target]}]}

@@ -14,8 +14,8 @@ RUN pip install --no-cache-dir --no-deps --no-build-isolation .
 FROM python:3.11.11-slim-bookworm
 RUN groupadd --system --gid 10001 mlops \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin mlops \
-    && mkdir -p /artifacts /data \
-    && chown 10001:10001 /artifacts /data
+    && mkdir -p /artifacts /data /config \
+    && chown 10001:10001 /artifacts /data /config
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
