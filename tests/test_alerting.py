@@ -57,6 +57,15 @@ def test_settings_are_filled_in_as_quoted_values() -> None:
     )
 
 
+def test_an_empty_password_file_setting_disables_email() -> None:
+    rendered = yaml.safe_load(
+        render(TEMPLATE, {**EVERYTHING, "MLOPS_ALERT_SMTP_PASSWORD_FILE": ""})
+    )
+    both = {r["name"]: r for r in rendered["receivers"]}["webhook-and-email"]
+    assert "email_configs" not in both
+    assert "webhook_configs" in both
+
+
 def test_empty_settings_leave_a_destination_out() -> None:
     rendered = yaml.safe_load(render(TEMPLATE, {"MLOPS_ALERT_SMTP_SMARTHOST": "smtp:587"}))
     assert [set(r) for r in rendered["receivers"]] == [{"name"}, {"name"}]
