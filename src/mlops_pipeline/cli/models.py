@@ -105,6 +105,7 @@ def run_register(args: argparse.Namespace) -> int:
 
 def run_retire(args: argparse.Namespace) -> int:
     from mlops_pipeline.artifacts import ArtifactError, load_bundle
+    from mlops_pipeline.storage.models import ACTIVE, RETIRED
 
     settings = settings_from(args, **FLAGS)
     version = args.version
@@ -114,8 +115,9 @@ def run_retire(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     storage = _storage(settings)
     try:
-        active = {m.version for m in storage.models.catalog() if m.status == "active"}
-        retired = {m.version for m in storage.models.catalog() if m.status == "retired"}
+        catalog = storage.models.catalog()
+        active = {m.version for m in catalog if m.status == ACTIVE}
+        retired = {m.version for m in catalog if m.status == RETIRED}
         if version in retired:
             raise CliError(f"{version} is already retired")
         if version not in set(served.versions) | active:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from mlops_pipeline.storage.database import Cursor, Database, DuplicateKey, Row
+from mlops_pipeline.storage.database import Cursor, Database, Row
 from mlops_pipeline.storage.records import RegisteredModel
 
 ACTIVE, RETIRED = "active", "retired"
@@ -74,6 +74,3 @@ def _record(row: Row) -> RegisteredModel:
         changed_at=float(row[5]),
         actor=str(row[6]),
     )
-
-
-__all__ = ["ACTIVE", "RETIRED", "DuplicateKey", "ModelStore"]
