@@ -121,6 +121,7 @@ def app(
         rollouts=components.rollouts,
         shadow_switch=components.shadow_switch,
         runtime=components.storage.runtime if components.storage is not None else None,
+        retrains=components.storage.retrains if components.storage is not None else None,
     )
 
 

@@ -21,6 +21,8 @@ from mlops_pipeline.monitoring.drift_monitor import DriftMonitor, Refresher
 from mlops_pipeline.monitoring.leader import LeaderElection, Monitor, Task
 from mlops_pipeline.monitoring.metrics import Metrics, exposition_registry, multiprocess_enabled
 from mlops_pipeline.monitoring.retention import DAY, LogPruner, Policy
+from mlops_pipeline.retraining.service import Retrainer
+from mlops_pipeline.retraining.worker import RetrainWorker
 from mlops_pipeline.serving.inference import OnnxPredictor
 from mlops_pipeline.serving.model_sync import ModelSync
 from mlops_pipeline.serving.routing import ABRouter
@@ -43,6 +45,9 @@ def serving_weights(settings: Settings, bundle: ArtifactBundle) -> dict[str, flo
     return weights
 
 
+RETRAIN_POLL_SECONDS = 2.0  # queued retrains (API, drift alert) start within this
+
+
 @dataclass(frozen=True)
 class Components:
     service: PredictionService
@@ -54,6 +59,19 @@ class Components:
     model_sync: ModelSync | None = None
     rollouts: RolloutService | None = None
     shadow_switch: ShadowSwitch | None = None
+
+    def retrainer(self, settings: Settings) -> Retrainer:
+        """Retrains into this process's storage; with a rollout, the candidate is loaded here
+        first (the rollout service checks the versions it compares are served)."""
+        storage, sync, rollouts = self.storage, self.model_sync, self.rollouts
+        if storage is None or sync is None or rollouts is None:
+            raise ValueError("retraining reads the prediction log: enable MLOPS_LOG_PREDICTIONS")
+
+        def start_rollout(candidate: str, baseline: str, actor: str) -> int:
+            sync.sync()
+            return rollouts.start({"candidate": candidate, "baseline": baseline}, actor).id
+
+        return Retrainer(storage, settings, start_rollout)
 
     def close(self) -> None:
         if self.service.shadow is not None:
@@ -107,6 +125,9 @@ class Components:
             tasks.append(Task("retention", settings.log_prune_interval_seconds, self.pruner.prune))
         if self.rollouts is not None:
             tasks.append(Task("rollout", settings.rollout_interval_seconds, self.rollouts.tick))
+        if self.storage is not None:
+            worker = RetrainWorker(self.storage.retrains, self.retrainer(settings))
+            tasks.append(Task("retrain", RETRAIN_POLL_SECONDS, worker.tick))
         return tasks
 
 
@@ -263,6 +284,7 @@ def build_app(settings: Settings) -> WSGIApp:
         rollouts=components.rollouts,
         shadow_switch=components.shadow_switch,
         runtime=components.storage.runtime if components.storage is not None else None,
+        retrains=components.storage.retrains if components.storage is not None else None,
     )
 
 

@@ -157,8 +157,41 @@ class Settings(BaseSettings):
     drift_interval_seconds: float = Field(
         5.0, ge=0, description="Seconds between drift recomputations; 0 computes on request only."
     )
+    retrain_min_labels: int = Field(
+        200,
+        ge=10,
+        description="Fewest labelled routed predictions (after removing duplicates) a retrain"
+        " uses; with fewer it refuses.",
+    )
+    retrain_holdout_fraction: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="Share of the most recent labelled rows held out to compare the champion"
+        " and the retrained candidate.",
+    )
+    retrain_max_rows: int = Field(
+        200_000, ge=10, description="Most labelled production rows one retrain reads (newest)."
+    )
+    retrain_on_drift: Literal["off", "register", "rollout"] = Field(
+        "off",
+        description="What a DriftDetected alert posted to the monitor's /alerts webhook does:"
+        " off; register a retrained candidate (weight 0); or register it and start a rollout."
+        " Needs MLOPS_RETRAIN_WEBHOOK_TOKEN.",
+    )
+    retrain_webhook_token: SecretStr | None = Field(
+        None,
+        description="Bearer token Alertmanager sends to the monitor's /alerts webhook; unset or"
+        " empty disables the webhook (retrain on drift stays off).",
+    )
+    retrain_min_interval_seconds: float = Field(
+        21_600.0,
+        ge=0,
+        description="Fewest seconds between two retrains an alert starts (rate limit; a person"
+        " can always start one).",
+    )
 
-    @field_validator("admin_token", "feedback_token", mode="before")
+    @field_validator("admin_token", "feedback_token", "retrain_webhook_token", mode="before")
     @classmethod
     def _empty_token_is_unset(cls, value: object) -> object:
         # Compose's ${VAR:-} hands over an empty string: that must disable a role, never open it.
@@ -220,7 +253,7 @@ MIN_TOKEN_LENGTH = 16
 def token_problems(settings: Settings) -> list[str]:
     """Why the configured tokens cannot guard a server (too short to resist guessing)."""
     problems = []
-    for name in ("admin_token", "feedback_token"):
+    for name in ("admin_token", "feedback_token", "retrain_webhook_token"):
         token: SecretStr | None = getattr(settings, name)
         if token is not None and len(token.get_secret_value()) < MIN_TOKEN_LENGTH:
             problems.append(

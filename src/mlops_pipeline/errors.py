@@ -167,3 +167,12 @@ class RolloutConflict(ApiError):
 class NoRollout(ApiError):
     status = 404
     code = "no_rollout"
+
+
+class InvalidRetrain(ApiError):
+    code = "invalid_retrain"
+
+
+class RetrainConflict(ApiError):
+    status = 409
+    code = "retrain_in_progress"

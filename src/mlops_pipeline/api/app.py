@@ -19,6 +19,7 @@ from mlops_pipeline.api.inference import (
     InferenceEndpoints,
     new_request_id,
 )
+from mlops_pipeline.api.retrains import build_retrain_blueprint
 from mlops_pipeline.api.rollouts import build_rollout_blueprint
 from mlops_pipeline.api.routes import build_blueprint
 from mlops_pipeline.config import Settings
@@ -31,6 +32,7 @@ from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.serving.shadow import ShadowSwitch
 from mlops_pipeline.storage import StoreUnavailable
 from mlops_pipeline.storage.reports import ReportStore
+from mlops_pipeline.storage.retrains import RetrainStore
 from mlops_pipeline.storage.runtime import RuntimeSettings
 
 logger = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ def create_app(
     rollouts: RolloutService | None = None,
     shadow_switch: ShadowSwitch | None = None,
     runtime: RuntimeSettings | None = None,
+    retrains: RetrainStore | None = None,
 ) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -147,6 +150,7 @@ def create_app(
             experiment.sync_weights if experiment is not None else (lambda: None),
         )
     )
+    app.register_blueprint(build_retrain_blueprint(retrains, guard, settings.max_body_bytes))
     # The inference paths skip Flask's per-request machinery (see api/inference.py).
     app.wsgi_app = FastPath(  # type: ignore[method-assign]
         app.wsgi_app, endpoints, metrics, log

@@ -7,12 +7,18 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlops_pipeline.cli import alerting, models, rollout
+from mlops_pipeline.cli import alerting, models, retrain, rollout
 from mlops_pipeline.cli.checks import run_db_status, run_db_upgrade, verified
 from mlops_pipeline.cli.common import CliError, settings_from
 from mlops_pipeline.cli.training import run_train
 from mlops_pipeline.cli.up import SERVER_FLAGS, run_up
+from mlops_pipeline.config import Settings
+
+if TYPE_CHECKING:
+    from mlops_pipeline.bootstrap import Components
+    from mlops_pipeline.monitoring.leader import PostHandler
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_parser(commands)
     rollout.add_parser(commands)
     alerting.add_parser(commands)
+    retrain.add_parser(commands)
 
     up = commands.add_parser("up", help="train if needed, then run the whole local stack")
     _add_server_flags(up)
@@ -206,6 +213,7 @@ def run_monitor(args: argparse.Namespace) -> int:
         settings.monitor_port,
         process.registry,
         lambda: {"leader": monitor.leader, "identity": monitor.identity},
+        post=drift_webhook(settings, process.components),
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -219,6 +227,28 @@ def run_monitor(args: argparse.Namespace) -> int:
         server.server_close()
         process.components.close()
     return 0
+
+
+def drift_webhook(settings: Settings, components: Components) -> dict[str, PostHandler]:
+    """POST /alerts when MLOPS_RETRAIN_ON_DRIFT is on and a webhook token is set; else none."""
+    from mlops_pipeline.retraining.trigger import DriftWebhook
+
+    if settings.retrain_on_drift == "off" or components.storage is None:
+        return {}
+    if settings.retrain_webhook_token is None:
+        print(
+            "MLOPS_RETRAIN_ON_DRIFT is on but MLOPS_RETRAIN_WEBHOOK_TOKEN is unset:"
+            " the drift webhook stays off",
+            file=sys.stderr,
+        )
+        return {}
+    webhook = DriftWebhook(
+        components.storage.retrains,
+        settings.retrain_on_drift,
+        settings.retrain_webhook_token.get_secret_value(),
+        settings.retrain_min_interval_seconds,
+    )
+    return {"/alerts": webhook.handle}
 
 
 def run_smoke_command(args: argparse.Namespace) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import hashlib
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,53 +51,23 @@ def _actor(args: argparse.Namespace) -> str:
 
 
 def run_register(args: argparse.Namespace) -> int:
-    from mlops_pipeline.artifacts import ArtifactError, load_bundle
-    from mlops_pipeline.serving.model_sync import ModelRefused, load_registered
-    from mlops_pipeline.storage import DuplicateKey
-    from mlops_pipeline.storage.records import RegisteredModel
+    from mlops_pipeline.delivery.registration import RegistrationRefused, register_folder
 
     settings = settings_from(args, **FLAGS)
-    try:
-        bundle = load_bundle(args.folder)
-        served = load_bundle(settings.artifacts_dir)
-    except ArtifactError as exc:
-        raise CliError(f"refusing to register: {exc}") from exc
-    version = args.version
-    if version not in bundle.versions:
-        raise CliError(f"{args.folder} holds no version {version!r}: {sorted(bundle.versions)}")
-    if version in served.versions:
-        raise CliError(
-            f"{version} is a trained version already served from {settings.artifacts_dir}"
-        )
-    if (bundle.feature_names, bundle.class_names) != (served.feature_names, served.class_names):
-        raise CliError(
-            f"{version} was trained on features {list(bundle.feature_names)} and classes"
-            f" {list(bundle.class_names)}; the served model uses {list(served.feature_names)}"
-            f" and {list(served.class_names)}"
-        )
-    artifacts = bundle.versions[version]
-    digest = hashlib.sha256(artifacts.onnx_bytes).hexdigest()
-    now = time.time()
-    model = RegisteredModel(version, "active", digest, artifacts.metadata, now, now, _actor(args))
-    try:
-        load_registered(
-            model, artifacts.onnx_bytes, len(served.feature_names), len(served.class_names)
-        )
-    except ModelRefused as exc:
-        raise CliError(f"refusing to register: {exc}") from exc
     storage = _storage(settings)
     try:
-        storage.models.register(
-            version, artifacts.onnx_bytes, digest, artifacts.metadata, model.actor, now
+        model = register_folder(
+            storage, args.folder, args.version, settings.artifacts_dir, _actor(args), time.time()
         )
-    except DuplicateKey:
-        raise CliError(f"{version} was registered before; a retired name is never reused") from None
+    except RegistrationRefused as exc:
+        raise CliError(str(exc)) from exc
     finally:
         storage.close()
     print(
-        f"registered {version} (model.onnx {digest[:12]}, {artifacts.metadata.get('algorithm')});"
-        f" every replica serves it within {settings.model_sync_seconds:g} s, with weight 0 until"
-        " a rollout or PUT /config/weights gives it traffic"
+        f"registered {model.version} (model.onnx {(model.sha256 or '')[:12]},"
+        f" {model.metadata.get('algorithm')}); every replica serves it within"
+        f" {settings.model_sync_seconds:g} s, with weight 0 until a rollout or"
+        " PUT /config/weights gives it traffic"
     )
     return 0
 

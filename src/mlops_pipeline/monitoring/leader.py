@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -111,14 +112,30 @@ class Monitor:
             self._election.resign()
 
 
+# A POST handler: (Authorization header, body) -> (status, JSON answer).
+PostHandler = Callable[[str | None, bytes], tuple[int, dict[str, Any]]]
+MAX_POST_BYTES = 1024 * 1024
+
+
 def status_server(
-    host: str, port: int, registry: CollectorRegistry, status: Callable[[], dict[str, object]]
+    host: str,
+    port: int,
+    registry: CollectorRegistry,
+    status: Callable[[], dict[str, object]],
+    post: dict[str, PostHandler] | None = None,
 ) -> WSGIServer:
-    """/metrics (this monitor's registry) and /health (liveness and leadership) on one port."""
+    """/metrics (this monitor's registry) and /health (liveness and leadership) on one port,
+    plus the POST handlers given (the Alertmanager webhook)."""
     metrics_app = make_wsgi_app(registry)
+    handlers = post or {}
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if path in handlers and environ.get("REQUEST_METHOD") == "POST":
+            code, answer = _post(handlers[path], environ)
+            reason = HTTPStatus(code).phrase
+            start_response(f"{code} {reason}", [("Content-Type", "application/json")])
+            return [json.dumps(answer).encode()]
         if path == "/metrics":
             body: Iterable[bytes] = metrics_app(environ, start_response)
             return body
@@ -137,3 +154,17 @@ def status_server(
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # Prometheus scrapes every few seconds; one line each would drown the log
+
+
+def _post(handler: PostHandler, environ: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    raw = environ.get("CONTENT_LENGTH") or "0"
+    length = int(raw) if raw.isascii() and raw.isdigit() else -1
+    if not 0 <= length <= MAX_POST_BYTES:
+        return 413, {"error": "a body of at most 1 MiB is required", "code": "payload_too_large"}
+    body = environ["wsgi.input"].read(length)
+    try:
+        return handler(environ.get("HTTP_AUTHORIZATION"), body)
+    except Exception:
+        logger.exception("monitor POST handler failed")
+        # 5xx: Alertmanager retries, which is right for the database being away a moment.
+        return 500, {"error": "internal error; see the monitor log", "code": "internal_error"}

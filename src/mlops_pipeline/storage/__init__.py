@@ -20,6 +20,7 @@ from mlops_pipeline.storage.labels import LabelStore
 from mlops_pipeline.storage.models import ModelStore
 from mlops_pipeline.storage.predictions import PredictionLog
 from mlops_pipeline.storage.reports import ReportStore
+from mlops_pipeline.storage.retrains import RetrainStore
 from mlops_pipeline.storage.rollouts import RolloutStore
 from mlops_pipeline.storage.runtime import RuntimeSettings
 from mlops_pipeline.storage.shadow import ShadowStore
@@ -47,6 +48,7 @@ class Storage:
     rollouts: RolloutStore
     failures: FailureStore
     runtime: RuntimeSettings
+    retrains: RetrainStore
 
     def close(self) -> None:
         self.database.close()
@@ -70,4 +72,5 @@ def open_storage(url: str, log_durable: bool = False, check_schema: bool = True)
         RolloutStore(database),
         FailureStore(database),
         RuntimeSettings(database),
+        RetrainStore(database),
     )

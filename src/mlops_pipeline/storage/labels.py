@@ -8,7 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlops_pipeline.storage.database import Cursor, Database
-from mlops_pipeline.storage.records import ROUTED, LabelSequence, LoggedPrediction
+from mlops_pipeline.storage.records import (
+    FLOAT,
+    ROUTED,
+    LabelledRows,
+    LabelSequence,
+    LoggedPrediction,
+)
 
 
 @dataclass(frozen=True)
@@ -104,3 +110,28 @@ class LabelStore:
             (since, ROUTED, after_id, first_weights_version),
         )
         return {(int(r[0]), str(r[1])): (int(r[2]), int(r[3])) for r in rows}
+
+    def labelled_rows(self, since: float, limit: int) -> LabelledRows:
+        """Routed predictions answered at or after ``since`` with their true labels: the newest
+        ``limit``, returned oldest first. Pinned requests are left out: the caller chose the
+        version, so those rows are not a sample of the traffic the models serve."""
+        rows = self._db.fetchall(
+            "SELECT p.features, p.n_rows, f.row_index, f.true_label, p.created_at,"
+            " f.first_labelled_at FROM feedback f JOIN predictions p ON p.request_id = f.request_id"
+            " WHERE f.assignment = ? AND p.created_at >= ?"
+            " ORDER BY p.created_at DESC, f.request_id DESC, f.row_index DESC LIMIT ?",
+            (ROUTED, since, limit),
+        )
+        rows.reverse()
+        if not rows:
+            empty = np.empty(0, dtype=np.float64)
+            return LabelledRows(np.empty((0, 0)), np.empty(0, dtype=np.int64), empty, empty)
+        features = np.vstack(
+            [np.frombuffer(r[0], dtype=FLOAT).reshape(int(r[1]), -1)[int(r[2])] for r in rows]
+        )
+        return LabelledRows(
+            features,
+            np.array([int(r[3]) for r in rows], dtype=np.int64),
+            np.array([float(r[4]) for r in rows], dtype=np.float64),
+            np.array([float(r[5]) for r in rows], dtype=np.float64),
+        )

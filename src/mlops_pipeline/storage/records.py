@@ -129,3 +129,31 @@ class EpochCount:
     labelled: int = 0
     correct: int = 0
     failures: int = 0
+
+
+@dataclass(frozen=True)
+class RetrainRun:
+    """One request for a retrained candidate and how it ended (the audit of retraining)."""
+
+    id: int
+    requested_at: float
+    trigger: str  # cli | api | drift-alert
+    actor: str
+    version: str | None
+    rollout: bool
+    since_days: float | None
+    status: str  # queued | running | registered | refused | failed
+    started_at: float | None
+    finished_at: float | None
+    message: str
+    result: dict[str, object] | None
+
+
+@dataclass(frozen=True)
+class LabelledRows:
+    """Routed predictions with their true labels, oldest request first."""
+
+    features: NDArray[np.float64]  # (rows, n_features)
+    labels: NDArray[np.int64]
+    created_at: NDArray[np.float64]  # when the prediction was answered
+    labelled_at: NDArray[np.float64]  # when its label first arrived

@@ -50,3 +50,21 @@ class ClassConditionalGaussian:
             )
         rows = np.maximum(np.round(rows / self.resolution) * self.resolution, self.resolution)
         return rows, labels.astype(np.int64)
+
+
+def shift_class(
+    rows: NDArray[np.float64],
+    labels: NDArray[np.int64],
+    generator: ClassConditionalGaussian,
+    shifted_class: int,
+    columns: tuple[int, ...],
+    sds: float,
+) -> NDArray[np.float64]:
+    """Rows of ``shifted_class`` moved by ``sds`` mixture standard deviations on ``columns``;
+    labels stay: the relation between measurements and class has changed (concept drift)."""
+    moved = rows.copy()
+    mask = labels == shifted_class
+    for column in columns:
+        shifted = moved[mask, column] + sds * generator.overall_std[column]
+        moved[mask, column] = np.round(shifted / generator.resolution) * generator.resolution
+    return moved

@@ -20,7 +20,7 @@ from mlops_pipeline import artifacts
 from mlops_pipeline.config import ModelVersionSpec, VersionCatalogue, normalise_weights
 from mlops_pipeline.serving.inference import OnnxPredictor
 from mlops_pipeline.training.data import Dataset
-from mlops_pipeline.training.onnx_export import measure_parity, to_onnx
+from mlops_pipeline.training.onnx_export import Parity, measure_parity, to_onnx
 
 QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
 # Below this many training rows the rows themselves are kept for two-sample drift tests.
@@ -230,6 +230,55 @@ def _existing_manifest(out_dir: Path) -> dict[str, Any]:
     return manifest
 
 
+@dataclass(frozen=True)
+class Exported:
+    model: Any
+    onnx_bytes: bytes
+    parity: Parity
+
+
+def fit_and_export(
+    spec: ModelVersionSpec,
+    seed: int,
+    train_x: NDArray[np.float64],
+    train_y: NDArray[np.int64],
+    check_x: NDArray[np.float64],
+) -> Exported:
+    """Fit, export to ONNX, and refuse an export that disagrees with scikit-learn on
+    ``check_x`` (serving runs the ONNX model, so a mismatch would serve another model)."""
+    model = build_estimator(spec, seed).fit(train_x, train_y)
+    onnx_bytes = to_onnx(model, train_x.shape[1])
+    parity = measure_parity(model, OnnxPredictor(spec.name, onnx_bytes), check_x)
+    if parity.class_agreement < 1.0 or parity.max_probability_diff > 1e-5:
+        raise RuntimeError(
+            f"version {spec.name}: ONNX export disagrees with scikit-learn: {parity}"
+        )
+    return Exported(model, onnx_bytes, parity)
+
+
+def write_version(folder: Path, exported: Exported, metadata: dict[str, Any]) -> None:
+    """The version's files plus its metadata (with their hashes and the parity measured)."""
+    artifacts.save_skops(exported.model, folder / artifacts.MODEL_SKOPS)
+    (folder / artifacts.MODEL_ONNX).write_bytes(exported.onnx_bytes)
+    parity = exported.parity
+    artifacts.write_json(
+        folder / artifacts.METADATA,
+        {
+            **metadata,
+            "onnx_parity_on_test_split": {
+                "rows": parity.rows,
+                "class_agreement": parity.class_agreement,
+                "max_probability_diff": parity.max_probability_diff,
+            },
+            "library_versions": library_versions(),
+            "files": {
+                name: artifacts.sha256_file(folder / name)
+                for name in (artifacts.MODEL_SKOPS, artifacts.MODEL_ONNX)
+            },
+        },
+    )
+
+
 def _train_version(
     spec: ModelVersionSpec,
     dataset: Dataset,
@@ -239,35 +288,20 @@ def _train_version(
     created_at: str,
     weight: float,
 ) -> tuple[VersionReport, list[float]]:
-    model = build_estimator(spec, catalogue.seed).fit(split.train_x, split.train_y)
-    evaluation = evaluate(model, split, dataset.class_names)
-    onnx_bytes = to_onnx(model, dataset.n_features)
-    parity = measure_parity(model, OnnxPredictor(spec.name, onnx_bytes), split.test_x)
-    if parity.class_agreement < 1.0 or parity.max_probability_diff > 1e-5:
-        raise RuntimeError(
-            f"version {spec.name}: ONNX export disagrees with scikit-learn: {parity}"
-        )
-
-    folder = root / spec.name
-    artifacts.save_skops(model, folder / artifacts.MODEL_SKOPS)
-    (folder / artifacts.MODEL_ONNX).write_bytes(onnx_bytes)
+    exported = fit_and_export(spec, catalogue.seed, split.train_x, split.train_y, split.test_x)
+    evaluation = evaluate(exported.model, split, dataset.class_names)
     shares = out_of_fold_class_shares(spec, split, len(dataset.class_names), catalogue.seed)
-    artifacts.write_json(
-        folder / artifacts.METADATA,
+    write_version(
+        root / spec.name,
+        exported,
         {
             "version": spec.name,
             "algorithm": spec.algorithm,
             "params": {**spec.params, "random_state": catalogue.seed},
             "default_weight": weight,
             "evaluation": evaluation,
-            "onnx_parity_on_test_split": {
-                "rows": parity.rows,
-                "class_agreement": parity.class_agreement,
-                "max_probability_diff": parity.max_probability_diff,
-            },
             "feature_names": list(dataset.feature_names),
             "class_names": list(dataset.class_names),
-            "library_versions": library_versions(),
             "training_data": {
                 "source": dataset.source,
                 "sha256": dataset.content_hash(),
@@ -278,14 +312,13 @@ def _train_version(
                 "seed": catalogue.seed,
             },
             "created_at": created_at,
-            "files": {
-                name: artifacts.sha256_file(folder / name)
-                for name in (artifacts.MODEL_SKOPS, artifacts.MODEL_ONNX)
-            },
         },
     )
     report = VersionReport(
-        spec.name, evaluation["accuracy"], evaluation["macro_f1"], parity.max_probability_diff
+        spec.name,
+        evaluation["accuracy"],
+        evaluation["macro_f1"],
+        exported.parity.max_probability_diff,
     )
     return report, shares
 

@@ -1,0 +1,101 @@
+"""Retraining routes: queue a run (admin), list runs (anyone; who asked only for admins).
+
+The API only queues: the leading `mlops monitor` claims the run within seconds and trains it
+(scikit-learn never runs in an API worker).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from mlops_pipeline.api.auth import Guard, Role
+from mlops_pipeline.api.bodies import read_json
+from mlops_pipeline.config import VERSION_NAME
+from mlops_pipeline.errors import (
+    ExperimentUnavailable,
+    InvalidParameter,
+    InvalidRetrain,
+    RetrainConflict,
+)
+from mlops_pipeline.storage.records import RetrainRun
+from mlops_pipeline.storage.retrains import RetrainBusy, RetrainStore
+
+FIELDS = {"version", "since_days", "rollout"}
+
+
+def build_retrain_blueprint(runs: RetrainStore | None, guard: Guard, max_bytes: int) -> Blueprint:
+    blueprint = Blueprint("retrains", __name__)
+
+    def store() -> RetrainStore:
+        if runs is None:
+            raise ExperimentUnavailable(
+                "retraining needs the prediction log (MLOPS_LOG_PREDICTIONS)"
+            )
+        return runs
+
+    @blueprint.post("/retrains")
+    def queue() -> tuple[Response, int]:
+        actor = guard.require(Role.ADMIN)
+        version, since_days, rollout = parse_request(read_json(request.environ, max_bytes))
+        try:
+            run = store().open("api", actor, version, rollout, since_days, time.time())
+        except RetrainBusy as exc:
+            raise RetrainConflict(f"{exc}; GET /retrains shows it") from None
+        guard.log.event("retrain_queued", actor=actor, run_id=run.id, version=version)
+        return jsonify(describe(run, reveal_actor=True)), 202
+
+    @blueprint.get("/retrains")
+    def history() -> Response:
+        raw = request.args.get("limit", "20")
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 200:
+            raise InvalidParameter(f"limit must be an integer from 1 to 200, got {raw[:20]!r}")
+        admin = guard.grants(Role.ADMIN)
+        return jsonify(retrains=[describe(run, admin) for run in store().recent(int(raw))])
+
+    return blueprint
+
+
+def parse_request(body: Any) -> tuple[str | None, float | None, bool]:
+    """(version or None for the next vN, days of labels or None for all, start a rollout)."""
+    if not isinstance(body, dict):
+        raise InvalidRetrain("the body must be a JSON object")
+    unknown = sorted(set(body) - FIELDS)
+    if unknown:
+        named = [str(key)[:40] for key in unknown[:5]]
+        raise InvalidRetrain(f"unknown fields {named}; known: {sorted(FIELDS)}")
+    version = body.get("version")
+    if version is not None and not (isinstance(version, str) and VERSION_NAME.match(version)):
+        raise InvalidRetrain(f"version must be a string matching {VERSION_NAME.pattern}")
+    since = body.get("since_days")
+    if since is not None and (
+        isinstance(since, bool)
+        or not isinstance(since, int | float)
+        or not math.isfinite(since)
+        or not 0 < since <= 3_650
+    ):
+        raise InvalidRetrain("since_days must be a number of days from 0 (excluded) to 3650")
+    rollout = body.get("rollout", False)
+    if not isinstance(rollout, bool):
+        raise InvalidRetrain("rollout must be true or false")
+    return version, None if since is None else float(since), rollout
+
+
+def describe(run: RetrainRun, reveal_actor: bool) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "status": run.status,
+        "trigger": run.trigger,
+        "actor": run.actor if reveal_actor else None,
+        "version": run.version,
+        "rollout": run.rollout,
+        "since_days": run.since_days,
+        "requested_at": run.requested_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "message": run.message,
+        "result": run.result,
+    }

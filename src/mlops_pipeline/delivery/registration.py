@@ -1,0 +1,61 @@
+"""Register a trained version from an artifacts folder: verified, checked, stored for replicas.
+
+Used by `mlops models register` and by retraining; the checks are the ones a replica repeats
+before serving (hash, metadata, the ONNX model loads and answers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from mlops_pipeline.artifacts import ArtifactError, load_bundle
+from mlops_pipeline.serving.model_sync import ModelRefused, load_registered
+from mlops_pipeline.storage import DuplicateKey, Storage
+from mlops_pipeline.storage.records import RegisteredModel
+
+
+class RegistrationRefused(ValueError):
+    """The version cannot be registered; the message says why."""
+
+
+def register_folder(
+    storage: Storage, folder: Path, version: str, served_dir: Path, actor: str, now: float
+) -> RegisteredModel:
+    try:
+        bundle = load_bundle(folder)
+        served = load_bundle(served_dir)
+    except ArtifactError as exc:
+        raise RegistrationRefused(f"refusing to register: {exc}") from exc
+    if version not in bundle.versions:
+        raise RegistrationRefused(
+            f"{folder} holds no version {version!r}: {sorted(bundle.versions)}"
+        )
+    if version in served.versions:
+        raise RegistrationRefused(
+            f"{version} is a trained version already served from {served_dir}"
+        )
+    if (bundle.feature_names, bundle.class_names) != (served.feature_names, served.class_names):
+        raise RegistrationRefused(
+            f"{version} was trained on features {list(bundle.feature_names)} and classes"
+            f" {list(bundle.class_names)}; the served model uses {list(served.feature_names)}"
+            f" and {list(served.class_names)}"
+        )
+    artifacts = bundle.versions[version]
+    digest = hashlib.sha256(artifacts.onnx_bytes).hexdigest()
+    model = RegisteredModel(version, "active", digest, artifacts.metadata, now, now, actor)
+    try:
+        load_registered(
+            model, artifacts.onnx_bytes, len(served.feature_names), len(served.class_names)
+        )
+    except ModelRefused as exc:
+        raise RegistrationRefused(f"refusing to register: {exc}") from exc
+    try:
+        storage.models.register(
+            version, artifacts.onnx_bytes, digest, artifacts.metadata, actor, now
+        )
+    except DuplicateKey:
+        raise RegistrationRefused(
+            f"{version} was registered before; a retired name is never reused"
+        ) from None
+    return model

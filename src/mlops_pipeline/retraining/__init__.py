@@ -1,0 +1,1 @@
+"""Retraining from production labels: a candidate version the rollout then judges."""

@@ -1,0 +1,304 @@
+"""Retrain: base data + labelled production rows -> a verified candidate, registered at weight 0,
+compared with the champion on the most recent labels, optionally handed to a rollout.
+
+Runs in `mlops retrain` or in the leading monitor (runs queued by the API or a drift alert);
+never in an API worker (it imports scikit-learn and takes seconds of CPU). Every run is a row in
+``retrain_runs``: what asked for it, who, and how it ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlops_pipeline import artifacts
+from mlops_pipeline.config import Settings, load_catalogue
+from mlops_pipeline.delivery.registration import RegistrationRefused, register_folder
+from mlops_pipeline.errors import ApiError
+from mlops_pipeline.retraining.champion import (
+    Champion,
+    RetrainRefused,
+    base_dataset,
+    find_champion,
+    last_label_used,
+    next_name,
+    recipe,
+    taken_names,
+)
+from mlops_pipeline.retraining.comparison import Comparison, compare
+from mlops_pipeline.retraining.dataset import combine, deduplicate, split_by_time
+from mlops_pipeline.serving.inference import OnnxPredictor
+from mlops_pipeline.storage import Storage
+from mlops_pipeline.storage.records import LabelledRows, RetrainRun
+from mlops_pipeline.storage.retrains import FAILED, REFUSED, REGISTERED
+from mlops_pipeline.training.data import Dataset
+from mlops_pipeline.training.trainer import (
+    Split,
+    fit_and_export,
+    reference_statistics,
+    write_version,
+)
+
+logger = logging.getLogger(__name__)
+DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class Options:
+    """What only the CLI can say: files on its machine."""
+
+    base_data: Path | None = None
+    target: str = "target"
+    like: str | None = None  # a catalogue entry's recipe instead of the champion's
+    out_dir: Path | None = None  # keep the candidate's artifacts folder here
+
+
+@dataclass(frozen=True)
+class Outcome:
+    version: str
+    champion: str
+    comparison: Comparison
+    lineage: dict[str, Any]
+    rollout_id: int | None
+    rollout_note: str = ""
+
+    def summary(self) -> str:
+        c = self.comparison
+        labels = self.lineage["production_labels"]
+        rollout = f"; rollout {self.rollout_id} started" if self.rollout_id else self.rollout_note
+        return (
+            f"registered {self.version} (weight 0) from {labels['count']} labelled rows;"
+            f" holdout of the newest {c.candidate.rows}: {self.version}"
+            f" {c.candidate.accuracy:.1%} [{c.candidate.low:.1%}, {c.candidate.high:.1%}] vs"
+            f" {self.champion} {c.champion.accuracy:.1%} [{c.champion.low:.1%},"
+            f" {c.champion.high:.1%}], difference {c.difference:+.1%}"
+            f" [{c.difference_low:+.1%}, {c.difference_high:+.1%}]: {c.verdict}{rollout}"
+        )
+
+
+class Retrainer:
+    def __init__(
+        self,
+        storage: Storage,
+        settings: Settings,
+        start_rollout: Callable[[str, str, str], int] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``start_rollout(candidate, baseline, actor)`` returns the rollout id."""
+        self._storage = storage
+        self._settings = settings
+        self._start_rollout = start_rollout
+        self._clock = clock
+
+    def execute(self, run: RetrainRun, options: Options | None = None) -> Outcome:
+        """Run ``run`` (already open in the store) and record how it ended."""
+        finish = self._storage.retrains.finish
+        try:
+            outcome = self._retrain(run, options or Options())
+        except RetrainRefused as exc:
+            finish(run.id, REFUSED, str(exc), self._clock())
+            raise
+        except Exception as exc:
+            finish(run.id, FAILED, f"{type(exc).__name__}: {exc}", self._clock())
+            raise
+        finish(
+            run.id,
+            REGISTERED,
+            outcome.summary(),
+            self._clock(),
+            outcome.version,
+            {
+                "version": outcome.version,
+                "champion": outcome.champion,
+                "comparison": outcome.comparison.to_json(),
+                "rollout_id": outcome.rollout_id,
+            },
+        )
+        return outcome
+
+    def _retrain(self, run: RetrainRun, options: Options) -> Outcome:
+        settings, storage = self._settings, self._storage
+        served = artifacts.load_bundle(settings.artifacts_dir)
+        taken = taken_names(storage, served)
+        version = run.version or next_name(taken)
+        if version in taken:
+            raise RetrainRefused(f"{version} is served, registered or retired: choose a new name")
+        champion = find_champion(storage, served)
+        if options.like is not None:
+            catalogue = load_catalogue(settings.versions_file)
+            entry = next((v for v in catalogue.versions if v.name == options.like), None)
+            if entry is None:
+                raise RetrainRefused(f"the catalogue has no version {options.like!r}")
+            spec, seed = entry.model_copy(update={"name": version}), catalogue.seed
+        else:
+            spec, seed = recipe(champion, version)
+        now = self._clock()
+        since = now - run.since_days * DAY if run.since_days is not None else 0.0
+        rows, duplicates = self._production_rows(since)
+        base = base_dataset(champion, served, options.base_data, options.target)
+        train, holdout = split_by_time(rows, settings.retrain_holdout_fraction)
+        combined = combine(base.features, base.labels, train)
+        check = np.vstack([holdout.features, base.features])
+        exported = fit_and_export(spec, seed, combined.features, combined.labels, check)
+        comparison = compare(
+            holdout.labels,
+            OnnxPredictor(champion.version, champion.onnx_bytes).predict(holdout.features)[0],
+            OnnxPredictor(version, exported.onnx_bytes).predict(holdout.features)[0],
+        )
+        lineage = _lineage(run, base, champion, rows, duplicates, train, holdout, since, comparison)
+        folder = Path(tempfile.mkdtemp(prefix=f"retrain-{version}-"))
+        try:
+            _write_folder(
+                folder,
+                version,
+                spec.algorithm,
+                {**spec.params, "random_state": seed},
+                exported,
+                base,
+                combined.features,
+                combined.labels,
+                holdout,
+                lineage,
+                now,
+            )
+            try:
+                register_folder(
+                    storage,
+                    folder,
+                    version,
+                    settings.artifacts_dir,
+                    f"retrain:{run.actor}"[:64],
+                    self._clock(),
+                )
+            except RegistrationRefused as exc:
+                raise RetrainRefused(str(exc)) from exc
+            if options.out_dir is not None:
+                shutil.copytree(folder, options.out_dir, dirs_exist_ok=False)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        rollout_id, rollout_note = None, ""
+        if run.rollout and self._start_rollout is not None:
+            try:
+                rollout_id = self._start_rollout(version, champion.version, run.actor)
+            except ApiError as exc:  # registered all the same: a person can start it later
+                rollout_note = f"; no rollout started: {exc}"
+        logger.info("retrained %s against %s: %s", version, champion.version, comparison.verdict)
+        return Outcome(version, champion.version, comparison, lineage, rollout_id, rollout_note)
+
+    def _production_rows(self, since: float) -> tuple[LabelledRows, int]:
+        settings = self._settings
+        rows, duplicates = deduplicate(
+            self._storage.labels.labelled_rows(since, settings.retrain_max_rows)
+        )
+        count = len(rows.labels)
+        if count < settings.retrain_min_labels:
+            window = "" if since <= 0 else f" since {_iso(since)}"
+            raise RetrainRefused(
+                f"too few labels: {count} labelled routed predictions{window}"
+                f" ({duplicates} duplicates left out); a retrain needs at least"
+                f" {settings.retrain_min_labels} (MLOPS_RETRAIN_MIN_LABELS)"
+            )
+        previous = last_label_used(self._storage)
+        if previous is not None and float(rows.labelled_at.max()) <= previous[1]:
+            raise RetrainRefused(
+                f"no new labelled rows since the last retrain ({previous[0]}, labels up to"
+                f" {_iso(previous[1])}): it would learn nothing new"
+            )
+        return rows, duplicates
+
+
+def _lineage(
+    run: RetrainRun,
+    base: Dataset,
+    champion: Champion,
+    rows: LabelledRows,
+    duplicates: int,
+    train: LabelledRows,
+    holdout: LabelledRows,
+    since: float,
+    comparison: Comparison,
+) -> dict[str, Any]:
+    champion_data = champion.metadata.get("training_data") or {}
+    sha256 = base.content_hash()
+    return {
+        "run_id": run.id,
+        "trigger": run.trigger,
+        "base_data": {
+            "source": base.source,
+            "sha256": sha256,
+            "rows": len(base.labels),
+            "same_as_champion": sha256 == champion_data.get("sha256"),
+        },
+        "production_labels": {
+            "count": len(rows.labels),
+            "duplicates_dropped": duplicates,
+            "train_rows": len(train.labels),
+            "holdout_rows": len(holdout.labels),
+            "first_request_at": float(rows.created_at.min()),
+            "last_request_at": float(rows.created_at.max()),
+            "last_labelled_at": float(rows.labelled_at.max()),
+            "holdout_from": float(holdout.created_at.min()),
+            "since": since or None,
+        },
+        "champion": {"version": champion.version, "holdout": comparison.champion.to_json()},
+        "candidate": {"holdout": comparison.candidate.to_json()},
+        "comparison": comparison.to_json(),
+    }
+
+
+def _write_folder(
+    folder: Path,
+    version: str,
+    algorithm: str,
+    params: dict[str, Any],
+    exported: Any,
+    base: Dataset,
+    features: np.ndarray[Any, Any],
+    labels: np.ndarray[Any, Any],
+    holdout: LabelledRows,
+    lineage: dict[str, Any],
+    now: float,
+) -> None:
+    """A one-version artifacts folder `mlops models register` accepts (manifest, stats)."""
+    write_version(
+        folder / version,
+        exported,
+        {
+            "version": version,
+            "algorithm": algorithm,
+            "params": params,
+            "default_weight": 0.0,
+            "evaluation": {"holdout": lineage["comparison"]},
+            "feature_names": list(base.feature_names),
+            "class_names": list(base.class_names),
+            "training_data": {
+                "source": f"retrain: {base.source} + production labels",
+                "sha256": Dataset(
+                    features, labels, base.feature_names, base.class_names, "retrain"
+                ).content_hash(),
+                "rows": len(labels),
+                "train_rows": len(labels),
+                "test_rows": len(holdout.labels),
+            },
+            "created_at": datetime.fromtimestamp(now, UTC).isoformat(),
+            "lineage": lineage,
+        },
+    )
+    split = Split(features, holdout.features, labels, holdout.labels)
+    stats = reference_statistics(base, split)
+    stats["predicted_class_shares"] = {}
+    artifacts.write_json(folder / artifacts.TRAINING_STATS, stats)
+    artifacts.write_manifest(folder, [version], {version: 1.0})
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -1,0 +1,147 @@
+"""Retraining runs: queued, claimed, finished. Owner of the table ``retrain_runs``.
+
+The API and the monitor's webhook queue a run; the leading monitor claims and runs it; the CLI
+records the run it does itself. ``open_slot`` (unique, NULL once finished) allows one open run
+across every process, so two retrains never race for the same version name.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mlops_pipeline.storage.database import Cursor, Database, DuplicateKey, Row
+from mlops_pipeline.storage.records import RetrainRun
+
+QUEUED, RUNNING = "queued", "running"
+REGISTERED, REFUSED, FAILED = "registered", "refused", "failed"
+COLUMNS = (
+    "id, requested_at, trigger, actor, version, rollout, since_days, status, started_at,"
+    " finished_at, message, result"
+)
+MAX_MESSAGE = 2_000
+
+
+class RetrainBusy(Exception):
+    """Another retraining run is queued or running."""
+
+
+class RetrainStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def open(
+        self,
+        trigger: str,
+        actor: str,
+        version: str | None,
+        rollout: bool,
+        since_days: float | None,
+        now: float,
+        running: bool = False,
+    ) -> RetrainRun:
+        """Queue a run (or record one that starts now); raises RetrainBusy when one is open."""
+        status = RUNNING if running else QUEUED
+        try:
+            row = self._db.transaction(
+                lambda cursor: cursor.fetchone(
+                    "INSERT INTO retrain_runs (requested_at, trigger, actor, version, rollout,"
+                    " since_days, status, open_slot, started_at, message)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, '') RETURNING id",
+                    (
+                        now,
+                        trigger,
+                        actor,
+                        version,
+                        rollout,
+                        since_days,
+                        status,
+                        now if running else None,
+                    ),
+                )
+            )
+        except DuplicateKey:
+            raise RetrainBusy("a retraining run is already queued or running") from None
+        assert row is not None
+        found = self.get(int(row[0]))
+        assert found is not None
+        return found
+
+    def claim(self, now: float) -> RetrainRun | None:
+        """Move the queued run (if any) to running; None when there is none or another took it."""
+
+        def take(cursor: Cursor) -> int | None:
+            row = cursor.fetchone("SELECT id FROM retrain_runs WHERE status = ?", (QUEUED,))
+            if row is None:
+                return None
+            taken = cursor.execute(
+                "UPDATE retrain_runs SET status = ?, started_at = ? WHERE id = ? AND status = ?",
+                (RUNNING, now, row[0], QUEUED),
+            )
+            return int(row[0]) if taken else None
+
+        run_id = self._db.transaction(take)
+        return None if run_id is None else self.get(run_id)
+
+    def finish(
+        self,
+        run_id: int,
+        status: str,
+        message: str,
+        now: float,
+        version: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> None:
+        self._db.execute(
+            "UPDATE retrain_runs SET status = ?, message = ?, finished_at = ?, open_slot = NULL,"
+            " version = COALESCE(?, version), result = ? WHERE id = ?",
+            (
+                status,
+                message[:MAX_MESSAGE],
+                now,
+                version,
+                None if result is None else json.dumps(result),
+                run_id,
+            ),
+        )
+
+    def abandon_stale(self, started_before: float, now: float) -> int:
+        """Fail runs left running by a monitor that died (they would block every later run)."""
+        return self._db.execute(
+            "UPDATE retrain_runs SET status = ?, message = ?, finished_at = ?, open_slot = NULL"
+            " WHERE status = ? AND started_at < ?",
+            (FAILED, "abandoned: the process running it stopped", now, RUNNING, started_before),
+        )
+
+    def last_requested(self, trigger: str) -> float | None:
+        row = self._db.fetchone(
+            "SELECT MAX(requested_at) FROM retrain_runs WHERE trigger = ?", (trigger,)
+        )
+        return None if row is None or row[0] is None else float(row[0])
+
+    def get(self, run_id: int) -> RetrainRun | None:
+        row = self._db.fetchone(f"SELECT {COLUMNS} FROM retrain_runs WHERE id = ?", (run_id,))
+        return None if row is None else _run(row)
+
+    def recent(self, limit: int) -> list[RetrainRun]:
+        rows = self._db.fetchall(
+            f"SELECT {COLUMNS} FROM retrain_runs ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [_run(row) for row in rows]
+
+
+def _run(row: Row) -> RetrainRun:
+    return RetrainRun(
+        id=int(row[0]),
+        requested_at=float(row[1]),
+        trigger=str(row[2]),
+        actor=str(row[3]),
+        version=None if row[4] is None else str(row[4]),
+        rollout=bool(row[5]),
+        since_days=None if row[6] is None else float(row[6]),
+        status=str(row[7]),
+        started_at=None if row[8] is None else float(row[8]),
+        finished_at=None if row[9] is None else float(row[9]),
+        message=str(row[10]),
+        result=None if row[11] is None else json.loads(str(row[11])),
+    )
