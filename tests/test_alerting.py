@@ -23,6 +23,8 @@ EVERYTHING = {
     "MLOPS_ALERT_SMTP_SMARTHOST": "smtp.example.com:587",
     "MLOPS_ALERT_SMTP_USERNAME": "alertmanager",
     "MLOPS_ALERT_SMTP_PASSWORD_FILE": "/run/secrets/smtp-password",
+    "MLOPS_ALERT_RETRAIN_URL": "http://monitor:9100/alerts",
+    "MLOPS_ALERT_RETRAIN_TOKEN_FILE": "/run/secrets/retrain-webhook-token",
 }
 
 
@@ -42,7 +44,8 @@ def full_config(tmp_path: Path) -> Path:
 def test_the_template_holds_no_address_or_secret() -> None:
     body = "\n".join(line for line in TEMPLATE.splitlines() if not line.lstrip().startswith("#"))
     assert "@" not in body.replace("${", "")
-    assert "http" not in body
+    assert "http:" not in body
+    assert "https:" not in body
     assert "password:" not in body  # only a password *file* is ever named
 
 
@@ -68,7 +71,7 @@ def test_an_empty_password_file_setting_disables_email() -> None:
 
 def test_empty_settings_leave_a_destination_out() -> None:
     rendered = yaml.safe_load(render(TEMPLATE, {"MLOPS_ALERT_SMTP_SMARTHOST": "smtp:587"}))
-    assert [set(r) for r in rendered["receivers"]] == [{"name"}, {"name"}]
+    assert [set(r) for r in rendered["receivers"]] == [{"name"}, {"name"}, {"name"}]
     webhook_only = yaml.safe_load(
         render(TEMPLATE, {"MLOPS_ALERT_WEBHOOK_URL": "http://sink/alerts"})
     )
@@ -98,6 +101,8 @@ def test_every_alert_reaches_the_receiver_of_its_severity(
     full_config: Path, alert: str, severity: str
 ) -> None:
     expected = {"critical": "webhook-and-email", "warning": "webhook"}[severity]
+    if alert == "DriftDetected":  # people are told, and the monitor may retrain
+        expected = f"retrain,{expected}"
     result = amtool(
         "config", "routes", "test", f"--config.file={full_config}",
         f"--verify.receivers={expected}", f"alertname={alert}", f"severity={severity}",
@@ -113,3 +118,17 @@ def test_api_down_silences_the_alerts_that_depend_on_the_api(full_config: Path) 
     silenced = rule["target_matchers"][0].split("=~", 1)[1].strip('"').split("|")
     assert {"HighErrorRate", "HighLatencyP99", "ModelNotServing"} <= set(silenced)
     assert {name for name, _ in ALERTS} >= set(silenced)  # names that exist
+
+
+def test_the_retrain_webhook_needs_its_token_file() -> None:
+    without_token = {**EVERYTHING, "MLOPS_ALERT_RETRAIN_TOKEN_FILE": ""}
+    receivers = {r["name"]: r for r in yaml.safe_load(render(TEMPLATE, without_token))["receivers"]}
+    assert receivers["retrain"] == {"name": "retrain"}  # no unauthenticated call to the monitor
+    receivers = {r["name"]: r for r in yaml.safe_load(render(TEMPLATE, EVERYTHING))["receivers"]}
+    (hook,) = receivers["retrain"]["webhook_configs"]
+    assert hook["url"] == "http://monitor:9100/alerts"
+    assert hook["http_config"]["authorization"]["credentials_file"] == (
+        "/run/secrets/retrain-webhook-token"
+    )
+    assert hook["send_resolved"] is False
+    assert receivers["webhook"]["webhook_configs"][0]["url"] == "http://alert-sink:9095/alerts"

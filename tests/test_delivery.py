@@ -167,6 +167,17 @@ def test_drift_and_a_sample_ratio_mismatch_hold_the_step() -> None:
     assert "sample_ratio" in mismatch.reason
 
 
+def test_a_retrained_candidate_is_not_held_by_the_drift_it_answers() -> None:
+    plan = parse_plan({**PLAN, "hold_on_drift": False}, SERVED)
+    decision = run(plan, evidence((400, 300, 300, 0), (7600, 300, 240, 0), drift=True))
+    assert decision.action != HOLD
+    drift = next(check for check in decision.checks if check.name == "drift")
+    assert drift.ok
+    assert "not holding" in drift.detail
+    with pytest.raises(InvalidRollout, match="hold_on_drift"):
+        parse_plan({**PLAN, "hold_on_drift": "no"}, SERVED)
+
+
 def test_labels_and_minutes_per_step_gate_the_advance() -> None:
     plan = parse_plan({**PLAN, "min_labels_per_step": 1000, "min_minutes_per_step": 30}, SERVED)
     decision = run(plan, evidence((400, 300, 300, 0), (7600, 300, 240, 0)), minutes=10)

@@ -57,6 +57,7 @@ def module_app(artifacts_dir: Any, tmp_path_factory: pytest.TempPathFactory) -> 
         rollouts=components.rollouts,
         shadow_switch=components.shadow_switch,
         runtime=components.storage.runtime if components.storage is not None else None,
+        retrains=components.storage.retrains if components.storage is not None else None,
     )
 
 
@@ -96,6 +97,8 @@ OPERATIONS = [
     "POST /rollouts",
     "GET /rollouts/current",
     "POST /rollouts/current/abort",
+    "GET /retrains",
+    "POST /retrains",
     "GET /metrics",
     "GET /v2/health/live",
     "GET /v2/health/ready",

@@ -95,7 +95,9 @@ def test_compare_uses_the_paired_difference() -> None:
     assert sixteen.difference_low == pytest.approx(0.0309, abs=1e-4)
     assert sixteen.difference_high == pytest.approx(0.4691, abs=1e-4)
     assert sixteen.verdict == "better"
-    assert compare(np.tile(truth, 2), np.tile(candidate, 2), np.tile(champion, 2)).verdict == "worse"
+    assert (
+        compare(np.tile(truth, 2), np.tile(candidate, 2), np.tile(champion, 2)).verdict == "worse"
+    )
 
 
 def test_next_name_follows_the_highest_vn() -> None:
@@ -153,11 +155,13 @@ def test_one_open_retrain_run_at_a_time(storage: Storage) -> None:
     with pytest.raises(RetrainBusy):
         runs.open("cli", "bob", "v9", False, None, now=11.0, running=True)
     claimed = runs.claim(now=12.0)
-    assert claimed is not None and (claimed.id, claimed.started_at) == (queued.id, 12.0)
+    assert claimed is not None
+    assert (claimed.id, claimed.started_at) == (queued.id, 12.0)
     assert runs.claim(now=13.0) is None
     runs.finish(queued.id, REGISTERED, "ok", now=14.0, version="v3", result={"a": 1})
     done = runs.get(queued.id)
-    assert done is not None and (done.status, done.version, done.result) == (
+    assert done is not None
+    assert (done.status, done.version, done.result) == (
         REGISTERED,
         "v3",
         {"a": 1},
@@ -166,7 +170,9 @@ def test_one_open_retrain_run_at_a_time(storage: Storage) -> None:
     assert runs.abandon_stale(started_before=15.0, now=20.0) == 0
     assert runs.abandon_stale(started_before=16.0, now=20.0) == 1
     stale = runs.get(second.id)
-    assert stale is not None and stale.status == FAILED and "abandoned" in stale.message
+    assert stale is not None
+    assert stale.status == FAILED
+    assert "abandoned" in stale.message
     assert runs.last_requested("drift-alert") == 15.0
     assert runs.last_requested("ui") is None
     assert [r.id for r in runs.recent(5)] == [second.id, queued.id]
@@ -217,7 +223,8 @@ def test_retrain_on_drifted_labels_registers_a_better_candidate_with_lineage(
     label_traffic(client, features, labels)
     label_traffic(client, features[:5], labels[:5])  # a client retried: duplicates
     outcome = components.retrainer(retrain_settings).execute(open_run(components))
-    assert outcome.version == "v3" and outcome.champion in ("v1", "v2")
+    assert outcome.version == "v3"
+    assert outcome.champion in ("v1", "v2")
     lineage = outcome.lineage
     labels_used = lineage["production_labels"]
     # Rounded measurements repeat now and then: the distinct (row, label) pairs are what count.
@@ -254,7 +261,8 @@ def test_retrain_on_drifted_labels_registers_a_better_candidate_with_lineage(
     assert shown["params"]["n_estimators"] in (50, 100)
     run = components.storage.retrains.recent(1)[0]  # type: ignore[union-attr]
     assert (run.status, run.version) == (REGISTERED, "v3")
-    assert run.result is not None and run.result["comparison"]["verdict"] in (
+    assert run.result is not None
+    assert run.result["comparison"]["verdict"] in (
         "better",
         "not distinguishable",
     )
@@ -270,7 +278,7 @@ def test_retrain_refuses_too_few_labels_and_taken_names(
     features, labels = drifted(iris, 20, seed=4)
     label_traffic(client, features, labels)
     retrainer = components.retrainer(retrain_settings)
-    with pytest.raises(RetrainRefused, match="too few labels: 20 .* at least 60"):
+    with pytest.raises(RetrainRefused, match=r"too few labels: 20 .* at least 60"):
         retrainer.execute(open_run(components))
     with pytest.raises(RetrainRefused, match="v2 is served"):
         retrainer.execute(open_run(components, version="v2"))

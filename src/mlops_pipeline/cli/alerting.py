@@ -19,7 +19,15 @@ from mlops_pipeline.cli.common import CliError
 
 TEMPLATE = Path("deploy/alertmanager/alertmanager.yml")
 VARIABLE = re.compile(r"\$\{(MLOPS_ALERT_[A-Z_]+)\}")
-WEBHOOK_BLOCK = re.compile(r"^    webhook_configs:\n(?:^      .*\n|^        .*\n)+", re.MULTILINE)
+WEBHOOK_BLOCK = re.compile(
+    r"^    webhook_configs:\n      - url: \$\{MLOPS_ALERT_WEBHOOK_URL\}\n(?:^        .*\n)+",
+    re.MULTILINE,
+)
+RETRAIN_BLOCK = re.compile(
+    r"^    webhook_configs:\n      - url: \$\{MLOPS_ALERT_RETRAIN_URL\}\n(?:^        .*\n)+",
+    re.MULTILINE,
+)
+RETRAIN_SETTINGS = ("MLOPS_ALERT_RETRAIN_URL", "MLOPS_ALERT_RETRAIN_TOKEN_FILE")
 EMAIL_BLOCK = re.compile(r"^    email_configs:\n(?:^      .*\n|^        .*\n)+", re.MULTILINE)
 EMAIL_SETTINGS = (
     "MLOPS_ALERT_EMAIL_TO",
@@ -31,13 +39,15 @@ EMAIL_SETTINGS = (
 
 
 def render(template: str, env: Mapping[str, str]) -> str:
-    """The template with every ${MLOPS_ALERT_*} replaced by a quoted value; the webhook and the
-    e-mail destinations left out when their settings are not all given."""
+    """The template with every ${MLOPS_ALERT_*} replaced by a quoted value; the webhook, the
+    e-mail and the retrain destinations left out when their settings are not all given."""
     text = template
     if not env.get("MLOPS_ALERT_WEBHOOK_URL"):
         text = WEBHOOK_BLOCK.sub("", text)
     if not all(env.get(name) for name in EMAIL_SETTINGS):
         text = EMAIL_BLOCK.sub("", text)
+    if not all(env.get(name) for name in RETRAIN_SETTINGS):  # never unauthenticated
+        text = RETRAIN_BLOCK.sub("", text)
     # A JSON string is a YAML scalar: quotes, colons or newlines in a value cannot change the
     # document's structure.
     return VARIABLE.sub(lambda match: json.dumps(env.get(match.group(1), "")), text)

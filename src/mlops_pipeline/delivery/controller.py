@@ -256,8 +256,11 @@ def _guardrails(
     # independent (one heavy user is many requests on one version), so the test can also fire
     # when routing is fine; a person reads the reason and the traffic.
     checks.append(Check("sample_ratio", srm >= SRM_ALPHA, srm, SRM_ALPHA, f"observed {observed}"))
-    checks.append(
-        Check("drift", not evidence.drift_alarm, None, None,
-              "drift alarm: holding" if evidence.drift_alarm else "no drift alarm")
-    )  # fmt: skip
+    if not evidence.drift_alarm:
+        drift = Check("drift", True, None, None, "no drift alarm")
+    elif plan.hold_on_drift:
+        drift = Check("drift", False, None, None, "drift alarm: holding")
+    else:  # a candidate retrained on the drifted traffic: the drift is what it answers
+        drift = Check("drift", True, None, None, "drift alarm (not holding: hold_on_drift off)")
+    checks.append(drift)
     return checks, breaches

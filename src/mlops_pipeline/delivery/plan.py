@@ -32,6 +32,10 @@ class Plan:
     floor: float = 0.05  # thompson: least share of each version
     max_change: float = 0.1  # thompson: most a weight moves per update
     alpha: float = 0.05
+    # A drift alarm holds the step: accuracy on traffic unlike the training data says little
+    # about the traffic to come. A candidate retrained on that drifted traffic is the answer to
+    # the alarm (which compares with the original training data), so its rollout may go on.
+    hold_on_drift: bool = True
 
     def to_json(self) -> dict[str, Any]:
         body = asdict(self)
@@ -59,7 +63,7 @@ def parse_plan(payload: Any, served: list[str]) -> Plan:
         raise InvalidRollout("the plan must be a JSON object")
     unknown = set(payload) - {
         "candidate", "baseline", "steps", "min_labels_per_step", "min_minutes_per_step",
-        "guardrails", "policy", "floor", "max_change", "alpha",
+        "guardrails", "policy", "floor", "max_change", "alpha", "hold_on_drift",
     }  # fmt: skip
     if unknown:
         raise InvalidRollout(f"unknown plan fields: {sorted(unknown)[:5]}")
@@ -88,6 +92,9 @@ def parse_plan(payload: Any, served: list[str]) -> Plan:
     labels = payload.get("min_labels_per_step", 200)
     if type(labels) is not int or not 1 <= labels <= 1_000_000:
         raise InvalidRollout(f"'min_labels_per_step' must be an integer from 1, got {labels!r}")
+    hold_on_drift = payload.get("hold_on_drift", True)
+    if not isinstance(hold_on_drift, bool):
+        raise InvalidRollout(f"'hold_on_drift' must be true or false, got {hold_on_drift!r}")
     guardrails = payload.get("guardrails", {})
     if not isinstance(guardrails, dict) or set(guardrails) - set(asdict(Guardrails())):
         raise InvalidRollout(f"guardrails may set {sorted(asdict(Guardrails()))}")
@@ -108,6 +115,7 @@ def parse_plan(payload: Any, served: list[str]) -> Plan:
         floor=_number(payload, "floor", 0.05, 0.01, 0.5),
         max_change=_number(payload, "max_change", 0.1, 0.001, 1.0),
         alpha=_number(payload, "alpha", 0.05, 1e-6, 0.5),
+        hold_on_drift=hold_on_drift,
     )
 
 
