@@ -8,6 +8,7 @@ with only its waiting times shortened.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import subprocess
@@ -33,6 +34,7 @@ from servers import free_port, running_api, running_monitor, stop
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[1]
+RETRAIN_TOKEN = "retrain-webhook-token-0123456789"
 
 
 class Sink(http.server.ThreadingHTTPServer):
@@ -71,25 +73,25 @@ class Receive(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def alertmanager(tmp_path: Path) -> Iterator[tuple[str, Sink]]:
+@contextlib.contextmanager
+def running_alertmanager(folder: Path, settings: dict[str, str]) -> Iterator[str]:
+    """The repository's config rendered from ``settings``, with its waits shortened."""
     binary = require_tool("prometheus-alertmanager")  # the Debian name of alertmanager
-    sink = Sink()
     template = (ROOT / "deploy" / "alertmanager" / "alertmanager.yml").read_text()
-    config = render(template, {"MLOPS_ALERT_WEBHOOK_URL": sink.url})
+    config = render(template, settings)
     for slow, fast in (
         ("group_wait: 30s", "group_wait: 1s"),
         ("group_interval: 5m", "group_interval: 1s"),
     ):
         assert slow in config
         config = config.replace(slow, fast)
-    (tmp_path / "alertmanager.yml").write_text(config)
+    (folder / "alertmanager.yml").write_text(config)
     port = free_port()
     process = subprocess.Popen(
         [
             binary,
-            f"--config.file={tmp_path / 'alertmanager.yml'}",
-            f"--storage.path={tmp_path / 'alertmanager-data'}",
+            f"--config.file={folder / 'alertmanager.yml'}",
+            f"--storage.path={folder / 'alertmanager-data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--cluster.listen-address=",  # no gossip port: one instance
         ],
@@ -100,10 +102,16 @@ def alertmanager(tmp_path: Path) -> Iterator[tuple[str, Sink]]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _ready(url), 20, "Alertmanager")
-        yield url, sink
+        yield url
     finally:
         stop(process)
-        sink.shutdown()
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    server = Sink()
+    yield server
+    server.shutdown()
 
 
 def _ready(url: str) -> bool:
@@ -114,17 +122,33 @@ def _ready(url: str) -> bool:
 
 
 def test_drift_reaches_the_webhook_and_resolves(
-    artifacts_dir: Path, iris: Dataset, tmp_path: Path, alertmanager: tuple[str, Sink]
+    artifacts_dir: Path, iris: Dataset, tmp_path: Path, sink: Sink
 ) -> None:
-    alertmanager_url, sink = alertmanager
+    """And the monitor's retrain webhook: Alertmanager presents the token from its file, the
+    monitor queues a retrain (refused here: no labels), audited as triggered by the alert."""
+    token_file = tmp_path / "retrain-token"
+    token_file.write_text(RETRAIN_TOKEN)
     generator = ClassConditionalGaussian.fit(iris.features, iris.labels)
     clean, _ = generator.sample(150, np.random.default_rng(0))
     drifted, _ = generator.sample(120, np.random.default_rng(1))
     drifted[:, 2] *= 10  # petal length sent in millimetres
-    env = {"MLOPS_DRIFT_INTERVAL_SECONDS": "0.5", "MLOPS_ACCESS_LOG": "false"}
+    env = {
+        "MLOPS_DRIFT_INTERVAL_SECONDS": "0.5",
+        "MLOPS_ACCESS_LOG": "false",
+        "MLOPS_RETRAIN_ON_DRIFT": "register",
+        "MLOPS_RETRAIN_WEBHOOK_TOKEN": RETRAIN_TOKEN,
+    }
     with (
         running_api(artifacts_dir, tmp_path / "log.db", extra_env=env) as api,
         running_monitor(artifacts_dir, tmp_path / "log.db", extra_env=env) as monitor,
+        running_alertmanager(
+            tmp_path,
+            {
+                "MLOPS_ALERT_WEBHOOK_URL": sink.url,
+                "MLOPS_ALERT_RETRAIN_URL": monitor + "/alerts",
+                "MLOPS_ALERT_RETRAIN_TOKEN_FILE": str(token_file),
+            },
+        ) as alertmanager_url,
     ):
         config = prometheus_config(
             DEPLOY,
@@ -156,6 +180,14 @@ def test_drift_reaches_the_webhook_and_resolves(
                 == "drift"
             )
             delivered_in = time.monotonic() - started
+            wait_for(
+                lambda: requests.get(api + "/retrains", timeout=5).json()["retrains"],
+                20,
+                "the retrain the alert asked the monitor for",
+            )
+            runs = requests.get(api + "/retrains", timeout=5).json()["retrains"]
+            assert len(runs) == 1
+            assert (runs[0]["trigger"], runs[0]["actor"]) == ("drift-alert", None)
 
             with requests.Session() as http_session:
                 for row in generator.sample(150, np.random.default_rng(2))[0]:

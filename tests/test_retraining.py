@@ -3,7 +3,9 @@ process (real ONNX export, real registration, the rollout it starts)."""
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -300,3 +302,50 @@ def test_retrain_with_rollout_starts_the_default_plan(
         0,
     )
     assert current["plan"]["steps"][0] == current["step_share"]
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(
+    retrain_settings: Settings, components: Components, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    monkeypatch.setenv("MLOPS_ARTIFACTS_DIR", str(retrain_settings.artifacts_dir))
+    monkeypatch.setenv("MLOPS_DB_PATH", str(retrain_settings.db_path))
+    monkeypatch.setenv("MLOPS_RETRAIN_MIN_LABELS", "60")
+    return retrain_settings
+
+
+def test_cli_keeps_verified_artifacts_and_prints_lineage(
+    cli_env: Settings,
+    client: FlaskClient,
+    iris: Dataset,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mlops_pipeline.artifacts import load_bundle
+    from mlops_pipeline.cli.main import main
+
+    features, labels = drifted(iris, 80, seed=6)
+    label_traffic(client, features, labels)
+    out = tmp_path / "kept"
+    assert main(["retrain", "--version", "v5", "--out", str(out), "--json", "--actor", "ci"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["version"], printed["rollout_id"]) == ("v5", None)
+    assert printed["lineage"]["trigger"] == "cli"
+    kept = load_bundle(out)  # verified against its manifest
+    assert list(kept.versions) == ["v5"]
+    metadata = kept.versions["v5"].metadata
+    assert metadata["lineage"] == printed["lineage"]
+    assert metadata["onnx_parity_on_test_split"]["class_agreement"] == 1.0
+    assert metadata["default_weight"] == 0.0
+    # Refusals are one clear line and exit status 2.
+    assert main(["retrain", "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["retrain", "--since", "0"]) == 2
+    assert "--since takes a positive number" in capsys.readouterr().err
+    assert main(["retrain"]) == 2
+    assert "no new labelled rows since the last retrain (v5" in capsys.readouterr().err
+    assert main(["retrain", "--base-data", str(tmp_path / "missing.csv")]) == 2
+    assert "cannot read" in capsys.readouterr().err

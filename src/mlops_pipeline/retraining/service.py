@@ -143,8 +143,8 @@ class Retrainer:
             spec, seed = recipe(champion, version)
         now = self._clock()
         since = now - run.since_days * DAY if run.since_days is not None else 0.0
-        rows, duplicates = self._production_rows(since)
         base = base_dataset(champion, served, options.base_data, options.target)
+        rows, duplicates = self._production_rows(since)
         train, holdout = split_by_time(rows, settings.retrain_holdout_fraction)
         combined = combine(base.features, base.labels, train)
         check = np.vstack([holdout.features, base.features])
