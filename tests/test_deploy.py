@@ -22,6 +22,9 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from mlops_pipeline.cli import alerting
+from mlops_pipeline.config import Settings
+
 from helpers import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,6 +171,8 @@ ALERT_SETTINGS = [
     "MLOPS_ALERT_SMTP_SMARTHOST",
     "MLOPS_ALERT_SMTP_USERNAME",
     "MLOPS_ALERT_SMTP_PASSWORD_FILE",
+    "MLOPS_ALERT_RETRAIN_URL",
+    "MLOPS_ALERT_RETRAIN_TOKEN_FILE",
 ]
 
 
@@ -205,13 +210,19 @@ def test_compose_alertmanager_is_rendered_first_pinned_and_on_loopback() -> None
     ]
     assert "alertmanager-config:/config:ro" in alertmanager["volumes"]
     assert "alertmanager-data:/alertmanager" in alertmanager["volumes"]
-    (secret,) = [v for v in alertmanager["volumes"] if isinstance(v, dict)]
-    assert secret == {
-        "type": "bind",
-        "source": "${MLOPS_ALERT_SMTP_PASSWORD_HOST_FILE:-/dev/null}",
-        "target": "/run/secrets/smtp-password",
-        "read_only": True,
-    }
+    secrets = [v for v in alertmanager["volumes"] if isinstance(v, dict)]
+    assert secrets == [
+        {
+            "type": "bind",
+            "source": f"${{{host_file}:-/dev/null}}",
+            "target": target,
+            "read_only": True,
+        }
+        for host_file, target in [
+            ("MLOPS_ALERT_SMTP_PASSWORD_HOST_FILE", "/run/secrets/smtp-password"),
+            ("MLOPS_ALERT_RETRAIN_TOKEN_HOST_FILE", "/run/secrets/retrain-webhook-token"),
+        ]
+    ]
     assert alertmanager["healthcheck"]["test"] == [
         "CMD",
         "wget",
@@ -233,6 +244,64 @@ def test_compose_alertmanager_port_stays_on_loopback_when_rendered(tmp_path: Pat
     published = port if isinstance(port, str) else port.get("host_ip", "")
     assert "127.0.0.1" in str(published)
     assert services["alertmanager-config"]["environment"]["MLOPS_ALERT_WEBHOOK_URL"] in ("", None)
+
+
+def test_compose_retrain_on_drift_is_off_unless_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    template = (ROOT / "deploy" / "alertmanager" / "alertmanager.yml").read_text()
+
+    def rendered(**variables: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the monitor's environment, Alertmanager's receivers) as compose would start them."""
+        result = compose(tmp_path, "config", **TOKENS, **variables)
+        assert result.returncode == 0, result.stderr
+        services = yaml.safe_load(result.stdout)["services"]
+        env = {k: v or "" for k, v in services["alertmanager-config"]["environment"].items()}
+        receivers = yaml.safe_load(alerting.render(template, env))["receivers"]
+        return services["monitor"]["environment"], {r["name"]: r for r in receivers}
+
+    def monitor_settings(env: dict[str, Any]) -> Settings:
+        """Settings as `mlops monitor` reads them from this environment (and no other)."""
+        with monkeypatch.context() as patch:
+            for variable in [v for v in os.environ if v.startswith("MLOPS_")]:
+                patch.delenv(variable)
+            for variable, value in env.items():
+                patch.setenv(variable, value or "")
+            return Settings()
+
+    # Defaults: no webhook in the monitor, no call to it from Alertmanager.
+    monitor, receivers = rendered()
+    settings = monitor_settings(monitor)
+    assert settings.retrain_on_drift == "off"
+    assert settings.retrain_webhook_token is None  # empty disables, never opens
+    assert receivers["retrain"] == {"name": "retrain"}
+    # Switched on: the monitor's port on the compose network, the token from the mounted file.
+    token, target = "r" * 43, "/run/secrets/retrain-webhook-token"
+    monitor, receivers = rendered(
+        MLOPS_RETRAIN_ON_DRIFT="register",
+        MLOPS_RETRAIN_WEBHOOK_TOKEN=token,
+        MLOPS_ALERT_RETRAIN_URL="http://monitor:9100/alerts",
+        MLOPS_ALERT_RETRAIN_TOKEN_FILE=target,
+    )
+    settings = monitor_settings(monitor)
+    assert settings.retrain_on_drift == "register"
+    assert settings.retrain_webhook_token is not None
+    assert settings.retrain_webhook_token.get_secret_value() == token
+    (hook,) = receivers["retrain"]["webhook_configs"]
+    assert hook["url"] == f"http://monitor:{settings.monitor_port}/alerts"
+    assert hook["http_config"]["authorization"] == {"credentials_file": target}
+    # The monitor listens on every interface of its container (the image's MLOPS_HOST), is on
+    # Alertmanager's network, and publishes nothing on the host.
+    services = COMPOSE["services"]
+    dockerfile = (ROOT / "deploy" / "docker" / "api.Dockerfile").read_text()
+    assert "MLOPS_HOST=0.0.0.0" in dockerfile
+    assert "MLOPS_HOST" not in monitor
+    assert services["monitor"]["networks"] == services["alertmanager"]["networks"]
+    assert "ports" not in services["monitor"]
+    # The token reaches the monitor only; Alertmanager reads it from a file.
+    for name, service in services.items():
+        if name != "monitor":
+            assert "MLOPS_RETRAIN_WEBHOOK_TOKEN" not in str(service.get("environment", {})), name
 
 
 # --- Dockerfiles ---------------------------------------------------------------------------

@@ -41,6 +41,8 @@ PLACEHOLDERS = {
     ("mlops-alerting", "smtp-from"): "alertmanager@example.invalid",
     ("mlops-alerting", "smtp-smarthost"): "smtp.example.invalid:587",
     ("mlops-alerting", "smtp-username"): "alertmanager",
+    ("mlops-alerting", "retrain-url"): f"http://mlops-monitor.{NAMESPACE}.svc:9100/alerts",
+    ("mlops-alerting", "retrain-webhook-token"): "r" * 32,
 }
 # Secrets every key of which may be absent: Alertmanager's destinations are each optional
 # (`mlops alerting config` leaves out one whose settings are missing).
@@ -343,9 +345,12 @@ def test_network_policies_deny_by_default_and_open_every_service_port() -> None:
                 )
                 for p in policies
             ), (service["metadata"]["name"], number)
-    # The monitor answers Prometheus only.
-    (monitor_rule,) = named("NetworkPolicy", "mlops-monitor-ingress")["spec"]["ingress"]
-    assert all("podSelector" not in peer for peer in monitor_rule["from"])
+    # The monitor answers Prometheus (metrics) and Alertmanager (the retrain webhook) only.
+    monitor_rules = named("NetworkPolicy", "mlops-monitor-ingress")["spec"]["ingress"]
+    assert [rule["from"] for rule in monitor_rules] == [
+        [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+        [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mlops-alertmanager"}}}],
+    ]
 
 
 # References -------------------------------------------------------------------------------------
@@ -432,6 +437,11 @@ def test_each_container_environment_makes_valid_settings(monkeypatch: pytest.Mon
         assert settings.database_url is not None
     assert monitor.host == "0.0.0.0"
     assert monitor.drift_interval_seconds > 0
+    # Retrain on drift ships off; its webhook token (a Secret key) reaches the monitor only.
+    assert monitor.retrain_on_drift == "off"
+    assert monitor.retrain_webhook_token is not None
+    assert api.retrain_webhook_token is None
+    assert ui.retrain_webhook_token is None
     assert port_number(named("Deployment", "mlops-monitor"), "metrics") == monitor.monitor_port
     # The API's multiprocess metrics folder sits on a writable emptyDir.
     mounts = {m["mountPath"] for m in container_of("mlops-api")["volumeMounts"]}
@@ -650,24 +660,27 @@ def test_alertmanager_renders_its_config_first_and_reads_the_password_from_a_fil
     assert flag(args, "storage.path") == mount_path(alertmanager, "data")
     assert flag(args, "cluster.listen-address") == ""  # one replica: no gossip
     readonly = {m["name"] for m in alertmanager["volumeMounts"] if m.get("readOnly")}
-    assert {"config", "smtp-password"} <= readonly
-    # Every setting of the template comes from the optional Secret, except the password file's
-    # path: the password itself is never an environment variable, only a mounted file.
+    assert {"config", "alerting-secrets"} <= readonly
+    # Every setting of the template comes from the optional Secret, except the paths of the
+    # password and token files: those two are never environment variables, only mounted files.
     env = {variable["name"]: variable for variable in render_config["env"]}
     assert set(env) == ALERT_VARIABLES
+    file_settings = {
+        "MLOPS_ALERT_SMTP_PASSWORD_FILE": "smtp-password",
+        "MLOPS_ALERT_RETRAIN_TOKEN_FILE": "retrain-webhook-token",
+    }
     for name, variable in env.items():
-        if name == "MLOPS_ALERT_SMTP_PASSWORD_FILE":
+        if name in file_settings:
             continue
         ref = variable["valueFrom"]["secretKeyRef"]
         assert (ref["name"], ref.get("optional")) == ("mlops-alerting", True), name
-        assert ref["key"] != "smtp-password", name
-    secret = volumes["smtp-password"]["secret"]
+        assert ref["key"] not in file_settings.values(), name
+    secret = volumes["alerting-secrets"]["secret"]
     assert (secret["secretName"], secret["optional"]) == ("mlops-alerting", True)
-    (password,) = secret["items"]
-    assert password["key"] == "smtp-password"
-    assert env["MLOPS_ALERT_SMTP_PASSWORD_FILE"]["value"] == (
-        f"{mount_path(alertmanager, 'smtp-password')}/{password['path']}"
-    )
+    files = {item["key"]: item["path"] for item in secret["items"]}
+    assert set(files) == set(file_settings.values())
+    for name, key in file_settings.items():
+        assert env[name]["value"] == f"{mount_path(alertmanager, 'alerting-secrets')}/{files[key]}"
     for container in (render_config, alertmanager):
         assert "envFrom" not in container
     assert "env" not in alertmanager
@@ -695,6 +708,10 @@ def test_the_rendered_alertmanager_config_is_valid(
         (email,) = receivers["webhook-and-email"]["email_configs"]
         assert email["auth_password_file"] == env["MLOPS_ALERT_SMTP_PASSWORD_FILE"]
         assert "auth_password" not in email
+        (retrain,) = receivers["retrain"]["webhook_configs"]
+        assert retrain["url"] == PLACEHOLDERS[("mlops-alerting", "retrain-url")]
+        credentials = retrain["http_config"]["authorization"]
+        assert credentials == {"credentials_file": env["MLOPS_ALERT_RETRAIN_TOKEN_FILE"]}
     else:
         assert all(set(receiver) == {"name"} for receiver in receivers.values())
     amtool = shutil.which("amtool")
@@ -706,6 +723,36 @@ def test_the_rendered_alertmanager_config_is_valid(
         [amtool, "check-config", str(config_file)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_alertmanager_and_the_monitor_share_the_retrain_token_and_the_monitor_admits_it() -> None:
+    # One Secret key: the monitor's MLOPS_RETRAIN_WEBHOOK_TOKEN, Alertmanager's credentials file.
+    env = {variable["name"]: variable for variable in container_of("mlops-monitor")["env"]}
+    assert env["MLOPS_RETRAIN_ON_DRIFT"] == {"name": "MLOPS_RETRAIN_ON_DRIFT", "value": "off"}
+    ref = env["MLOPS_RETRAIN_WEBHOOK_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "mlops-alerting", "key": "retrain-webhook-token", "optional": True}
+    spec, _, _ = alertmanager_pod()
+    (volume,) = [v for v in spec["volumes"] if v["name"] == "alerting-secrets"]
+    assert volume["secret"]["secretName"] == ref["name"]
+    assert ref["key"] in {item["key"] for item in volume["secret"]["items"]}
+    # The URL the docs suggest names the monitor Service's port, which the policy opens to
+    # Alertmanager's pods.
+    url = PLACEHOLDERS[("mlops-alerting", "retrain-url")]
+    service = named("Service", "mlops-monitor")
+    (port,) = service["spec"]["ports"]
+    assert url == f"http://{service['metadata']['name']}.{NAMESPACE}.svc:{port['port']}/alerts"
+    number = port_number(named("Deployment", "mlops-monitor"), port["targetPort"])
+    alertmanager_pods = pod_labels(named("Deployment", "mlops-alertmanager"))
+    admitted = [
+        rule
+        for rule in named("NetworkPolicy", "mlops-monitor-ingress")["spec"]["ingress"]
+        if any(
+            "podSelector" in peer
+            and peer["podSelector"]["matchLabels"].items() <= alertmanager_pods.items()
+            for peer in rule["from"]
+        )
+    ]
+    assert [rule["ports"] for rule in admitted] == [[{"port": number, "protocol": "TCP"}]]
 
 
 def test_only_prometheus_reaches_alertmanager_and_it_sends_alerts_there() -> None:
