@@ -20,6 +20,7 @@ from mlops_pipeline.monitoring.drift import Reference
 from mlops_pipeline.monitoring.drift_monitor import DriftMonitor, Refresher
 from mlops_pipeline.monitoring.leader import LeaderElection, Monitor, Task
 from mlops_pipeline.monitoring.metrics import Metrics, exposition_registry, multiprocess_enabled
+from mlops_pipeline.monitoring.reference import ChampionReference
 from mlops_pipeline.monitoring.retention import DAY, LogPruner, Policy
 from mlops_pipeline.retraining.service import Retrainer
 from mlops_pipeline.retraining.worker import RetrainWorker
@@ -187,13 +188,17 @@ def build_components(
             class_names=bundle.class_names,
             publish_gauges=publish_gauges,
         )
+        trained = Reference.from_training_stats(bundle.training_stats)
         monitor = DriftMonitor(
-            Reference.from_training_stats(bundle.training_stats),
+            trained,
             store,
             metrics if publish_gauges else None,
             window=settings.drift_window,
             min_window=settings.drift_min_window,
             threshold=settings.drift_threshold,
+            references=ChampionReference(
+                trained, set(bundle.versions), storage.models, stored_weights(storage, router)
+            ),
         )
     pruner = None
     if storage is not None:

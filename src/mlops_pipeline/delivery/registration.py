@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from mlops_pipeline.artifacts import ArtifactError, load_bundle
 from mlops_pipeline.serving.model_sync import ModelRefused, load_registered
@@ -52,10 +53,21 @@ def register_folder(
         raise RegistrationRefused(f"refusing to register: {exc}") from exc
     try:
         storage.models.register(
-            version, artifacts.onnx_bytes, digest, artifacts.metadata, actor, now
-        )
+            version, artifacts.onnx_bytes, digest, artifacts.metadata, actor, now,
+            reference=drift_reference(bundle.training_stats, version),
+        )  # fmt: skip
     except DuplicateKey:
         raise RegistrationRefused(
             f"{version} was registered before; a retired name is never reused"
         ) from None
     return model
+
+
+def drift_reference(stats: dict[str, Any], version: str) -> dict[str, Any] | None:
+    """The folder's training statistics with only ``version``'s predicted-class shares; None
+    when they hold no row sample (drift then stays measured against the served artifacts)."""
+    if stats.get("sample") is None:
+        return None
+    shares = stats.get("predicted_class_shares") or {}
+    own = {version: shares[version]} if version in shares else {}
+    return {**stats, "predicted_class_shares": own}

@@ -209,6 +209,7 @@ class DriftReport:
     features: dict[str, FeatureDrift] | None = None
     prediction: PredictionDrift | None = None
     bad_values: BadValues | None = None
+    reference: str | None = None  # whose training data: "training data" or a registered version
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready, without the details a warming-up report does not have."""

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from mlops_pipeline.monitoring.drift import DriftReport, Reference, Window, drift_report
 from mlops_pipeline.monitoring.metrics import Metrics
@@ -28,8 +29,12 @@ class DriftMonitor:
         min_window: int,
         threshold: float,
         clock: Callable[[], float] = time.time,
+        references: Callable[[], tuple[str, Reference]] | None = None,
     ) -> None:
+        """``references``: the (label, reference) to use now (the champion's data); without
+        it, always ``reference``."""
         self.reference = reference
+        self._references = references
         self._store = store
         self._metrics = metrics
         self._window = window
@@ -50,7 +55,12 @@ class DriftMonitor:
             else 0
         )
         window = Window(rows.features, rows.predictions, rows.versions, rejected)
-        report = drift_report(self.reference, window, self._threshold, self._min_window, now)
+        if self._references is None:
+            report = drift_report(self.reference, window, self._threshold, self._min_window, now)
+        else:
+            label, reference = self._references()
+            report = drift_report(reference, window, self._threshold, self._min_window, now)
+            report = replace(report, reference=label)
         if self._metrics is not None:
             self._metrics.set_drift(report)
         with self._lock:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from mlops_pipeline import artifacts
 from mlops_pipeline.config import Settings, load_catalogue
@@ -42,6 +43,7 @@ from mlops_pipeline.storage.records import LabelledRows, RetrainRun
 from mlops_pipeline.storage.retrains import FAILED, REFUSED, REGISTERED
 from mlops_pipeline.training.data import Dataset
 from mlops_pipeline.training.trainer import (
+    MAX_REFERENCE_SAMPLE,
     Split,
     fit_and_export,
     reference_statistics,
@@ -149,10 +151,11 @@ class Retrainer:
         combined = combine(base.features, base.labels, train)
         check = np.vstack([holdout.features, base.features])
         exported = fit_and_export(spec, seed, combined.features, combined.labels, check)
+        predicted = OnnxPredictor(version, exported.onnx_bytes).predict(holdout.features)[0]
         comparison = compare(
             holdout.labels,
             OnnxPredictor(champion.version, champion.onnx_bytes).predict(holdout.features)[0],
-            OnnxPredictor(version, exported.onnx_bytes).predict(holdout.features)[0],
+            predicted,
         )
         lineage = _lineage(run, base, champion, rows, duplicates, train, holdout, since, comparison)
         folder = Path(tempfile.mkdtemp(prefix=f"retrain-{version}-"))
@@ -169,6 +172,7 @@ class Retrainer:
                 holdout,
                 lineage,
                 now,
+                drift_reference(base, train, holdout, predicted),
             )
             try:
                 register_folder(
@@ -267,6 +271,7 @@ def _write_folder(
     holdout: LabelledRows,
     lineage: dict[str, Any],
     now: float,
+    stats: dict[str, Any],
 ) -> None:
     """A one-version artifacts folder `mlops models register` accepts (manifest, stats)."""
     write_version(
@@ -293,11 +298,24 @@ def _write_folder(
             "lineage": lineage,
         },
     )
-    split = Split(features, holdout.features, labels, holdout.labels)
-    stats = reference_statistics(base, split)
-    stats["predicted_class_shares"] = {}
+    stats = {**stats, "predicted_class_shares": {version: stats["predicted_class_shares"]}}
     artifacts.write_json(folder / artifacts.TRAINING_STATS, stats)
     artifacts.write_manifest(folder, [version], {version: 1.0})
+
+
+def drift_reference(
+    base: Dataset, train: LabelledRows, holdout: LabelledRows, predicted: NDArray[np.int64]
+) -> dict[str, Any]:
+    """What drift is measured against once this candidate is champion: the production rows it
+    learnt (the newest MAX_REFERENCE_SAMPLE), not the original data, or the drift it answers
+    would keep alarming; the predicted-class shares are its own on the holdout (rows it did not
+    fit). ``predicted_class_shares`` here is that one list; the folder keys it by version."""
+    newest = slice(max(0, len(train.labels) - MAX_REFERENCE_SAMPLE), None)
+    split = Split(train.features[newest], holdout.features, train.labels[newest], holdout.labels)
+    stats = reference_statistics(base, split)
+    counts = np.bincount(predicted, minlength=len(base.class_names))
+    stats["predicted_class_shares"] = [float(share) for share in counts / max(1, counts.sum())]
+    return stats
 
 
 def _iso(timestamp: float) -> str:

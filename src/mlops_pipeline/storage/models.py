@@ -27,13 +27,20 @@ class ModelStore:
         metadata: dict[str, object],
         actor: str,
         now: float,
+        reference: dict[str, object] | None = None,
     ) -> None:
-        """Add ``version``; raises DuplicateKey when the name was ever registered or retired."""
+        """Add ``version``; raises DuplicateKey when the name was ever registered or retired.
+
+        ``reference``: the training statistics drift is measured against while it is champion.
+        """
         self._db.execute(
             "INSERT INTO model_versions (version, status, onnx, sha256, metadata, registered_at,"
-            " changed_at, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (version, ACTIVE, onnx, sha256, json.dumps(metadata), now, now, actor),
-        )
+            " changed_at, actor, reference) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                version, ACTIVE, onnx, sha256, json.dumps(metadata), now, now, actor,
+                None if reference is None else json.dumps(reference),
+            ),
+        )  # fmt: skip
 
     def retire(self, version: str, actor: str, now: float) -> None:
         """Mark ``version`` retired; a trained (not registered) version gets a row saying so."""
@@ -56,6 +63,17 @@ class ModelStore:
         """Every row, without the ONNX bytes: what replicas poll (a few short rows)."""
         rows = self._db.fetchall(f"SELECT {COLUMNS} FROM model_versions ORDER BY registered_at")
         return [_record(row) for row in rows]
+
+    def reference(self, version: str) -> dict[str, object] | None:
+        """The drift reference stored with ``version``, or None (none stored, or not active)."""
+        row = self._db.fetchone(
+            "SELECT reference FROM model_versions WHERE version = ? AND status = ?",
+            (version, ACTIVE),
+        )
+        if row is None or row[0] is None:
+            return None
+        stored: dict[str, object] = json.loads(str(row[0]))
+        return stored
 
     def onnx(self, version: str) -> bytes | None:
         row = self._db.fetchone(

@@ -1,4 +1,6 @@
-"""Retraining runs: what asked for one (CLI, UI, drift alert), by whom, and how it ended.
+"""Retraining runs: what asked for one (CLI, UI, drift alert), by whom, and how it ended; and the
+drift reference of a registered version (the data it learnt), so drift is measured against the
+champion's own training data once a retrained version takes the traffic.
 
 Revision ID: 0004
 Revises: 0003
@@ -38,6 +40,12 @@ def upgrade() -> None:
         sa.Column("result", sa.Text(), nullable=True),  # JSON: the comparison and lineage
     )
 
+    # JSON training statistics (with a sample of at most 5,000 rows); read only when the version
+    # becomes the champion, never by the replicas' catalogue poll.
+    op.add_column("model_versions", sa.Column("reference", sa.Text(), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("model_versions") as batch:
+        batch.drop_column("reference")
     op.drop_table("retrain_runs")
