@@ -16,7 +16,7 @@ from mlops_pipeline.retraining.trigger import DriftWebhook
 from mlops_pipeline.storage import Storage
 from mlops_pipeline.storage.retrains import QUEUED, REFUSED
 
-from helpers import ADMIN, FEEDBACK
+from helpers import ADMIN, FEEDBACK, sample
 
 TOKEN = "webhook-token-0123456789"
 BEARER = f"Bearer {TOKEN}"
@@ -68,14 +68,18 @@ def test_only_the_admin_queues(client: FlaskClient) -> None:
 
 
 def test_the_monitor_runs_a_queued_run(
-    client: FlaskClient, components: Components, settings: Any
+    client: FlaskClient, components: Components, settings: Any, registry: CollectorRegistry
 ) -> None:
     """The leader's task claims the run and records how it ended (too few labels here)."""
     from mlops_pipeline.retraining.worker import RetrainWorker
 
     assert components.storage is not None
     run = client.post("/retrains", json={}, headers=ADMIN).get_json()
-    worker = RetrainWorker(components.storage.retrains, components.retrainer(settings))
+    worker = RetrainWorker(
+        components.storage.retrains,
+        components.retrainer(settings),
+        finished=components.service.metrics.count_retrain,
+    )
     worker.tick()
     worker.join(timeout=30)
     (done,) = client.get("/retrains").get_json()["retrains"]
@@ -83,6 +87,7 @@ def test_the_monitor_runs_a_queued_run(
     assert "too few labels: 0" in done["message"]
     assert done["started_at"] >= done["requested_at"]
     assert done["finished_at"] >= done["started_at"]
+    assert sample(registry, "mlops_retrain_runs_total", trigger="api", outcome="refused") == 1
     # The slot is free again.
     assert client.post("/retrains", json={}, headers=ADMIN).status_code == 202
 

@@ -129,7 +129,11 @@ class Components:
         if self.rollouts is not None:
             tasks.append(Task("rollout", settings.rollout_interval_seconds, self.rollouts.tick))
         if self.storage is not None:
-            worker = RetrainWorker(self.storage.retrains, self.retrainer(settings))
+            worker = RetrainWorker(
+                self.storage.retrains,
+                self.retrainer(settings),
+                finished=self.service.metrics.count_retrain,
+            )
             tasks.append(Task("retrain", RETRAIN_POLL_SECONDS, worker.tick))
         return tasks
 

@@ -45,6 +45,8 @@ def bounded_method(method: str) -> str:
 
 ROLLOUT_STATES = ("running", "promoted", "rolled_back", "aborted")
 ROLLOUT_EVENTS = ("started", "advance", "weights", "promote", "rolled_back", "aborted")
+RETRAIN_TRIGGERS = ("cli", "api", "drift-alert")
+RETRAIN_OUTCOMES = ("registered", "refused", "failed")
 PRUNE_REASONS = ("by_age", "by_rows", "labels", "rejections", "shadow")
 
 
@@ -230,6 +232,13 @@ class Metrics:
             ["event"],
             registry=registry,
         )
+        self.retrain_runs = Counter(
+            "mlops_retrain_runs",
+            "Retraining runs the monitor finished, by trigger (api, drift-alert) and outcome"
+            " (registered, refused, failed).",
+            ["trigger", "outcome"],
+            registry=registry,
+        )
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._inference_cache: dict[str, Any] = {}
         self._prediction_cache: dict[tuple[str, str], Any] = {}
@@ -352,6 +361,12 @@ class Metrics:
 
     def count_rollout_transition(self, event: str) -> None:
         self.rollout_transitions.labels(event if event in ROLLOUT_EVENTS else "other").inc()
+
+    def count_retrain(self, trigger: str, outcome: str) -> None:
+        self.retrain_runs.labels(
+            trigger if trigger in RETRAIN_TRIGGERS else "other",
+            outcome if outcome in RETRAIN_OUTCOMES else "other",
+        ).inc()
 
     def clear_monitor_gauges(self) -> None:
         """Back to "no evidence": what a standby exports instead of a stale leader's values."""

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from mlops_pipeline.retraining.champion import RetrainRefused
 from mlops_pipeline.retraining.service import Retrainer
-from mlops_pipeline.storage.retrains import RetrainStore
+from mlops_pipeline.storage.retrains import FAILED, REFUSED, REGISTERED, RetrainStore
 
 logger = logging.getLogger(__name__)
 # A run still "running" after this long belongs to a monitor that stopped mid-way.
@@ -25,8 +25,11 @@ class RetrainWorker:
         retrainer: Retrainer,
         clock: Callable[[], float] = time.time,
         stale_seconds: float = STALE_SECONDS,
+        finished: Callable[[str, str], None] = lambda _trigger, _outcome: None,
     ) -> None:
+        """``finished(trigger, outcome)`` is told how each run ended (the metrics count it)."""
         self._runs = runs
+        self._finished = finished
         self._retrainer = retrainer
         self._clock = clock
         self._stale = stale_seconds
@@ -53,10 +56,13 @@ class RetrainWorker:
             try:
                 outcome = self._retrainer.execute(run)
                 logger.warning("retraining run %d: %s", run.id, outcome.summary())
+                self._finished(run.trigger, REGISTERED)
             except RetrainRefused as exc:
                 logger.warning("retraining run %d refused: %s", run.id, exc)
+                self._finished(run.trigger, REFUSED)
             except Exception:  # recorded as failed by execute; the monitor keeps running
                 logger.exception("retraining run %d failed", run.id)
+                self._finished(run.trigger, FAILED)
 
         self._thread = threading.Thread(target=work, name=f"retrain-{run.id}", daemon=True)
         self._thread.start()
