@@ -9,7 +9,7 @@ TAG ?= latest
 API_URL ?= http://127.0.0.1:5000
 PYTEST_ARGS ?=
 
-.PHONY: install up test lint typecheck unit train serve bench images push smoke clean clean-build
+.PHONY: install up test lint typecheck unit train serve bench bench-retrain images push smoke clean clean-build
 
 install: $(INSTALLED)
 
@@ -43,6 +43,10 @@ unit: install
 
 bench: install
 	$(BIN)/python benchmarks/serving.py
+
+# Retraining from production labels: accuracy gained, rollout outcome, drift alert to candidate.
+bench-retrain: install
+	$(BIN)/python benchmarks/retrain_eval.py
 
 images:
 	docker build -f deploy/docker/api.Dockerfile -t $(REGISTRY)/mlops-api:$(TAG) .

@@ -192,6 +192,28 @@ def test_the_last_step_promotes() -> None:
     assert decision.weights == {"v3": 1.0}
 
 
+def test_a_retrain_plan_promotes_only_a_candidate_shown_better() -> None:
+    from mlops_pipeline.retraining.service import ROLLOUT_MAX_LABELS, retrain_plan
+
+    plan = parse_plan(retrain_plan("v3", "v2"), SERVED)
+    assert (plan.guardrails.max_accuracy_drop, plan.max_labels) == (0.0, ROLLOUT_MAX_LABELS)
+    assert not plan.hold_on_drift
+    # Equal accuracy (80% each) on 300 + 300 labels: not shown better, so it holds.
+    held = run(plan, evidence((4000, 300, 240, 0), (4000, 300, 240, 0), share=0.5), step=2)
+    assert held.action == HOLD
+    assert "accuracy" in held.reason
+    # 100% vs 80%: shown better, promoted, and the reason says so.
+    better = run(plan, evidence((4000, 300, 300, 0), (4000, 300, 240, 0), share=0.5), step=2)
+    assert better.action == PROMOTE
+    assert "shown better than the baseline" in better.reason
+    # Still equal at 2,600 + 2,600 labels, past max_labels: it ends, rolled back.
+    ended = run(plan, evidence((9000, 2600, 2080, 0), (9000, 2600, 2080, 0), share=0.5), step=2)
+    assert ended.action == ROLLBACK
+    assert f"not shown better than the baseline within {ROLLOUT_MAX_LABELS} labels" in ended.reason
+    with pytest.raises(InvalidRollout, match="max_labels"):
+        parse_plan({**PLAN, "max_labels": 10}, SERVED)
+
+
 def test_thompson_moves_towards_the_better_version_by_at_most_max_change() -> None:
     plan = parse_plan({**PLAN, "policy": "thompson", "max_change": 0.1}, SERVED)
     decision = decide(

@@ -22,7 +22,7 @@ from mlops_pipeline.monitoring.leader import LeaderElection, Monitor, Task
 from mlops_pipeline.monitoring.metrics import Metrics, exposition_registry, multiprocess_enabled
 from mlops_pipeline.monitoring.reference import ChampionReference
 from mlops_pipeline.monitoring.retention import DAY, LogPruner, Policy
-from mlops_pipeline.retraining.service import Retrainer
+from mlops_pipeline.retraining.service import Retrainer, retrain_plan
 from mlops_pipeline.retraining.worker import RetrainWorker
 from mlops_pipeline.serving.inference import OnnxPredictor
 from mlops_pipeline.serving.model_sync import ModelSync
@@ -70,9 +70,7 @@ class Components:
 
         def start_rollout(candidate: str, baseline: str, actor: str) -> int:
             sync.sync()
-            # The candidate learnt the drifted traffic: a drift alarm must not hold its rollout.
-            plan = {"candidate": candidate, "baseline": baseline, "hold_on_drift": False}
-            return rollouts.start(plan, actor).id
+            return rollouts.start(retrain_plan(candidate, baseline), actor).id
 
         return Retrainer(storage, settings, start_rollout)
 

@@ -103,6 +103,13 @@ def decide(
             f" (always-valid p = {p_worse:.2g} <= {plan.alpha})"
         )
         return Decision(ROLLBACK, reason, None, step, checks, summary)
+    if plan.max_labels is not None and n_cand + n_base >= plan.max_labels and not not_inferior:
+        claim = "better than" if margin == 0 else f"within {margin:.0%} of"
+        reason = (
+            f"candidate not shown {claim} the baseline within {plan.max_labels} labels"
+            f" ({difference:+.1%}, p = {p_inferior:.2g})"
+        )
+        return Decision(ROLLBACK, reason, None, step, checks, summary)
     if plan.policy == THOMPSON:
         return _thompson(plan, step, current_share, totals, checks, summary, rng)
     return _steps(plan, step, minutes_in_step, totals, checks, summary)
@@ -131,9 +138,14 @@ def _steps(
         )
         return Decision(HOLD, reason, None, step, checks, summary)
     if step + 1 >= len(plan.steps) or plan.steps[step + 1] >= 1.0:
+        shown = (
+            "shown better than the baseline"
+            if plan.guardrails.max_accuracy_drop == 0
+            else f"not worse than the baseline by more than {plan.guardrails.max_accuracy_drop:.0%}"
+        )
         reason = (
-            f"promoted: every guardrail held and the candidate is not worse than the baseline"
-            f" by more than {plan.guardrails.max_accuracy_drop:.0%} ({summary['difference']:+.1%})"
+            f"promoted: every guardrail held and the candidate is {shown}"
+            f" ({summary['difference']:+.1%})"
         )
         return Decision(
             PROMOTE, reason, {plan.candidate: 1.0}, len(plan.steps) - 1, checks, summary

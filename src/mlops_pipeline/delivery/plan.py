@@ -36,6 +36,10 @@ class Plan:
     # about the traffic to come. A candidate retrained on that drifted traffic is the answer to
     # the alarm (which compares with the original training data), so its rollout may go on.
     hold_on_drift: bool = True
+    # Labels (candidate + baseline, whole rollout) after which a candidate whose accuracy check
+    # still fails is rolled back: with margin 0 ("shown better"), an equal candidate ends here
+    # instead of holding its first step forever. None: no limit.
+    max_labels: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         body = asdict(self)
@@ -63,7 +67,7 @@ def parse_plan(payload: Any, served: list[str]) -> Plan:
         raise InvalidRollout("the plan must be a JSON object")
     unknown = set(payload) - {
         "candidate", "baseline", "steps", "min_labels_per_step", "min_minutes_per_step",
-        "guardrails", "policy", "floor", "max_change", "alpha", "hold_on_drift",
+        "guardrails", "policy", "floor", "max_change", "alpha", "hold_on_drift", "max_labels",
     }  # fmt: skip
     if unknown:
         raise InvalidRollout(f"unknown plan fields: {sorted(unknown)[:5]}")
@@ -92,6 +96,9 @@ def parse_plan(payload: Any, served: list[str]) -> Plan:
     labels = payload.get("min_labels_per_step", 200)
     if type(labels) is not int or not 1 <= labels <= 1_000_000:
         raise InvalidRollout(f"'min_labels_per_step' must be an integer from 1, got {labels!r}")
+    max_labels = payload.get("max_labels")
+    if max_labels is not None and (type(max_labels) is not int or not 100 <= max_labels <= 10**8):
+        raise InvalidRollout(f"'max_labels' must be null or an integer >= 100, got {max_labels!r}")
     hold_on_drift = payload.get("hold_on_drift", True)
     if not isinstance(hold_on_drift, bool):
         raise InvalidRollout(f"'hold_on_drift' must be true or false, got {hold_on_drift!r}")
@@ -116,6 +123,7 @@ def parse_plan(payload: Any, served: list[str]) -> Plan:
         max_change=_number(payload, "max_change", 0.1, 0.001, 1.0),
         alpha=_number(payload, "alpha", 0.05, 1e-6, 0.5),
         hold_on_drift=hold_on_drift,
+        max_labels=max_labels,
     )
 
 

@@ -52,6 +52,26 @@ from mlops_pipeline.training.trainer import (
 
 logger = logging.getLogger(__name__)
 DAY = 86_400.0
+# A retrained candidate's rollout ends, rolled back, if not shown better within this many labels.
+ROLLOUT_MAX_LABELS = 5_000
+
+
+def retrain_plan(candidate: str, baseline: str) -> dict[str, Any]:
+    """The default plan (steps 5/25/50/100%, 200 labels a step), judged for a retrain:
+
+    - promoted only when shown *better* (margin 0): a retrain that is merely as good is churn
+      (new artifacts, a new drift reference) for nothing, so it must earn its place;
+    - ended (rolled back) if not shown better within ROLLOUT_MAX_LABELS labels, rather than
+      hold its first step for ever;
+    - not held by a drift alarm: it learnt the drifted traffic, the alarm is what it answers.
+    """
+    return {
+        "candidate": candidate,
+        "baseline": baseline,
+        "guardrails": {"max_accuracy_drop": 0.0},
+        "max_labels": ROLLOUT_MAX_LABELS,
+        "hold_on_drift": False,
+    }
 
 
 @dataclass(frozen=True)
