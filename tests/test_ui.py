@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
 import requests
 from streamlit.testing.v1 import AppTest
 
 from mlops_pipeline.cli.launcher import prometheus_config
+from mlops_pipeline.storage import open_storage
+from mlops_pipeline.ui import retrain as rt
 from mlops_pipeline.ui.batch import BatchError, parse_batch_csv
 from mlops_pipeline.ui.charts import FEW_POINTS, line_spec, series_frame
 from mlops_pipeline.ui.client import ApiClient, PrometheusClient, UiError
@@ -33,10 +37,9 @@ def api_url(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         yield url
 
 
-@pytest.fixture
-def page(monkeypatch: pytest.MonkeyPatch, api_url: str):  # type: ignore[no-untyped-def]
-    """A page as `mlops up` runs it: both tokens in the UI's settings."""
-    monkeypatch.setenv("MLOPS_API_URL", api_url)
+def _loader(monkeypatch: pytest.MonkeyPatch, url: str) -> Callable[[str], AppTest]:
+    """Pages as `mlops up` runs them: both tokens in the UI's settings, the API at ``url``."""
+    monkeypatch.setenv("MLOPS_API_URL", url)
     monkeypatch.setenv("MLOPS_ADMIN_TOKEN", ADMIN_TOKEN)
     monkeypatch.setenv("MLOPS_FEEDBACK_TOKEN", FEEDBACK_TOKEN)
     monkeypatch.setenv("MLOPS_PROMETHEUS_URL", f"http://127.0.0.1:{free_port()}")  # nobody there
@@ -48,6 +51,12 @@ def page(monkeypatch: pytest.MonkeyPatch, api_url: str):  # type: ignore[no-unty
         return app
 
     return load
+
+
+@pytest.fixture
+def page(monkeypatch: pytest.MonkeyPatch, api_url: str) -> Callable[[str], AppTest]:
+    """A page as `mlops up` runs it: both tokens in the UI's settings."""
+    return _loader(monkeypatch, api_url)
 
 
 def test_predict_happy_path_and_history(page) -> None:  # type: ignore[no-untyped-def]
@@ -374,6 +383,325 @@ def test_rollout_evidence_rows_and_sentences() -> None:
     bandit = {**rollout, "policy": "thompson", "step_share": None, "evidence": None}
     assert step_text(bandit) == "Thompson sampling, 1 weight update so far"
     assert labels_text(bandit)[1] is None
+
+
+# Retraining: a module API of their own, so that the runs they leave do not show on the pages the
+# other tests read by position. Runs are put in its database directly where a monitor would.
+
+
+@pytest.fixture(scope="module")
+def retrain_api(
+    artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """(the API's URL, its database URL); no monitor runs the queued runs here."""
+    db = tmp_path_factory.mktemp("ui_retrain") / "log.db"
+    with running_api(artifacts_dir, db, workers=1) as url:
+        yield url, f"sqlite:///{db}"
+
+
+@pytest.fixture
+def retrain_page(
+    monkeypatch: pytest.MonkeyPatch, retrain_api: tuple[str, str]
+) -> Callable[[str], AppTest]:
+    return _loader(monkeypatch, retrain_api[0])
+
+
+COMPARISON = {
+    "champion": {"accuracy": 0.9, "low": 0.8, "high": 0.95, "rows": 60},
+    "candidate": {"accuracy": 0.95, "low": 0.861, "high": 0.983, "rows": 60},
+    "difference": 0.05,
+    "difference_low": -0.012,
+    "difference_high": 0.112,
+    "verdict": "not distinguishable",
+}
+
+
+def _runs(url: str) -> list[dict[str, Any]]:
+    answer = requests.get(url + "/retrains?limit=50", headers=ADMIN, timeout=5)
+    assert answer.status_code == 200, answer.text
+    runs: list[dict[str, Any]] = answer.json()["retrains"]
+    return runs
+
+
+def _table(app: AppTest, column: str) -> pd.DataFrame:
+    """The page's table with ``column``."""
+    return next(frame.value for frame in app.dataframe if column in frame.value.columns)
+
+
+def _open_run(db_url: str, trigger: str = "cli") -> int:
+    """A run as `mlops retrain` records the one it does itself: running from the start."""
+    storage = open_storage(db_url)
+    try:
+        return storage.retrains.open(trigger, "ops", None, False, None, time.time(), True).id
+    finally:
+        storage.close()
+
+
+def _finish(db_url: str, run_id: int, status: str, message: str, **extra: Any) -> None:
+    storage = open_storage(db_url)
+    try:
+        storage.retrains.finish(run_id, status, message, time.time(), **extra)
+    finally:
+        storage.close()
+
+
+def _close_open_runs(db_url: str) -> None:
+    """Fail what is queued or running: an open run refuses every later one (409)."""
+    storage = open_storage(db_url)
+    try:
+        for run in storage.retrains.recent(50):
+            if run.status in rt.OPEN:
+                storage.retrains.finish(run.id, "failed", "closed by the test", time.time())
+    finally:
+        storage.close()
+
+
+def test_retrain_form_queues_a_run_with_the_configured_token(
+    retrain_page: Callable[[str], AppTest], retrain_api: tuple[str, str]
+) -> None:
+    url, db_url = retrain_api
+    try:
+        app = retrain_page("experiment")
+        with pytest.raises(KeyError):
+            app.text_input(key="retrain_token")  # the UI's settings hold the admin token
+        assert app.number_input(key="retrain_since_days").value is None  # empty: every label
+        app.text_input(key="retrain_version").input("r1")
+        app.number_input(key="retrain_since_days").set_value(7.0)
+        app.checkbox(key="retrain_rollout").check()
+        app.button(key="queue_retrain").click().run()
+        assert not app.exception, app.exception
+        assert not app.error
+        newest = _runs(url)[0]
+        assert (newest["status"], newest["trigger"]) == ("queued", "api")
+        assert newest["actor"].startswith("ui@")  # X-Actor: ui, from where it asked
+        assert (newest["version"], newest["since_days"], newest["rollout"]) == ("r1", 7.0, True)
+        notice = app.success[0].value
+        assert f"Retraining run {newest['id']} is **queued**: r1" in notice
+        assert "labels of the last 7 days; when registered, start a rollout" in notice
+        runs = _table(app, "trigger")
+        assert runs.iloc[0]["run"] == newest["id"]
+        assert (runs.iloc[0]["status"], runs.iloc[0]["version"]) == ("queued", "r1")
+        assert runs.iloc[0]["actor"] == newest["actor"]  # the configured token shows who asked
+        assert runs.iloc[0]["finished"] == "-"
+        app.button(key="refresh_retrains").click().run()  # an open run: the page offers a refresh
+        assert not app.exception
+        assert f"Run {newest['id']} is **queued**" in _shown(app)
+        assert ADMIN_TOKEN not in _shown(app)
+    finally:
+        _close_open_runs(db_url)
+
+
+def test_retrain_form_says_a_run_is_already_open(
+    retrain_page: Callable[[str], AppTest], retrain_api: tuple[str, str]
+) -> None:
+    url, db_url = retrain_api
+    running = _open_run(db_url)
+    try:
+        app = retrain_page("experiment")
+        assert f"Run {running} is **running**" in _shown(app)
+        app.button(key="queue_retrain").click().run()
+        assert not app.exception, app.exception
+        message = app.error[0].value
+        assert message.startswith("A retraining run is already queued or running")
+        assert "409 retrain_in_progress" in message
+        assert not app.success
+        assert [run["id"] for run in _runs(url) if run["status"] in rt.OPEN] == [running]
+    finally:
+        _close_open_runs(db_url)
+
+
+def test_retrain_form_asks_for_the_admin_token_and_says_when_it_is_wrong(
+    retrain_page: Callable[[str], AppTest],
+    retrain_api: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, db_url = retrain_api
+    monkeypatch.delenv("MLOPS_ADMIN_TOKEN")  # as in compose: the UI holds the feedback token only
+    before = len(_runs(url))
+    try:
+        app = retrain_page("experiment")
+        app.button(key="queue_retrain").click().run()
+        assert not app.exception, app.exception
+        assert "Enter the admin token to queue a retraining run" in app.error[0].value
+
+        app.text_input(key="retrain_token").input("wrong-token-0123456789")
+        app.button(key="queue_retrain").click().run()
+        assert app.error[0].value.startswith("The admin token is wrong or missing")
+        assert "403 forbidden" in app.error[0].value
+        assert len(_runs(url)) == before  # nothing queued
+
+        app.text_input(key="retrain_token").input(ADMIN_TOKEN)
+        app.text_input(key="retrain_version").input("not a name!")
+        app.button(key="queue_retrain").click().run()
+        assert "400 invalid_retrain" in app.error[0].value
+        assert "version must be" in app.error[0].value
+
+        app.text_input(key="retrain_version").input("")
+        app.button(key="queue_retrain").click().run()
+        assert not app.error
+        assert "the next free name from every production label" in app.success[0].value
+        assert "leave it at weight 0" in app.success[0].value
+        assert len(_runs(url)) == before + 1
+        assert "actor" not in _table(app, "trigger").columns  # without the token: not who asked
+        assert ADMIN_TOKEN not in _shown(app)  # sent, never shown
+    finally:
+        _close_open_runs(db_url)
+
+
+def test_retrain_runs_table_shows_the_newest_registered_comparison(
+    retrain_page: Callable[[str], AppTest], retrain_api: tuple[str, str]
+) -> None:
+    _, db_url = retrain_api
+    registered = _open_run(db_url)
+    result = {"version": "v3", "champion": "v1", "comparison": COMPARISON, "rollout_id": 7}
+    _finish(db_url, registered, "registered", "registered v3 (weight 0)", version="v3",
+            result=result)  # fmt: skip
+    refused = _open_run(db_url, trigger="drift-alert")
+    too_few = "too few labels: 20 labelled routed predictions, needs at least 200"
+    _finish(db_url, refused, "refused", too_few)
+
+    app = retrain_page("experiment")
+    runs = _table(app, "trigger")
+    assert list(runs.columns) == [
+        "run", "status", "trigger", "version", "requested", "finished", "message", "actor",
+    ]  # fmt: skip
+    assert list(runs["run"][:2]) == [refused, registered]  # newest first
+    assert list(runs["status"][:2]) == ["refused", "registered"]
+    assert list(runs["trigger"][:2]) == ["drift-alert", "cli"]
+    assert list(runs["version"][:2]) == ["-", "v3"]
+    assert runs.iloc[0]["message"] == too_few
+    assert runs.iloc[0]["finished"] != "-"
+
+    text = _shown(app)
+    assert f"Newest registered candidate: **v3** (run {registered}," in text
+    assert "against the champion **v1**; rollout 7 started." in text
+    assert (
+        "Accuracy difference (candidate minus champion): +5.0% (95% -1.2% to +11.2%):"
+        " **not distinguishable**"
+    ) in text
+    comparison = _table(app, "holdout rows")
+    assert list(comparison["model"]) == ["v1", "v3"]
+    assert list(comparison["role"]) == ["champion", "candidate"]
+    assert list(comparison["accuracy"]) == ["90.0%", "95.0%"]
+    assert list(comparison["95% interval"]) == ["80.0% to 95.0%", "86.1% to 98.3%"]
+    assert list(comparison["holdout rows"]) == [60, 60]
+
+
+def test_retrain_section_warns_when_the_api_has_no_retraining(
+    page: Callable[[str], AppTest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def older_api(self: ApiClient, limit: int = 20) -> list[dict[str, Any]]:
+        raise UiError("The API refused the request (404 not_found): Not Found", 404, "not_found")
+
+    monkeypatch.setattr(ApiClient, "retrains", older_api)
+    app = page("experiment")  # no exception: the fixture checks
+    warning = next(w.value for w in app.warning if "retraining" in w.value)
+    assert warning.startswith("This API offers no retraining (GET /retrains answered 404)")
+    with pytest.raises(KeyError):
+        app.button(key="queue_retrain")  # no form for an API that cannot queue
+    assert "Rollout" in [header.value for header in app.subheader]  # the page goes on
+
+
+def test_retrain_section_warns_when_the_api_went_down_meanwhile(
+    page: Callable[[str], AppTest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = ApiClient.retrains
+    nobody = ApiClient(f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setattr(ApiClient, "retrains", lambda self, limit=20: real(nobody, limit))
+    app = page("experiment")
+    warning = next(w.value for w in app.warning if "Retraining runs" in w.value)
+    assert warning.startswith("Retraining runs cannot be shown: The API at")
+    assert "unreachable" in warning
+
+
+def test_retrain_client_methods_against_the_api(retrain_api: tuple[str, str]) -> None:
+    url, db_url = retrain_api
+    with pytest.raises(UiError, match="Enter the admin token to queue a retraining run"):
+        ApiClient(url).queue_retrain({})
+    with pytest.raises(UiError, match="400 invalid_retrain") as refused:
+        ApiClient(url, admin_token=ADMIN_TOKEN).queue_retrain({"since_days": 0})
+    assert (refused.value.status, refused.value.code) == (400, "invalid_retrain")
+    try:
+        queued = ApiClient(url).queue_retrain({"rollout": False}, token=ADMIN_TOKEN)
+        assert queued["status"] == "queued"
+        assert queued["actor"].startswith("ui@")
+        with pytest.raises(UiError, match="409 retrain_in_progress") as busy:
+            ApiClient(url, admin_token=ADMIN_TOKEN).queue_retrain({})
+        assert busy.value.status == 409
+        listed = ApiClient(url).retrains(1)
+        assert [(run["id"], run["actor"]) for run in listed] == [(queued["id"], None)]
+        assert ApiClient(url, admin_token=ADMIN_TOKEN).retrains(1)[0]["actor"] == queued["actor"]
+    finally:
+        _close_open_runs(db_url)
+
+
+def test_retrain_request_from_the_form() -> None:
+    assert rt.build_request("", None, False) == {"rollout": False}
+    full = {"rollout": True, "version": "v9", "since_days": 2.5}
+    assert rt.build_request(" v9 ", 2.5, True) == full
+
+
+def test_retrain_refusals_and_warnings_in_words() -> None:
+    busy = UiError("The API refused the request (409 retrain_in_progress): busy", 409, "x")
+    assert rt.refusal_text(busy).startswith("A retraining run is already queued or running")
+    assert rt.refusal_text(busy).endswith("(409 retrain_in_progress): busy")
+    for status in (401, 403):
+        wrong = UiError(f"The API refused the request ({status} x): no", status, "x")
+        assert rt.refusal_text(wrong).startswith("The admin token is wrong or missing")
+        assert f"({status} x): no" in rt.refusal_text(wrong)
+    invalid = UiError("The API refused the request (400 invalid_retrain): bad", 400, "x")
+    assert rt.refusal_text(invalid) == str(invalid)
+    assert rt.refusal_text(UiError("Enter the admin token.")) == "Enter the admin token."
+    missing = UiError("The API answered 404 without JSON.", 404)
+    assert rt.unavailable_text(missing).startswith("This API offers no retraining (GET /retrains")
+    down = UiError("The API at http://x is unreachable (ConnectionError).")
+    assert rt.unavailable_text(down) == f"Retraining runs cannot be shown: {down}"
+
+
+def test_retrain_rows_and_sentences() -> None:
+    registered = {
+        "id": 4, "status": "registered", "trigger": "api", "actor": None, "version": "v3",
+        "rollout": False, "since_days": None, "requested_at": 100.0, "finished_at": 200.0,
+        "message": "registered v3", "result": {"version": "v3", "champion": "v1",
+        "comparison": COMPARISON, "rollout_id": None},
+    }  # fmt: skip
+    queued = {
+        **registered, "id": 5, "status": "queued", "version": None, "since_days": 1.0,
+        "rollout": True, "finished_at": None, "message": "", "result": None,
+    }  # fmt: skip
+    runs = [queued, registered]
+    rows = rt.run_rows(runs)
+    first = rows[0]
+    assert [first[key] for key in ("run", "status", "version", "finished")] == [
+        5,
+        "queued",
+        "-",
+        "-",
+    ]
+    assert rows[1]["requested"] == rt.when(100.0)
+    assert "actor" not in first
+    assert rt.run_rows([{**registered, "actor": "alice"}])[0]["actor"] == "alice"
+    assert rt.open_run(runs) is queued
+    assert rt.open_run([registered]) is None
+    assert rt.newest_registered(runs) is registered
+    assert rt.newest_registered([queued, {**registered, "result": None}]) is None
+    assert rt.queued_text(queued) == (
+        "Retraining run 5 is **queued**: the next free name from labels of the last 1 day; when"
+        " registered, start a rollout. The leading `mlops monitor` starts it within seconds; the"
+        " table below shows how it ends."
+    )
+    assert rt.labels_scope(None) == "every production label"
+    assert rt.labels_scope(0.5) == "labels of the last 0.5 days"
+    assert "no rollout (it stays at weight 0)" in rt.registered_text(registered)
+    assert rt.comparison_rows(registered["result"])[1] == {
+        "model": "v3", "role": "candidate", "accuracy": "95.0%",
+        "95% interval": "86.1% to 98.3%", "holdout rows": 60,
+    }  # fmt: skip
+    worse = {**COMPARISON, "difference": -0.2, "difference_low": -0.3, "difference_high": -0.1,
+             "verdict": "worse"}  # fmt: skip
+    assert rt.difference_text(worse) == (
+        "Accuracy difference (candidate minus champion): -20.0% (95% -30.0% to -10.0%): **worse**"
+    )
 
 
 def test_monitoring_falls_back_when_prometheus_is_down(page) -> None:  # type: ignore[no-untyped-def]

@@ -56,7 +56,10 @@ class ApiClient:
         try:
             body = response.json()
         except ValueError:
-            raise UiError(f"The API answered {response.status_code} without JSON.") from None
+            raise UiError(
+                f"The API answered {response.status_code} without JSON.",
+                status=response.status_code,
+            ) from None
         if response.status_code >= 400:
             code = body.get("code", "error") if isinstance(body, dict) else "error"
             message = body.get("error", response.reason) if isinstance(body, dict) else body
@@ -148,6 +151,25 @@ class ApiClient:
             "POST",
             "/rollouts/current/abort",
             headers=self._admin_headers(token, "abort the rollout"),
+        )
+        return body
+
+    def retrains(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Retraining runs newest first; who asked for each only with the configured admin token."""
+        headers = {"Authorization": f"Bearer {self._admin_token}"} if self._admin_token else {}
+        body = self._call("GET", "/retrains", params={"limit": limit}, headers=headers)
+        runs = body.get("retrains") if isinstance(body, dict) else None
+        if not isinstance(runs, list):
+            raise UiError("The API answered GET /retrains without a list of runs.")
+        return runs
+
+    def queue_retrain(self, request: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+        """Queue a retraining run (the monitor runs it); ``token`` as for :meth:`change_weights`."""
+        body: dict[str, Any] = self._call(
+            "POST",
+            "/retrains",
+            json=request,
+            headers=self._admin_headers(token, "queue a retraining run"),
         )
         return body
 

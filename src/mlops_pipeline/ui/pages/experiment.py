@@ -1,5 +1,6 @@
-"""The A/B experiment: traffic, accuracy, the verdict; feedback, (for admins) weights, and the
-progressive rollout: the running one with its evidence and audit trail, start and abort."""
+"""The A/B experiment: traffic, accuracy, the verdict; feedback, (for admins) weights; retraining
+from production labels: queue a run, the recent runs and the newest candidate's holdout comparison;
+and the progressive rollout: the running one with its evidence and audit trail, start and abort."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from mlops_pipeline.ui import retrain as rt
 from mlops_pipeline.ui import rollout as ro
 from mlops_pipeline.ui.client import UiError
 from mlops_pipeline.ui.common import api, attempt, require
@@ -87,6 +89,59 @@ with st.form("weights"):
         changed = attempt(lambda: client.change_weights(weights, typed or None))
         if changed is not None:
             st.success(f"Weights now {changed['weights']}")
+
+st.subheader("Retrain from production labels")
+# A queued run reruns the page so that the table shows it; its message waits here.
+queued = st.session_state.pop("retrain_notice", None)
+if queued:
+    st.success(queued)
+runs: list[dict[str, Any]] | None
+try:
+    runs = client.retrains(20)
+except UiError as exc:  # an API down meanwhile, older than retraining, or without a log
+    st.warning(rt.unavailable_text(exc))
+    runs = None
+if runs is not None:
+    with st.form("retrain_form"):
+        # The token as the weights form gets it: from this UI's settings, or typed for this request.
+        retrain_token = (
+            None
+            if client.has_admin_token
+            else st.text_input("Admin token", type="password", key="retrain_token")
+        )
+        left, right = st.columns(2)
+        retrain_version = left.text_input(
+            "Version name (empty: the next free vN)", key="retrain_version"
+        )
+        since_days = right.number_input(
+            "Only labels of the last N days (empty: all)",
+            min_value=0.01, max_value=3650.0, value=None, step=1.0, key="retrain_since_days",
+        )  # fmt: skip
+        with_rollout = st.checkbox("Start a rollout when registered", key="retrain_rollout")
+        if st.form_submit_button("Queue retraining", key="queue_retrain"):
+            body = rt.build_request(retrain_version, since_days, with_rollout)
+            try:
+                run = client.queue_retrain(body, retrain_token or None)
+            except UiError as exc:
+                st.error(rt.refusal_text(exc))
+            else:
+                st.session_state["retrain_notice"] = rt.queued_text(run)
+                st.rerun()
+    pending = rt.open_run(runs)
+    if pending is not None:
+        if not queued:
+            st.info(f"Run {pending['id']} is **{pending['status']}**: refresh to follow it.")
+        st.button("Refresh runs", key="refresh_retrains")  # a click reruns the page
+    if runs:
+        st.markdown("**Recent runs** (newest first)")
+        st.dataframe(pd.DataFrame(rt.run_rows(runs)), hide_index=True)
+    else:
+        st.info("No retraining run yet.")
+    registered = rt.newest_registered(runs)
+    if registered is not None:
+        st.markdown(rt.registered_text(registered))
+        st.dataframe(pd.DataFrame(rt.comparison_rows(registered["result"])), hide_index=True)
+        st.markdown(rt.difference_text(registered["result"]["comparison"]))
 
 st.subheader("Rollout")
 # A start or an abort reruns the page so that it shows the API's new state; its message waits here.
