@@ -19,7 +19,15 @@ from mlops_pipeline.retraining.comparison import compare, wilson
 from mlops_pipeline.retraining.dataset import combine, deduplicate, split_by_time
 from mlops_pipeline.storage import Storage
 from mlops_pipeline.storage.records import LabelledRows, PredictionBatch
-from mlops_pipeline.storage.retrains import FAILED, QUEUED, REFUSED, REGISTERED, RetrainBusy
+from mlops_pipeline.storage.retrains import (
+    FAILED,
+    QUEUED,
+    QUEUED_SECONDS,
+    REFUSED,
+    REGISTERED,
+    RUNNING_SECONDS,
+    RetrainBusy,
+)
 from mlops_pipeline.training.data import Dataset
 from mlops_pipeline.training.synthetic import ClassConditionalGaussian, shift_class
 
@@ -38,12 +46,16 @@ def rows(features: list[list[float]], labels: list[int], created: list[float]) -
 # --- pure functions ------------------------------------------------------------------------
 
 
-def test_deduplicate_keeps_the_first_copy_and_real_disagreements() -> None:
-    given = rows([[1, 2], [1, 2], [1, 2], [3, 4]], [0, 0, 1, 0], [1, 2, 3, 4])
-    kept, dropped = deduplicate(given)
-    assert dropped == 1
-    assert kept.labels.tolist() == [0, 1, 0]  # [1, 2] labelled 0 once, and its 1 kept
-    assert kept.created_at.tolist() == [1, 3, 4]
+def test_deduplicate_drops_retries_and_keeps_real_repeats_and_disagreements() -> None:
+    given = rows(
+        [[1, 2], [1, 2], [1, 2], [3, 4], [1, 2], [1, 2]], [0, 0, 1, 0, 0, 0], [1, 2, 3, 4, 400, 500]
+    )
+    kept, dropped = deduplicate(given, within_seconds=300)
+    # t=2 repeats t=1 (a retry): dropped. The label 1 at t=3 disagrees: kept. t=400 is 399 s
+    # after the kept copy: another flower, kept; t=500 is 100 s after that one: dropped.
+    assert dropped == 2
+    assert kept.labels.tolist() == [0, 1, 0, 0]
+    assert kept.created_at.tolist() == [1, 3, 4, 400]
 
 
 def test_split_by_time_holds_out_the_newest_and_keeps_a_batch_together() -> None:
@@ -55,7 +67,11 @@ def test_split_by_time_holds_out_the_newest_and_keeps_a_batch_together() -> None
     batch = rows([[i, i] for i in range(10)], [0] * 10, [0, 1, 2, 3, 4, 5, 6, 8, 8, 9])
     train, holdout = split_by_time(batch, 0.2)
     assert (len(train.labels), holdout.created_at.tolist()) == (7, [8, 8, 9])
-    with pytest.raises(ValueError, match="same instant"):
+    # Rows 3-8 are one batch: moving back would hold out 7 of 10, so the batch trains instead.
+    big = rows([[i, i] for i in range(10)], [0] * 10, [0, 1, 2, 3, 3, 3, 3, 3, 3, 9])
+    train, holdout = split_by_time(big, 0.2)
+    assert (len(train.labels), holdout.created_at.tolist()) == (9, [9])
+    with pytest.raises(ValueError, match="too few instants"):
         split_by_time(rows([[0, 0], [1, 1]], [0, 0], [5, 5]), 0.5)
 
 
@@ -79,27 +95,32 @@ def test_wilson_interval_matches_the_formula() -> None:
     assert score.high == pytest.approx(0.9434, abs=1e-4)
 
 
-def test_compare_uses_the_paired_difference() -> None:
+def test_compare_uses_the_agresti_min_paired_interval() -> None:
     truth = np.array([0, 1, 2, 0, 1, 2, 0, 1])
     champion = np.array([0, 1, 2, 0, 0, 0, 0, 0])  # right on rows 0-3 and 6: 5 of 8
     candidate = np.array([0, 1, 2, 0, 1, 2, 0, 0])  # right on rows 0-6: 7 of 8
     eight = compare(truth, champion, candidate)
-    # Differences 0,0,0,0,+1,+1,0,0: mean 0.25, variance (6 * 0.0625 + 2 * 0.5625) / 7 = 0.21429,
-    # half 1.96 * 0.46291 / sqrt(8) = 0.32077 -> [-0.0708, 0.5708]: not shown better on 8 rows.
+    # Only the candidate right on 2 rows, only the champion on 0; half a row added to each cell:
+    # 2.5 and 0.5 of 10 -> centre 0.2, variance (3 - 2^2 / 10) / 10^2 = 0.026,
+    # half 1.96 * 0.16125 = 0.31604 -> [-0.1160, 0.5160]: not shown better on 8 rows.
     assert (eight.champion.accuracy, eight.candidate.accuracy) == (5 / 8, 7 / 8)
     assert eight.difference == 0.25
-    assert eight.difference_low == pytest.approx(-0.0708, abs=1e-4)
-    assert eight.difference_high == pytest.approx(0.5708, abs=1e-4)
+    assert eight.difference_low == pytest.approx(-0.1160, abs=1e-4)
+    assert eight.difference_high == pytest.approx(0.5160, abs=1e-4)
     assert eight.verdict == "not distinguishable"
-    # The same rows twice: variance (12 * 0.0625 + 4 * 0.5625) / 15 = 0.2,
-    # half 1.96 * 0.44721 / 4 = 0.21913 -> [0.0309, 0.4691]: better.
+    # The same rows twice: 4.5 and 0.5 of 18 -> centre 0.22222, variance (5 - 16 / 18) / 18^2 =
+    # 0.012689, half 1.96 * 0.11264 = 0.22078 -> [0.0014, 0.4430]: better.
     sixteen = compare(np.tile(truth, 2), np.tile(champion, 2), np.tile(candidate, 2))
-    assert sixteen.difference_low == pytest.approx(0.0309, abs=1e-4)
-    assert sixteen.difference_high == pytest.approx(0.4691, abs=1e-4)
+    assert sixteen.difference_low == pytest.approx(0.0014, abs=1e-4)
+    assert sixteen.difference_high == pytest.approx(0.4430, abs=1e-4)
     assert sixteen.verdict == "better"
     assert (
         compare(np.tile(truth, 2), np.tile(candidate, 2), np.tile(champion, 2)).verdict == "worse"
     )
+    # 4 discordant rows of 40, all the candidate's: exact McNemar p = 0.125, so not "better".
+    truth40 = np.zeros(40, dtype=np.int64)
+    champion40 = np.where(np.arange(40) < 4, 1, 0)
+    assert compare(truth40, champion40, truth40).verdict == "not distinguishable"
 
 
 def test_next_name_follows_the_highest_vn() -> None:
@@ -169,15 +190,22 @@ def test_one_open_retrain_run_at_a_time(storage: Storage) -> None:
         {"a": 1},
     )
     second = runs.open("drift-alert", "alertmanager", None, False, None, now=15.0, running=True)
-    assert runs.abandon_stale(started_before=15.0, now=20.0) == 0
-    assert runs.abandon_stale(started_before=16.0, now=20.0) == 1
+    assert runs.expire(now=15.0 + RUNNING_SECONDS) == 0
+    assert runs.expire(now=15.1 + RUNNING_SECONDS) == 1  # its process stopped mid-way
     stale = runs.get(second.id)
     assert stale is not None
     assert stale.status == FAILED
     assert "abandoned" in stale.message
     assert runs.last_requested("drift-alert") == 15.0
     assert runs.last_requested("ui") is None
-    assert [r.id for r in runs.recent(5)] == [second.id, queued.id]
+    # A queued run no monitor claims expires; the next request then opens (and expires it).
+    third = runs.open("api", "alice", None, False, None, now=10_000.0)
+    fourth = runs.open("api", "bob", None, False, None, now=10_000.1 + QUEUED_SECONDS)
+    expired = runs.get(third.id)
+    assert expired is not None
+    assert (expired.status, expired.finished_at) == (FAILED, 10_000.1 + QUEUED_SECONDS)
+    assert "no monitor started it" in expired.message
+    assert [r.id for r in runs.recent(5)] == [fourth.id, third.id, second.id, queued.id]
 
 
 # --- the service, in process -----------------------------------------------------------------
@@ -267,7 +295,8 @@ def test_retrain_on_drifted_labels_registers_a_better_candidate_with_lineage(
     assert reference["n_rows"] == labels_used["train_rows"]
     shares = reference["predicted_class_shares"]
     assert isinstance(shares, dict)
-    assert list(shares) == ["v3"]
+    assert sorted(shares) == sorted(["v3", outcome.champion])  # both, on the holdout
+    assert sum(shares["v3"]) == pytest.approx(1.0)
     run = components.storage.retrains.recent(1)[0]  # type: ignore[union-attr]
     assert (run.status, run.version) == (REGISTERED, "v3")
     assert run.result is not None
@@ -347,9 +376,34 @@ def test_cli_keeps_verified_artifacts_and_prints_lineage(
     # Refusals are one clear line and exit status 2.
     assert main(["retrain", "--out", str(out)]) == 2
     assert "exists" in capsys.readouterr().err
+    assert main(["retrain", "--version", "../x"]) == 2
+    assert "--version must match" in capsys.readouterr().err
     assert main(["retrain", "--since", "0"]) == 2
     assert "--since takes a positive number" in capsys.readouterr().err
     assert main(["retrain"]) == 2
     assert "no new labelled rows since the last retrain (v5" in capsys.readouterr().err
     assert main(["retrain", "--base-data", str(tmp_path / "missing.csv")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_a_retrained_champion_is_retrained_again_from_the_same_base_data(
+    client: FlaskClient, components: Components, retrain_settings: Settings, iris: Dataset
+) -> None:
+    from helpers import ADMIN
+
+    features, labels = drifted(iris, 80, seed=7)
+    label_traffic(client, features, labels)
+    first = components.retrainer(retrain_settings).execute(open_run(components))
+    assert components.model_sync is not None
+    components.model_sync.sync()
+    weights = {"v1": 0.0, "v2": 0.0, first.version: 1.0}
+    assert client.put("/config/weights", json=weights, headers=ADMIN).status_code == 200
+    features, labels = drifted(iris, 40, seed=8)
+    label_traffic(client, features, labels)
+    second = components.retrainer(retrain_settings).execute(open_run(components))
+    assert (second.champion, second.version) == (first.version, "v4")
+    assert second.lineage["base_data"]["source"] == "sklearn:iris"
+    assert second.lineage["base_data"]["same_as_champion"] is True
+    assert (
+        second.lineage["production_labels"]["count"] > first.lineage["production_labels"]["count"]
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 from typing import Any
 
 import pytest
@@ -11,8 +13,8 @@ from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
 from mlops_pipeline.bootstrap import Components
+from mlops_pipeline.monitoring.alert_webhook import DriftWebhook
 from mlops_pipeline.monitoring.leader import status_server
-from mlops_pipeline.retraining.trigger import DriftWebhook
 from mlops_pipeline.storage import Storage
 from mlops_pipeline.storage.retrains import QUEUED, REFUSED
 
@@ -84,7 +86,7 @@ def test_the_monitor_runs_a_queued_run(
     worker.join(timeout=30)
     (done,) = client.get("/retrains").get_json()["retrains"]
     assert (done["id"], done["status"]) == (run["id"], REFUSED)
-    assert "too few labels: 0" in done["message"]
+    assert "too few labels: 0" in done["message"]  # a refusal's reason is for everyone
     assert done["started_at"] >= done["requested_at"]
     assert done["finished_at"] >= done["started_at"]
     assert sample(registry, "mlops_retrain_runs_total", trigger="api", outcome="refused") == 1
@@ -154,7 +156,7 @@ def test_webhook_refuses_bad_tokens_and_bodies(storage: Storage) -> None:
 def test_webhook_over_http_on_the_monitor_port(storage: Storage) -> None:
     hook = DriftWebhook(storage.retrains, "register", TOKEN, min_interval=0)
     server = status_server(
-        "127.0.0.1", 0, CollectorRegistry(), lambda: {"leader": True}, post={"/alerts": hook.handle}
+        "127.0.0.1", 0, CollectorRegistry(), lambda: {"leader": True}, post={"/alerts": hook}
     )
     url = f"http://127.0.0.1:{server.server_port}"
     try:
@@ -169,7 +171,60 @@ def test_webhook_over_http_on_the_monitor_port(storage: Storage) -> None:
                             headers={"Authorization": BEARER}, timeout=5)  # fmt: skip
         assert big.status_code == 413
         assert requests.get(url + "/health", timeout=5).json()["leader"] is True
+        # A caller that never sends its body holds one thread, not the monitor's /health.
+        stalled = socket.create_connection(("127.0.0.1", server.server_port), timeout=5)
+        stalled.sendall(
+            b"POST /alerts HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+            + f"Authorization: {BEARER}\r\n\r\n".encode()
+        )
+        started = time.monotonic()
+        assert requests.get(url + "/health", timeout=5).status_code == 200
+        assert time.monotonic() - started < 2
+        stalled.close()
+        # Without the token, the body is never read: 401 at once.
+        unauthorised = socket.create_connection(("127.0.0.1", server.server_port), timeout=5)
+        unauthorised.sendall(b"POST /alerts HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        assert unauthorised.recv(100).startswith(b"HTTP/1.0 401")
+        unauthorised.close()
     finally:
         server.shutdown()
         server.server_close()
     assert [run.trigger for run in storage.retrains.recent(5)] == ["drift-alert"]
+
+
+def test_a_monitor_that_stops_mid_run_records_it_failed(storage: Storage) -> None:
+    """The run's daemon thread dies with the process: closing the worker says so at once
+    instead of leaving the slot held until the run expires."""
+    import threading
+
+    from mlops_pipeline.retraining.champion import RetrainRefused
+    from mlops_pipeline.retraining.worker import RetrainWorker
+
+    release = threading.Event()
+
+    class Slow:
+        def execute(self, run: Any) -> Any:
+            release.wait(10)
+            raise RetrainRefused("released")
+
+    worker = RetrainWorker(storage.retrains, Slow())  # type: ignore[arg-type]
+    run = storage.retrains.open("api", "alice", None, False, None, time.time())
+    worker.tick()
+    assert worker.busy
+    worker.close()
+    closed = storage.retrains.get(run.id)
+    assert closed is not None
+    assert (closed.status, closed.message) == ("failed", "the monitor stopped while it ran")
+    assert storage.retrains.open("api", "bob", None, False, None, time.time()).status == QUEUED
+    release.set()
+    worker.join(5)
+
+
+def test_a_failures_details_are_for_admins(client: FlaskClient, components: Components) -> None:
+    assert components.storage is not None
+    run = client.post("/retrains", json={}, headers=ADMIN).get_json()
+    components.storage.retrains.finish(run["id"], "failed", "OSError: /srv/secret/path", 1.0)
+    (shown,) = client.get("/retrains").get_json()["retrains"]
+    assert (shown["status"], shown["message"]) == ("failed", "failed (details: admin)")
+    (full,) = client.get("/retrains", headers=ADMIN).get_json()["retrains"]
+    assert full["message"] == "OSError: /srv/secret/path"

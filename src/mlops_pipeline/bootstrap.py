@@ -132,7 +132,7 @@ class Components:
                 self.retrainer(settings),
                 finished=self.service.metrics.count_retrain,
             )
-            tasks.append(Task("retrain", RETRAIN_POLL_SECONDS, worker.tick))
+            tasks.append(Task("retrain", RETRAIN_POLL_SECONDS, worker.tick, close=worker.close))
         return tasks
 
 

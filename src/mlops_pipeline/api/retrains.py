@@ -22,7 +22,7 @@ from mlops_pipeline.errors import (
     RetrainConflict,
 )
 from mlops_pipeline.storage.records import RetrainRun
-from mlops_pipeline.storage.retrains import RetrainBusy, RetrainStore
+from mlops_pipeline.storage.retrains import FAILED, RetrainBusy, RetrainStore
 
 FIELDS = {"version", "since_days", "rollout"}
 
@@ -85,6 +85,8 @@ def parse_request(body: Any) -> tuple[str | None, float | None, bool]:
 
 
 def describe(run: RetrainRun, reveal_actor: bool) -> dict[str, Any]:
+    # A failure's message is an exception's text (paths, hosts): for admins only.
+    hidden = run.status == FAILED and not reveal_actor
     return {
         "id": run.id,
         "status": run.status,
@@ -96,6 +98,6 @@ def describe(run: RetrainRun, reveal_actor: bool) -> dict[str, Any]:
         "requested_at": run.requested_at,
         "started_at": run.started_at,
         "finished_at": run.finished_at,
-        "message": run.message,
+        "message": "failed (details: admin)" if hidden else run.message,
         "result": run.result,
     }

@@ -231,7 +231,7 @@ def run_monitor(args: argparse.Namespace) -> int:
 
 def drift_webhook(settings: Settings, components: Components) -> dict[str, PostHandler]:
     """POST /alerts when MLOPS_RETRAIN_ON_DRIFT is on and a webhook token is set; else none."""
-    from mlops_pipeline.retraining.trigger import DriftWebhook
+    from mlops_pipeline.monitoring.alert_webhook import DriftWebhook
 
     if settings.retrain_on_drift == "off" or components.storage is None:
         return {}
@@ -248,7 +248,7 @@ def drift_webhook(settings: Settings, components: Components) -> dict[str, PostH
         settings.retrain_webhook_token.get_secret_value(),
         settings.retrain_min_interval_seconds,
     )
-    return {"/alerts": webhook.handle}
+    return {"/alerts": webhook}
 
 
 def run_smoke_command(args: argparse.Namespace) -> int:

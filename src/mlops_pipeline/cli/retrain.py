@@ -41,11 +41,14 @@ def run_retrain(args: argparse.Namespace) -> int:
     from prometheus_client import CollectorRegistry
 
     from mlops_pipeline.bootstrap import build_components
+    from mlops_pipeline.config import VERSION_NAME
     from mlops_pipeline.monitoring.metrics import Metrics
     from mlops_pipeline.retraining.champion import RetrainRefused
     from mlops_pipeline.retraining.service import Options
     from mlops_pipeline.storage.retrains import RetrainBusy
 
+    if args.version is not None and not VERSION_NAME.match(args.version):
+        raise CliError(f"--version must match {VERSION_NAME.pattern}, got {args.version[:40]!r}")
     if args.since is not None and not args.since > 0:
         raise CliError(f"--since takes a positive number of days, got {args.since}")
     if args.out is not None and args.out.exists():

@@ -54,7 +54,7 @@ def register_folder(
     try:
         storage.models.register(
             version, artifacts.onnx_bytes, digest, artifacts.metadata, actor, now,
-            reference=drift_reference(bundle.training_stats, version),
+            reference=drift_reference(bundle.training_stats),
         )  # fmt: skip
     except DuplicateKey:
         raise RegistrationRefused(
@@ -63,11 +63,7 @@ def register_folder(
     return model
 
 
-def drift_reference(stats: dict[str, Any], version: str) -> dict[str, Any] | None:
-    """The folder's training statistics with only ``version``'s predicted-class shares; None
-    when they hold no row sample (drift then stays measured against the served artifacts)."""
-    if stats.get("sample") is None:
-        return None
-    shares = stats.get("predicted_class_shares") or {}
-    own = {version: shares[version]} if version in shares else {}
-    return {**stats, "predicted_class_shares": own}
+def drift_reference(stats: dict[str, Any]) -> dict[str, Any] | None:
+    """The folder's training statistics, kept as the version's drift reference; None when they
+    hold no row sample (drift then stays measured against the served artifacts)."""
+    return None if stats.get("sample") is None else stats

@@ -141,11 +141,14 @@ def class_pvalue(reference: Reference, window: Window) -> tuple[float, list[floa
     from scipy.stats import chisquare
 
     n_classes = len(reference.class_names)
-    uniform = np.full(n_classes, 1 / n_classes)
+    known = list(reference.class_shares.values())
+    # A version the reference has no shares for (registered later) is expected to predict like
+    # the versions it has: their mean is closer to the data's classes than a uniform guess.
+    fallback = np.mean(known, axis=0) if known else np.full(n_classes, 1 / n_classes)
     expected = np.zeros(n_classes)
     for version in set(window.versions):
         count = sum(1 for v in window.versions if v == version)
-        expected += count * np.asarray(reference.class_shares.get(version, uniform))
+        expected += count * np.asarray(reference.class_shares.get(version, fallback))
     observed = np.bincount(window.predictions, minlength=n_classes)[:n_classes].astype(float)
     pvalue = float(chisquare(observed, expected).pvalue)
     return pvalue, (observed / window.size).tolist(), (expected / window.size).tolist()

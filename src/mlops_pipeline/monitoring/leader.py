@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from socketserver import ThreadingMixIn
+from typing import Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
@@ -37,6 +38,7 @@ class Task:
     interval: float
     run: Callable[[], object]
     report: str | None = None  # store the task's result under this name
+    close: Callable[[], None] | None = None  # called once when the monitor stops
 
 
 class LeaderElection:
@@ -109,12 +111,20 @@ class Monitor:
                 self.step()
                 stop.wait(tick)
         finally:
+            for task in self._tasks:
+                if task.close is not None:
+                    task.close()
             self._election.resign()
 
 
-# A POST handler: (Authorization header, body) -> (status, JSON answer).
-PostHandler = Callable[[str | None, bytes], tuple[int, dict[str, Any]]]
 MAX_POST_BYTES = 1024 * 1024
+POST_TIMEOUT_SECONDS = 10  # a client that sends slower is cut off (the socket's timeout)
+
+
+class PostHandler(Protocol):
+    def authorized(self, authorization: str | None) -> bool: ...
+
+    def handle(self, authorization: str | None, body: bytes) -> tuple[int, dict[str, Any]]: ...
 
 
 def status_server(
@@ -146,24 +156,38 @@ def status_server(
         start_response("404 Not Found", [("Content-Type", "application/json")])
         return [b'{"error": "not found", "code": "not_found"}']
 
-    server = make_server(host, port, app, WSGIServer, handler_class=_QuietHandler)
+    server = make_server(host, port, app, _ThreadingServer, handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, name="monitor-http", daemon=True).start()
     return server
 
 
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    """A thread per connection: a slow client never delays /health or a scrape."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        logger.warning("monitor HTTP: a connection from %s failed", client_address[0])
+
+
 class _QuietHandler(WSGIRequestHandler):
+    timeout = POST_TIMEOUT_SECONDS
+
     def log_message(self, format: str, *args: Any) -> None:
         pass  # Prometheus scrapes every few seconds; one line each would drown the log
 
 
 def _post(handler: PostHandler, environ: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    authorization = environ.get("HTTP_AUTHORIZATION")
+    if not handler.authorized(authorization):
+        return 401, {"error": "a valid bearer token is required", "code": "unauthorized"}
     raw = environ.get("CONTENT_LENGTH") or "0"
     length = int(raw) if raw.isascii() and raw.isdigit() else -1
     if not 0 <= length <= MAX_POST_BYTES:
         return 413, {"error": "a body of at most 1 MiB is required", "code": "payload_too_large"}
     body = environ["wsgi.input"].read(length)
     try:
-        return handler(environ.get("HTTP_AUTHORIZATION"), body)
+        return handler.handle(authorization, body)
     except Exception:
         logger.exception("monitor POST handler failed")
         # 5xx: Alertmanager retries, which is right for the database being away a moment.

@@ -80,7 +80,12 @@ def base_dataset(
     Its features and classes must be the served model's, in the same order: production labels
     are class indices into them.
     """
-    source = str((champion.metadata.get("training_data") or {}).get("source", ""))
+    # A retrained champion learnt base data + production rows: its lineage names the base data.
+    lineage = champion.metadata.get("lineage") or {}
+    recorded = lineage.get("base_data") if isinstance(lineage, dict) else None
+    if not isinstance(recorded, dict):
+        recorded = champion.metadata.get("training_data") or {}
+    source = str(recorded.get("source", ""))
     try:
         if path is not None:
             dataset = load_csv_dataset(path, target)

@@ -12,23 +12,32 @@ from numpy.typing import NDArray
 
 from mlops_pipeline.storage.records import LabelledRows
 
+DUPLICATE_SECONDS = 300.0  # a retry comes within moments; a repeat after this is another row
 
-def deduplicate(rows: LabelledRows) -> tuple[LabelledRows, int]:
-    """Keep the first occurrence of each (features, label) pair; return how many were dropped.
 
-    A client that retries, or a batch re-sent, logs the same row twice; counting it twice would
-    weight it twice in training and could put one copy in training and one in the holdout.
-    Equal features with different labels are both kept: that disagreement is real.
+def deduplicate(
+    rows: LabelledRows, within_seconds: float = DUPLICATE_SECONDS
+) -> tuple[LabelledRows, int]:
+    """Drop a row whose (features, label) pair was already kept from a request answered at most
+    ``within_seconds`` earlier; return the rows kept and how many were dropped.
+
+    A client that retries, or a batch re-sent, logs the same row twice within moments; counting
+    it twice would weight it twice in training and could put one copy in training and one in
+    the holdout. The same measurements on another day are another flower (Iris is measured to
+    0.1 cm, so equal rows are common), and the same features with different labels are a real
+    disagreement: both are kept. Rows must be oldest first.
     """
-    seen: set[tuple[bytes, int]] = set()
+    kept_at: dict[tuple[bytes, int], float] = {}
     keep = np.zeros(len(rows.labels), dtype=bool)
     for index in range(len(rows.labels)):
         key = (
             np.ascontiguousarray(rows.features[index], dtype="<f8").tobytes(),
             int(rows.labels[index]),
         )
-        if key not in seen:
-            seen.add(key)
+        created = float(rows.created_at[index])
+        previous = kept_at.get(key)
+        if previous is None or created - previous > within_seconds:
+            kept_at[key] = created
             keep[index] = True
     return _take(rows, keep), int((~keep).sum())
 
@@ -39,18 +48,23 @@ def split_by_time(rows: LabelledRows, holdout_fraction: float) -> tuple[Labelled
     Rows must be oldest first. A random split would test on rows from the same days as the
     training rows; the question a retrain answers is how the model does on what comes next.
     Rows answered at the same instant (one batch request) stay on one side: the boundary moves
-    back to the first of them.
+    back to the first of them, or past the last when that would more than double the holdout.
     """
     if not 0 < holdout_fraction < 1:
         raise ValueError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction}")
     count = len(rows.labels)
     if count < 2:
         raise ValueError("at least two rows are needed to hold some out")
-    boundary = count - max(1, round(count * holdout_fraction))
+    target = count - max(1, round(count * holdout_fraction))
+    boundary = target
     while boundary > 0 and rows.created_at[boundary - 1] == rows.created_at[boundary]:
         boundary -= 1
-    if boundary == 0:
-        raise ValueError("every row was answered at the same instant: no time-based split")
+    if count - boundary > 2 * (count - target):  # a big batch would swell the holdout: it
+        boundary = target  # goes to training instead, the holdout starts after it
+        while boundary < count and rows.created_at[boundary - 1] == rows.created_at[boundary]:
+            boundary += 1
+    if boundary in (0, count):
+        raise ValueError("the rows were answered at too few instants to hold the newest out")
     index = np.arange(count)
     return _take(rows, index < boundary), _take(rows, index >= boundary)
 

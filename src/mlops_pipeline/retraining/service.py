@@ -19,14 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from mlops_pipeline import artifacts
 from mlops_pipeline.config import Settings, load_catalogue
 from mlops_pipeline.delivery.registration import RegistrationRefused, register_folder
-from mlops_pipeline.errors import ApiError
+from mlops_pipeline.retraining.candidate import drift_reference, lineage_of, write_folder
 from mlops_pipeline.retraining.champion import (
-    Champion,
     RetrainRefused,
     base_dataset,
     find_champion,
@@ -41,13 +39,8 @@ from mlops_pipeline.serving.inference import OnnxPredictor
 from mlops_pipeline.storage import Storage
 from mlops_pipeline.storage.records import LabelledRows, RetrainRun
 from mlops_pipeline.storage.retrains import FAILED, REFUSED, REGISTERED
-from mlops_pipeline.training.data import Dataset
 from mlops_pipeline.training.trainer import (
-    MAX_REFERENCE_SAMPLE,
-    Split,
     fit_and_export,
-    reference_statistics,
-    write_version,
 )
 
 logger = logging.getLogger(__name__)
@@ -129,7 +122,7 @@ class Retrainer:
         except RetrainRefused as exc:
             finish(run.id, REFUSED, str(exc), self._clock())
             raise
-        except Exception as exc:
+        except BaseException as exc:  # an interrupted CLI must not leave the run open
             finish(run.id, FAILED, f"{type(exc).__name__}: {exc}", self._clock())
             raise
         finish(
@@ -167,20 +160,25 @@ class Retrainer:
         since = now - run.since_days * DAY if run.since_days is not None else 0.0
         base = base_dataset(champion, served, options.base_data, options.target)
         rows, duplicates = self._production_rows(since)
-        train, holdout = split_by_time(rows, settings.retrain_holdout_fraction)
+        try:
+            train, holdout = split_by_time(rows, settings.retrain_holdout_fraction)
+        except ValueError as exc:
+            raise RetrainRefused(f"no holdout by time: {exc}") from None
         combined = combine(base.features, base.labels, train)
         check = np.vstack([holdout.features, base.features])
         exported = fit_and_export(spec, seed, combined.features, combined.labels, check)
         predicted = OnnxPredictor(version, exported.onnx_bytes).predict(holdout.features)[0]
-        comparison = compare(
-            holdout.labels,
-            OnnxPredictor(champion.version, champion.onnx_bytes).predict(holdout.features)[0],
-            predicted,
+        answered = OnnxPredictor(champion.version, champion.onnx_bytes).predict(holdout.features)
+        comparison = compare(holdout.labels, answered[0], predicted)
+        lineage = lineage_of(
+            run, base, champion, rows, duplicates, train, holdout, since, comparison
         )
-        lineage = _lineage(run, base, champion, rows, duplicates, train, holdout, since, comparison)
+        reference = drift_reference(
+            base, train, holdout, {version: predicted, champion.version: answered[0]}
+        )
         folder = Path(tempfile.mkdtemp(prefix=f"retrain-{version}-"))
         try:
-            _write_folder(
+            write_folder(
                 folder,
                 version,
                 spec.algorithm,
@@ -192,7 +190,7 @@ class Retrainer:
                 holdout,
                 lineage,
                 now,
-                drift_reference(base, train, holdout, predicted),
+                reference,
             )
             try:
                 register_folder(
@@ -210,11 +208,14 @@ class Retrainer:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         rollout_id, rollout_note = None, ""
-        if run.rollout and self._start_rollout is not None:
+        if run.rollout and comparison.verdict == "worse":
+            rollout_note = "; no rollout started: shown worse than the champion on the holdout"
+        elif run.rollout and self._start_rollout is not None:
             try:
                 rollout_id = self._start_rollout(version, champion.version, run.actor)
-            except ApiError as exc:  # registered all the same: a person can start it later
-                rollout_note = f"; no rollout started: {exc}"
+            except Exception as exc:  # registered all the same: a person can start it later
+                logger.exception("retrained %s: the rollout did not start", version)
+                rollout_note = f"; no rollout started: {str(exc)[:200]}"
         logger.info("retrained %s against %s: %s", version, champion.version, comparison.verdict)
         return Outcome(version, champion.version, comparison, lineage, rollout_id, rollout_note)
 
@@ -238,104 +239,6 @@ class Retrainer:
                 f" {_iso(previous[1])}): it would learn nothing new"
             )
         return rows, duplicates
-
-
-def _lineage(
-    run: RetrainRun,
-    base: Dataset,
-    champion: Champion,
-    rows: LabelledRows,
-    duplicates: int,
-    train: LabelledRows,
-    holdout: LabelledRows,
-    since: float,
-    comparison: Comparison,
-) -> dict[str, Any]:
-    champion_data = champion.metadata.get("training_data") or {}
-    sha256 = base.content_hash()
-    return {
-        "run_id": run.id,
-        "trigger": run.trigger,
-        "base_data": {
-            "source": base.source,
-            "sha256": sha256,
-            "rows": len(base.labels),
-            "same_as_champion": sha256 == champion_data.get("sha256"),
-        },
-        "production_labels": {
-            "count": len(rows.labels),
-            "duplicates_dropped": duplicates,
-            "train_rows": len(train.labels),
-            "holdout_rows": len(holdout.labels),
-            "first_request_at": float(rows.created_at.min()),
-            "last_request_at": float(rows.created_at.max()),
-            "last_labelled_at": float(rows.labelled_at.max()),
-            "holdout_from": float(holdout.created_at.min()),
-            "since": since or None,
-        },
-        "champion": {"version": champion.version, "holdout": comparison.champion.to_json()},
-        "candidate": {"holdout": comparison.candidate.to_json()},
-        "comparison": comparison.to_json(),
-    }
-
-
-def _write_folder(
-    folder: Path,
-    version: str,
-    algorithm: str,
-    params: dict[str, Any],
-    exported: Any,
-    base: Dataset,
-    features: np.ndarray[Any, Any],
-    labels: np.ndarray[Any, Any],
-    holdout: LabelledRows,
-    lineage: dict[str, Any],
-    now: float,
-    stats: dict[str, Any],
-) -> None:
-    """A one-version artifacts folder `mlops models register` accepts (manifest, stats)."""
-    write_version(
-        folder / version,
-        exported,
-        {
-            "version": version,
-            "algorithm": algorithm,
-            "params": params,
-            "default_weight": 0.0,
-            "evaluation": {"holdout": lineage["comparison"]},
-            "feature_names": list(base.feature_names),
-            "class_names": list(base.class_names),
-            "training_data": {
-                "source": f"retrain: {base.source} + production labels",
-                "sha256": Dataset(
-                    features, labels, base.feature_names, base.class_names, "retrain"
-                ).content_hash(),
-                "rows": len(labels),
-                "train_rows": len(labels),
-                "test_rows": len(holdout.labels),
-            },
-            "created_at": datetime.fromtimestamp(now, UTC).isoformat(),
-            "lineage": lineage,
-        },
-    )
-    stats = {**stats, "predicted_class_shares": {version: stats["predicted_class_shares"]}}
-    artifacts.write_json(folder / artifacts.TRAINING_STATS, stats)
-    artifacts.write_manifest(folder, [version], {version: 1.0})
-
-
-def drift_reference(
-    base: Dataset, train: LabelledRows, holdout: LabelledRows, predicted: NDArray[np.int64]
-) -> dict[str, Any]:
-    """What drift is measured against once this candidate is champion: the production rows it
-    learnt (the newest MAX_REFERENCE_SAMPLE), not the original data, or the drift it answers
-    would keep alarming; the predicted-class shares are its own on the holdout (rows it did not
-    fit). ``predicted_class_shares`` here is that one list; the folder keys it by version."""
-    newest = slice(max(0, len(train.labels) - MAX_REFERENCE_SAMPLE), None)
-    split = Split(train.features[newest], holdout.features, train.labels[newest], holdout.labels)
-    stats = reference_statistics(base, split)
-    counts = np.bincount(predicted, minlength=len(base.class_names))
-    stats["predicted_class_shares"] = [float(share) for share in counts / max(1, counts.sum())]
-    return stats
 
 
 def _iso(timestamp: float) -> str:

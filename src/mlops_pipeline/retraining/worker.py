@@ -14,8 +14,6 @@ from mlops_pipeline.retraining.service import Retrainer
 from mlops_pipeline.storage.retrains import FAILED, REFUSED, REGISTERED, RetrainStore
 
 logger = logging.getLogger(__name__)
-# A run still "running" after this long belongs to a monitor that stopped mid-way.
-STALE_SECONDS = 3_600.0
 
 
 class RetrainWorker:
@@ -24,7 +22,6 @@ class RetrainWorker:
         runs: RetrainStore,
         retrainer: Retrainer,
         clock: Callable[[], float] = time.time,
-        stale_seconds: float = STALE_SECONDS,
         finished: Callable[[str, str], None] = lambda _trigger, _outcome: None,
     ) -> None:
         """``finished(trigger, outcome)`` is told how each run ended (the metrics count it)."""
@@ -32,8 +29,8 @@ class RetrainWorker:
         self._finished = finished
         self._retrainer = retrainer
         self._clock = clock
-        self._stale = stale_seconds
         self._thread: threading.Thread | None = None
+        self._current: int | None = None
 
     @property
     def busy(self) -> bool:
@@ -44,9 +41,9 @@ class RetrainWorker:
         if self.busy:
             return
         now = self._clock()
-        abandoned = self._runs.abandon_stale(now - self._stale, now)
-        if abandoned:
-            logger.warning("marked %d abandoned retraining run(s) failed", abandoned)
+        expired = self._runs.expire(now)
+        if expired:
+            logger.warning("marked %d expired or abandoned retraining run(s) failed", expired)
         run = self._runs.claim(now)
         if run is None:
             return
@@ -65,7 +62,18 @@ class RetrainWorker:
                 self._finished(run.trigger, FAILED)
 
         self._thread = threading.Thread(target=work, name=f"retrain-{run.id}", daemon=True)
+        self._current = run.id
         self._thread.start()
+
+    def close(self) -> None:
+        """The monitor stops: a run still training here is recorded as failed (its daemon thread
+        ends with the process), so it does not hold the open slot until it expires."""
+        if self.busy and self._current is not None:
+            try:
+                self._runs.finish(self._current, FAILED, "the monitor stopped while it ran",
+                                  self._clock())  # fmt: skip
+            except Exception:
+                logger.exception("could not record retraining run %d as failed", self._current)
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:

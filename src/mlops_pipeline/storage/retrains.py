@@ -20,6 +20,11 @@ COLUMNS = (
     " finished_at, message, result"
 )
 MAX_MESSAGE = 2_000
+# A queued run the leading monitor did not claim in this long will not be (no monitor runs); a
+# run still running after this long belongs to a process that stopped mid-way. Either would
+# otherwise hold the one open slot for good.
+QUEUED_SECONDS = 600
+RUNNING_SECONDS = 1_800
 
 
 class RetrainBusy(Exception):
@@ -40,32 +45,36 @@ class RetrainStore:
         now: float,
         running: bool = False,
     ) -> RetrainRun:
-        """Queue a run (or record one that starts now); raises RetrainBusy when one is open."""
+        """Queue a run (or record one that starts now); raises RetrainBusy when one is open.
+
+        Runs left open by a process that went away are expired first (see ``expire``), so a
+        crash never blocks retraining for good.
+        """
         status = RUNNING if running else QUEUED
+
+        def write(cursor: Cursor) -> Row | None:
+            _expire(cursor, now)
+            return cursor.fetchone(
+                "INSERT INTO retrain_runs (requested_at, trigger, actor, version, rollout,"
+                " since_days, status, open_slot, started_at, message)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, '') RETURNING id",
+                (now, trigger, actor, version, rollout, since_days, status,
+                 now if running else None),
+            )  # fmt: skip
+
         try:
-            row = self._db.transaction(
-                lambda cursor: cursor.fetchone(
-                    "INSERT INTO retrain_runs (requested_at, trigger, actor, version, rollout,"
-                    " since_days, status, open_slot, started_at, message)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, '') RETURNING id",
-                    (
-                        now,
-                        trigger,
-                        actor,
-                        version,
-                        rollout,
-                        since_days,
-                        status,
-                        now if running else None,
-                    ),
-                )
-            )
+            row = self._db.transaction(write)
         except DuplicateKey:
             raise RetrainBusy("a retraining run is already queued or running") from None
         assert row is not None
         found = self.get(int(row[0]))
         assert found is not None
         return found
+
+    def expire(self, now: float) -> int:
+        """Fail runs queued longer than QUEUED_SECONDS (no monitor claimed them) or running
+        longer than RUNNING_SECONDS (the process running them stopped); how many."""
+        return self._db.transaction(lambda cursor: _expire(cursor, now))
 
     def claim(self, now: float) -> RetrainRun | None:
         """Move the queued run (if any) to running; None when there is none or another took it."""
@@ -105,14 +114,6 @@ class RetrainStore:
             ),
         )
 
-    def abandon_stale(self, started_before: float, now: float) -> int:
-        """Fail runs left running by a monitor that died (they would block every later run)."""
-        return self._db.execute(
-            "UPDATE retrain_runs SET status = ?, message = ?, finished_at = ?, open_slot = NULL"
-            " WHERE status = ? AND started_at < ?",
-            (FAILED, "abandoned: the process running it stopped", now, RUNNING, started_before),
-        )
-
     def last_requested(self, trigger: str) -> float | None:
         row = self._db.fetchone(
             "SELECT MAX(requested_at) FROM retrain_runs WHERE trigger = ?", (trigger,)
@@ -128,6 +129,22 @@ class RetrainStore:
             f"SELECT {COLUMNS} FROM retrain_runs ORDER BY id DESC LIMIT ?", (limit,)
         )
         return [_run(row) for row in rows]
+
+
+def _expire(cursor: Cursor, now: float) -> int:
+    queued = cursor.execute(
+        "UPDATE retrain_runs SET status = ?, message = ?, finished_at = ?, open_slot = NULL"
+        " WHERE status = ? AND requested_at < ?",
+        (FAILED, f"expired: no monitor started it within {QUEUED_SECONDS // 60} minutes"
+         " (is `mlops monitor` running?)", now, QUEUED, now - QUEUED_SECONDS),
+    )  # fmt: skip
+    running = cursor.execute(
+        "UPDATE retrain_runs SET status = ?, message = ?, finished_at = ?, open_slot = NULL"
+        " WHERE status = ? AND started_at < ?",
+        (FAILED, "abandoned: the process running it stopped", now, RUNNING,
+         now - RUNNING_SECONDS),
+    )  # fmt: skip
+    return queued + running
 
 
 def _run(row: Row) -> RetrainRun:

@@ -1,4 +1,4 @@
-"""The monitor's Alertmanager webhook: a firing DriftDetected queues a retrain.
+"""The monitor's Alertmanager webhook (its HTTP side): a firing DriftDetected queues a retrain.
 
 Off unless MLOPS_RETRAIN_ON_DRIFT says what to do and MLOPS_RETRAIN_WEBHOOK_TOKEN is set (an empty
 setting disables, never opens). Rate-limited (MLOPS_RETRAIN_MIN_INTERVAL_SECONDS between runs an
@@ -42,9 +42,17 @@ class DriftWebhook:
         self._min_interval = min_interval
         self._clock = clock
 
-    def handle(self, authorization: str | None, body: bytes) -> Answer:
+    def authorized(self, authorization: str | None) -> bool:
+        """Checked before the body is read: an unauthenticated caller cannot make the monitor
+        wait for a slow megabyte."""
         presented = (authorization or "").encode("utf-8", "replace")
-        if not hmac.compare_digest(presented, self._token):
+        if hmac.compare_digest(presented, self._token):
+            return True
+        logger.warning("alert webhook: refused a call without the right bearer token")
+        return False
+
+    def handle(self, authorization: str | None, body: bytes) -> Answer:
+        if not self.authorized(authorization):
             return 401, {"error": "a valid bearer token is required", "code": "unauthorized"}
         if len(body) > MAX_BODY:
             return 413, {"error": "body too large", "code": "payload_too_large"}

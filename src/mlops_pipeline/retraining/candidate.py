@@ -1,0 +1,127 @@
+"""The candidate's files: its lineage, its drift reference and a one-version artifacts folder
+that `mlops models register` (and the retrain) verifies before storing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mlops_pipeline import artifacts
+from mlops_pipeline.retraining.champion import Champion
+from mlops_pipeline.retraining.comparison import Comparison
+from mlops_pipeline.storage.records import LabelledRows, RetrainRun
+from mlops_pipeline.training.data import Dataset
+from mlops_pipeline.training.trainer import (
+    MAX_REFERENCE_SAMPLE,
+    Split,
+    reference_statistics,
+    write_version,
+)
+
+
+def lineage_of(
+    run: RetrainRun,
+    base: Dataset,
+    champion: Champion,
+    rows: LabelledRows,
+    duplicates: int,
+    train: LabelledRows,
+    holdout: LabelledRows,
+    since: float,
+    comparison: Comparison,
+) -> dict[str, Any]:
+    lineage = champion.metadata.get("lineage") or {}
+    champion_data = lineage.get("base_data") or champion.metadata.get("training_data") or {}
+    sha256 = base.content_hash()
+    return {
+        "run_id": run.id,
+        "trigger": run.trigger,
+        "base_data": {
+            "source": base.source,
+            "sha256": sha256,
+            "rows": len(base.labels),
+            "same_as_champion": sha256 == champion_data.get("sha256"),
+        },
+        "production_labels": {
+            "count": len(rows.labels),
+            "duplicates_dropped": duplicates,
+            "train_rows": len(train.labels),
+            "holdout_rows": len(holdout.labels),
+            "first_request_at": float(rows.created_at.min()),
+            "last_request_at": float(rows.created_at.max()),
+            "last_labelled_at": float(rows.labelled_at.max()),
+            "holdout_from": float(holdout.created_at.min()),
+            "since": since or None,
+        },
+        "champion": {"version": champion.version, "holdout": comparison.champion.to_json()},
+        "candidate": {"holdout": comparison.candidate.to_json()},
+        "comparison": comparison.to_json(),
+    }
+
+
+def write_folder(
+    folder: Path,
+    version: str,
+    algorithm: str,
+    params: dict[str, Any],
+    exported: Any,
+    base: Dataset,
+    features: np.ndarray[Any, Any],
+    labels: np.ndarray[Any, Any],
+    holdout: LabelledRows,
+    lineage: dict[str, Any],
+    now: float,
+    stats: dict[str, Any],
+) -> None:
+    """A one-version artifacts folder `mlops models register` accepts (manifest, stats)."""
+    write_version(
+        folder / version,
+        exported,
+        {
+            "version": version,
+            "algorithm": algorithm,
+            "params": params,
+            "default_weight": 0.0,
+            "evaluation": {"holdout": lineage["comparison"]},
+            "feature_names": list(base.feature_names),
+            "class_names": list(base.class_names),
+            "training_data": {
+                "source": f"retrain: {base.source} + production labels",
+                "sha256": Dataset(
+                    features, labels, base.feature_names, base.class_names, "retrain"
+                ).content_hash(),
+                "rows": len(labels),
+                "train_rows": len(labels),
+                "test_rows": len(holdout.labels),
+            },
+            "created_at": datetime.fromtimestamp(now, UTC).isoformat(),
+            "lineage": lineage,
+        },
+    )
+    artifacts.write_json(folder / artifacts.TRAINING_STATS, stats)
+    artifacts.write_manifest(folder, [version], {version: 1.0})
+
+
+def drift_reference(
+    base: Dataset,
+    train: LabelledRows,
+    holdout: LabelledRows,
+    predicted: dict[str, NDArray[np.int64]],
+) -> dict[str, Any]:
+    """What drift is measured against once this candidate is champion: the production rows it
+    learnt (the newest MAX_REFERENCE_SAMPLE), not the original data, or the drift it answers
+    would keep alarming; the predicted-class shares are each version's on the holdout (rows
+    neither fitted), so the class test is fair to whichever version answers."""
+    newest = slice(max(0, len(train.labels) - MAX_REFERENCE_SAMPLE), None)
+    split = Split(train.features[newest], holdout.features, train.labels[newest], holdout.labels)
+    stats = reference_statistics(base, split)
+    n_classes = len(base.class_names)
+    stats["predicted_class_shares"] = {
+        version: [float(x) for x in np.bincount(classes, minlength=n_classes) / len(classes)]
+        for version, classes in predicted.items()
+    }
+    return stats
