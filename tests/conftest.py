@@ -78,6 +78,16 @@ def components(settings: Settings, metrics: Metrics) -> Iterator[Components]:
 
 
 @pytest.fixture
+def cli_env(
+    settings: Settings, components: Components, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """`mlops` commands in this process read the same artifacts and database as ``components``."""
+    monkeypatch.setenv("MLOPS_ARTIFACTS_DIR", str(settings.artifacts_dir))
+    monkeypatch.setenv("MLOPS_DB_PATH", str(settings.db_path))
+    return settings
+
+
+@pytest.fixture
 def service(components: Components) -> PredictionService:
     return components.service
 

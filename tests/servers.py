@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -184,3 +185,24 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> str:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
+
+
+@dataclass
+class Stack:
+    url: str  # the API
+    monitor: str  # the monitor's /metrics, /health and /alerts
+    env: dict[str, str]  # what both got, for `mlops` commands against the same stack
+    folder: Path
+
+
+@contextlib.contextmanager
+def running_stack(artifacts: Path, folder: Path, env: Mapping[str, str]) -> Iterator[Stack]:
+    """`mlops serve` + `mlops monitor` on one SQLite file in ``folder``, both given ``env``;
+    their logs in ``folder`` (api.log, monitor.log)."""
+    db = folder / "log.db"
+    full = {**env, "MLOPS_ARTIFACTS_DIR": str(artifacts), "MLOPS_DB_PATH": str(db)}
+    with (
+        running_api(artifacts, db, extra_env=full, log_path=folder / "api.log") as url,
+        running_monitor(artifacts, db, extra_env=full, log_path=folder / "monitor.log") as monitor,
+    ):
+        yield Stack(url, monitor, full, folder)

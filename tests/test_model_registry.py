@@ -23,15 +23,6 @@ def candidate_dir(v3_candidate: Path) -> Path:
     return v3_candidate
 
 
-@pytest.fixture
-def cli_env(
-    settings: Settings, components: Components, monkeypatch: pytest.MonkeyPatch
-) -> Settings:
-    monkeypatch.setenv("MLOPS_ARTIFACTS_DIR", str(settings.artifacts_dir))
-    monkeypatch.setenv("MLOPS_DB_PATH", str(settings.db_path))
-    return settings
-
-
 def test_train_only_adds_to_an_artifacts_folder_and_keeps_the_others(
     artifacts_dir: Path, candidate_dir: Path, tmp_path: Path
 ) -> None:

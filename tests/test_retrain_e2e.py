@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from mlops_pipeline.training.data import Dataset
 from mlops_pipeline.training.synthetic import ClassConditionalGaussian, shift_class
 
 from helpers import ADMIN, FEEDBACK
-from servers import run_cli, running_api, running_monitor
+from servers import Stack, run_cli, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -40,24 +39,10 @@ FAST = {
 }
 
 
-@dataclass
-class Stack:
-    url: str
-    monitor: str
-    env: dict[str, str]
-
-
 @pytest.fixture
 def stack(artifacts_dir: Path, tmp_path: Path) -> Iterator[Stack]:
-    db = tmp_path / "log.db"
-    env = {**FAST, "MLOPS_ARTIFACTS_DIR": str(artifacts_dir), "MLOPS_DB_PATH": str(db)}
-    with (
-        running_api(artifacts_dir, db, extra_env=env, log_path=tmp_path / "api.log") as url,
-        running_monitor(
-            artifacts_dir, db, extra_env=env, log_path=tmp_path / "monitor.log"
-        ) as monitor,
-    ):
-        yield Stack(url, monitor, env)
+    with running_stack(artifacts_dir, tmp_path, FAST) as running:
+        yield running
 
 
 class DriftEra:

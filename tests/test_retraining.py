@@ -341,17 +341,13 @@ def test_retrain_with_rollout_starts_the_default_plan(
 
 
 @pytest.fixture
-def cli_env(
-    retrain_settings: Settings, components: Components, monkeypatch: pytest.MonkeyPatch
-) -> Settings:
-    monkeypatch.setenv("MLOPS_ARTIFACTS_DIR", str(retrain_settings.artifacts_dir))
-    monkeypatch.setenv("MLOPS_DB_PATH", str(retrain_settings.db_path))
+def retrain_cli_env(cli_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("MLOPS_RETRAIN_MIN_LABELS", "60")
-    return retrain_settings
+    return cli_env
 
 
 def test_cli_keeps_verified_artifacts_and_prints_lineage(
-    cli_env: Settings,
+    retrain_cli_env: Settings,
     client: FlaskClient,
     iris: Dataset,
     tmp_path: Path,

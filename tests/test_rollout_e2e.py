@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 import requests
 
 from helpers import ADMIN, ADMIN_TOKEN, FEEDBACK
-from servers import run_cli, running_api, running_monitor
+from servers import Stack, run_cli, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -38,22 +37,10 @@ PLAN = {
 }
 
 
-@dataclass
-class Stack:
-    url: str
-    env: dict[str, str]
-    folder: Path
-
-
 @pytest.fixture
 def stack(artifacts_dir: Path, tmp_path: Path) -> Iterator[Stack]:
-    db = tmp_path / "log.db"
-    env = {**FAST, "MLOPS_ARTIFACTS_DIR": str(artifacts_dir), "MLOPS_DB_PATH": str(db)}
-    with (
-        running_api(artifacts_dir, db, extra_env=env, log_path=tmp_path / "api.log") as url,
-        running_monitor(artifacts_dir, db, extra_env=env, log_path=tmp_path / "monitor.log"),
-    ):
-        yield Stack(url, env, tmp_path)
+    with running_stack(artifacts_dir, tmp_path, FAST) as running:
+        yield running
 
 
 def register_v3_under_load(stack: Stack, candidate: Path) -> None:
