@@ -10,8 +10,14 @@ import json
 from typing import Any
 
 import orjson
+from flask import request
 
-from mlops_pipeline.errors import InvalidJSON, PayloadTooLarge, UnsupportedMediaType
+from mlops_pipeline.errors import (
+    InvalidJSON,
+    InvalidParameter,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 
 READ_CHUNK = 64 * 1024
 
@@ -84,3 +90,14 @@ def parse_json(body: bytes) -> Any:
         raise InvalidJSON(f"body is not valid JSON: {exc}") from None
     except RecursionError:
         raise InvalidJSON("body is nested too deeply") from None
+
+
+def int_parameter(name: str, default: int, low: int, high: int) -> int:
+    """The query parameter ``name`` as an integer in [low, high]; 400 ``invalid_parameter``
+    otherwise (ASCII digits only: int() would also take other scripts' digits and signs)."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise InvalidParameter(f"{name} must be an integer from {low} to {high}, got {raw[:20]!r}")
+    return int(raw)

@@ -13,11 +13,10 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from mlops_pipeline.api.auth import Guard, Role
-from mlops_pipeline.api.bodies import read_json
+from mlops_pipeline.api.bodies import int_parameter, read_json
 from mlops_pipeline.config import VERSION_NAME
 from mlops_pipeline.errors import (
     ExperimentUnavailable,
-    InvalidParameter,
     InvalidRetrain,
     RetrainConflict,
 )
@@ -50,11 +49,9 @@ def build_retrain_blueprint(runs: RetrainStore | None, guard: Guard, max_bytes: 
 
     @blueprint.get("/retrains")
     def history() -> Response:
-        raw = request.args.get("limit", "20")
-        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 200:
-            raise InvalidParameter(f"limit must be an integer from 1 to 200, got {raw[:20]!r}")
+        limit = int_parameter("limit", default=20, low=1, high=200)
         admin = guard.grants(Role.ADMIN)
-        return jsonify(retrains=[describe(run, admin) for run in store().recent(int(raw))])
+        return jsonify(retrains=[describe(run, admin) for run in store().recent(limit)])
 
     return blueprint
 

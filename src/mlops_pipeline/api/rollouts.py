@@ -7,9 +7,9 @@ from collections.abc import Callable
 from flask import Blueprint, Response, jsonify, request
 
 from mlops_pipeline.api.auth import Guard, Role
-from mlops_pipeline.api.bodies import read_json
+from mlops_pipeline.api.bodies import int_parameter, read_json
 from mlops_pipeline.delivery.service import RolloutService
-from mlops_pipeline.errors import ExperimentUnavailable, InvalidParameter, NoRollout
+from mlops_pipeline.errors import ExperimentUnavailable, NoRollout
 
 
 def build_rollout_blueprint(
@@ -52,10 +52,8 @@ def build_rollout_blueprint(
 
     @blueprint.get("/rollouts")
     def history() -> Response:
-        raw = request.args.get("limit", "20")
-        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 200:
-            raise InvalidParameter(f"limit must be an integer from 1 to 200, got {raw[:20]!r}")
+        limit = int_parameter("limit", default=20, low=1, high=200)
         admin = guard.grants(Role.ADMIN)
-        return jsonify(rollouts=[service().describe(r, admin) for r in service().history(int(raw))])
+        return jsonify(rollouts=[service().describe(r, admin) for r in service().history(limit)])
 
     return blueprint

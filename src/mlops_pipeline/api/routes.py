@@ -13,7 +13,7 @@ from flask import Blueprint, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from mlops_pipeline.api.auth import Guard, Role
-from mlops_pipeline.api.bodies import read_json
+from mlops_pipeline.api.bodies import int_parameter, read_json
 from mlops_pipeline.api.inference import MODEL_VERSION, InferenceEndpoints
 from mlops_pipeline.api.openapi import openapi_spec
 from mlops_pipeline.api.v2_protocol import (
@@ -25,7 +25,6 @@ from mlops_pipeline.delivery.service import RolloutService
 from mlops_pipeline.errors import (
     DriftUnavailable,
     ExperimentUnavailable,
-    InvalidParameter,
     NotReady,
     RolloutConflict,
     UnknownVersion,
@@ -254,16 +253,3 @@ def build_blueprint(
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
     return blueprint
-
-
-def int_parameter(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise InvalidParameter(f"{name} must be an integer from {low} to {high}, got {raw!r}")
-    return value
