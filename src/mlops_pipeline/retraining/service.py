@@ -192,6 +192,8 @@ class Retrainer:
                 now,
                 reference,
             )
+            if options.out_dir is not None:  # before registering: a copy that fails stops it
+                shutil.copytree(folder, options.out_dir, dirs_exist_ok=False)
             try:
                 register_folder(
                     storage,
@@ -203,8 +205,6 @@ class Retrainer:
                 )
             except RegistrationRefused as exc:
                 raise RetrainRefused(str(exc)) from exc
-            if options.out_dir is not None:
-                shutil.copytree(folder, options.out_dir, dirs_exist_ok=False)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         rollout_id, rollout_note = None, ""
