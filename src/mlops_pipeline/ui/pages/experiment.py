@@ -74,11 +74,18 @@ with st.form("feedback"):
             verdict = "correct" if result["correct"] else "wrong"
             st.success(f"Recorded: {result['model_version']} was {verdict} for {request_id}")
 
+
+def admin_token(key: str | None = None) -> str | None:
+    """With an admin token in this UI's settings a form acts with it (None); otherwise a person
+    types one, which is sent with that request only and never put in the page."""
+    if client.has_admin_token:
+        return None
+    return st.text_input("Admin token", type="password", key=key)
+
+
 st.subheader("Traffic weights (admin)")
 with st.form("weights"):
-    # With an admin token in this UI's settings the form acts with it; otherwise a person types
-    # one, which is sent with this request only and never put in the page.
-    typed = None if client.has_admin_token else st.text_input("Admin token", type="password")
+    typed = admin_token()
     weights = {
         version: st.number_input(
             version, 0.0, 1.0, float(stats["weight"]), 0.05, key=f"w_{version}"
@@ -103,12 +110,7 @@ except UiError as exc:  # an API down meanwhile, older than retraining, or witho
     runs = None
 if runs is not None:
     with st.form("retrain_form"):
-        # The token as the weights form gets it: from this UI's settings, or typed for this request.
-        retrain_token = (
-            None
-            if client.has_admin_token
-            else st.text_input("Admin token", type="password", key="retrain_token")
-        )
+        retrain_token = admin_token("retrain_token")
         left, right = st.columns(2)
         retrain_version = left.text_input(
             "Version name (empty: the next free vN)", key="retrain_version"
@@ -182,11 +184,7 @@ if current is not None:
     st.markdown("**Audit trail**")
     st.dataframe(pd.DataFrame(ro.event_rows(current["events"])), hide_index=True)
     # The token as the weights form gets it: from this UI's settings, or typed for this request.
-    abort_token = (
-        None
-        if client.has_admin_token
-        else st.text_input("Admin token", type="password", key="rollout_abort_token")
-    )
+    abort_token = admin_token("rollout_abort_token")
     if st.button("Abort rollout", key="abort_rollout"):
         aborted = attempt(lambda: client.abort_rollout(abort_token or None))
         if aborted is not None:
@@ -201,11 +199,7 @@ else:
         st.info("No rollout is running, and none has run yet.")
     versions = list(require(client.config)["versions"])
     with st.form("start_rollout_form"):
-        start_token = (
-            None
-            if client.has_admin_token
-            else st.text_input("Admin token", type="password", key="rollout_start_token")
-        )
+        start_token = admin_token("rollout_start_token")
         left, right = st.columns(2)
         candidate = left.selectbox(
             "Candidate", versions, index=len(versions) - 1, key="rollout_candidate"
