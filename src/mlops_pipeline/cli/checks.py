@@ -44,8 +44,19 @@ def verified(settings: Settings) -> Settings:
     except ArtifactError as exc:
         raise CliError(f"refusing to start: {exc}") from exc
     if settings.log_predictions:
+        if local_database(settings):
+            # A SQLite file belongs to this host alone: nobody else has to approve its migration,
+            # so a first `mlops serve` on a new path works without a separate `mlops db upgrade`.
+            upgrade_database(settings, quiet_if_current=True)
         schema_is_current(settings)
     return settings
+
+
+def local_database(settings: Settings) -> bool:
+    from mlops_pipeline.config import database_url
+    from mlops_pipeline.storage.schema import is_sqlite
+
+    return is_sqlite(database_url(settings))
 
 
 def run_db_upgrade(args: argparse.Namespace) -> int:
@@ -53,7 +64,7 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def upgrade_database(settings: Settings) -> None:
+def upgrade_database(settings: Settings, quiet_if_current: bool = False) -> None:
     from mlops_pipeline.config import database_url
     from mlops_pipeline.storage import StoreUnavailable, redact
     from mlops_pipeline.storage.schema import upgrade
@@ -66,6 +77,8 @@ def upgrade_database(settings: Settings) -> None:
     except Exception as exc:  # SQLAlchemy's connection errors carry the driver's message
         raise CliError(f"cannot upgrade {redact(url)}: {type(exc).__name__}: {exc}") from exc
     if before == after:
+        if quiet_if_current:
+            return
         print(f"{redact(url)}: schema already at revision {after}")
     else:
         print(f"{redact(url)}: schema upgraded from {before or 'nothing'} to revision {after}")

@@ -12,8 +12,9 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from mlops_pipeline.config import Settings, settings_to_env
+from mlops_pipeline.config import Settings, settings_to_env, worker_threads
 
 WSGI_APP = "mlops_pipeline.wsgi:app"
 
@@ -43,7 +44,7 @@ def granian_command(settings: Settings) -> list[str]:
         "--workers",
         str(settings.workers),
         "--blocking-threads",
-        "1",
+        str(worker_threads(settings)),
         # One Rust I/O thread per worker: with one Python thread behind it, a multi-threaded
         # runtime only adds hand-offs (about 10% more requests per second here).
         "--runtime-mode",
@@ -98,19 +99,31 @@ def fresh_metrics_dir(settings: Settings) -> Path:
     return settings.metrics_dir
 
 
+def child(command: Sequence[str], **options: Any) -> subprocess.Popen[bytes]:
+    """A supervised child: stopped by the supervisor, never orphaned.
+
+    Its own session keeps a terminal's Ctrl-C (sent to the whole foreground group) away from
+    it, so the supervisor stops everything in order instead of every child printing its own
+    KeyboardInterrupt; the parent-death signal stops it if the supervisor is killed outright.
+    """
+    from mlops_pipeline.orphans import die_with_parent
+
+    return subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent, **options)
+
+
 def monitor_process(settings: Settings) -> subprocess.Popen[bytes]:
     """`mlops monitor` beside the API: drift, the experiment report and retention."""
     command = [sys.executable, "-m", "mlops_pipeline.cli", "monitor"]
-    return subprocess.Popen(command, env={**os.environ, **settings_to_env(settings)})
+    return child(command, env={**os.environ, **settings_to_env(settings)})
 
 
 def api_processes(settings: Settings, metrics_dir: Path) -> list[subprocess.Popen[bytes]]:
     """The HTTP server, and the V2 gRPC service unless its port is 0; one metrics folder."""
     env = {**os.environ, **settings_to_env(settings), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-    processes = [subprocess.Popen(server_command(settings), env=env)]
+    processes = [child(server_command(settings), env=env)]
     if settings.grpc_port:
         command = [sys.executable, "-m", "mlops_pipeline.cli", "grpc"]
-        processes.append(subprocess.Popen(command, env=env))
+        processes.append(child(command, env=env))
     return processes
 
 
@@ -168,7 +181,7 @@ def prometheus_process(
         monitor_target=f"{host}:{settings.monitor_port}",
         alertmanager_target=alertmanager,
     )
-    return subprocess.Popen(
+    return child(
         [
             binary,
             f"--config.file={config}",
@@ -190,7 +203,7 @@ def alertmanager_process(
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "alertmanager.yml"
     config.write_text(render(template.read_text(encoding="utf-8"), os.environ), encoding="utf-8")
-    return subprocess.Popen(
+    return child(
         [
             binary,
             f"--config.file={config}",
@@ -223,7 +236,7 @@ def ui_process(settings: Settings) -> subprocess.Popen[bytes]:
         "--browser.gatherUsageStats",
         "false",
     ]
-    return subprocess.Popen(command, env={**os.environ, **settings_to_env(settings)})
+    return child(command, env={**os.environ, **settings_to_env(settings)})
 
 
 def reachable_host(host: str) -> str:

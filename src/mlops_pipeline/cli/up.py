@@ -39,7 +39,7 @@ def run_up(args: argparse.Namespace) -> int:
         print(f"no models in {settings.artifacts_dir}: training them first")
         train(settings)
     if settings.log_predictions:  # the all-in-one local stack brings its own database up to date
-        upgrade_database(settings)
+        upgrade_database(settings, quiet_if_current=True)
     verified(settings)
     settings, token_file = with_local_tokens(settings)
     if token_file is not None:

@@ -51,8 +51,20 @@ def current_revision(url: str) -> str | None:
         engine.dispose()
 
 
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite:")
+
+
 def upgrade(url: str) -> tuple[str | None, str]:
-    """Apply every pending migration; return (revision before, revision after). Idempotent."""
+    """Apply every pending migration; return (revision before, revision after). Idempotent.
+
+    A SQLite file's folder is made first: on a fresh clone `data/` is git-ignored and absent,
+    and SQLite cannot create a file in a folder that does not exist.
+    """
+    if is_sqlite(url):
+        from mlops_pipeline.storage.sqlite import sqlite_path
+
+        sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
     before = current_revision(url)
     engine = sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool)
     try:
