@@ -54,6 +54,7 @@ def settings(artifacts_dir: Path, tmp_path: Path) -> Settings:
         max_body_bytes=64 * 1024,
         max_batch_rows=500,
         drift_interval_seconds=0,
+        drift_max_client_share=1.0,  # one test client plays every user (see servers.py)
         admin_token=ADMIN_TOKEN,
         feedback_token=FEEDBACK_TOKEN,
     )

@@ -18,7 +18,13 @@ import requests
 
 from helpers import ADMIN_TOKEN, FEEDBACK_TOKEN
 
-TOKENS_ENV = {"MLOPS_ADMIN_TOKEN": ADMIN_TOKEN, "MLOPS_FEEDBACK_TOKEN": FEEDBACK_TOKEN}
+TOKENS_ENV = {
+    "MLOPS_ADMIN_TOKEN": ADMIN_TOKEN,
+    "MLOPS_FEEDBACK_TOKEN": FEEDBACK_TOKEN,
+    # The tests play a whole population from one address, so drift follows that one client here;
+    # the default bound on a client's share is tested in test_anonymous_traffic.py.
+    "MLOPS_DRIFT_MAX_CLIENT_SHARE": "1",
+}
 
 
 def free_port() -> int:

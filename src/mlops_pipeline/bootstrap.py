@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from mlops_pipeline.api import create_app
 from mlops_pipeline.api.access_log import AccessLog
+from mlops_pipeline.api.clients import ClientKeys
 from mlops_pipeline.api.inference import WSGIApp
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
 from mlops_pipeline.config import Settings, database_url, token_problems
@@ -198,6 +199,7 @@ def build_components(
             window=settings.drift_window,
             min_window=settings.drift_min_window,
             threshold=settings.drift_threshold,
+            max_client_share=settings.drift_max_client_share,
             references=ChampionReference(
                 trained, set(bundle.versions), storage.models, stored_weights(storage, router)
             ),
@@ -313,6 +315,7 @@ def build_grpc(settings: Settings) -> GrpcProcess:
         settings.model_name,
         settings.max_batch_rows,
         AccessLog(enabled=settings.access_log),
+        clients=ClientKeys.from_settings(settings),
     )
     server, _port = grpc_server(
         servicer, settings.host, settings.grpc_port, settings.max_body_bytes

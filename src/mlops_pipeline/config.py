@@ -93,6 +93,25 @@ class Settings(BaseSettings):
         description="Bearer token of the feedback role (posting labels; the admin token works"
         " too); unset or empty disables POST /feedback for everyone but admins.",
     )
+    predict_tokens: SecretStr | None = Field(
+        None,
+        description="Named prediction keys 'name:token,name:token': when set, /predict, V2 infer"
+        " and gRPC ModelInfer need 'Authorization: Bearer <token>' and each logged row records"
+        " the key's name; unset or empty lets anyone predict (the client is then"
+        " 'anonymous:<user id or hashed address>').",
+    )
+    allow_anonymous_pins: bool = Field(
+        False,
+        description="Whether anyone may pin a version that has no traffic share (V2"
+        " /versions/<v>/infer, gRPC model_version); off: only the admin token may.",
+    )
+    drift_max_client_share: float = Field(
+        0.03,
+        gt=0,
+        le=1,
+        description="Largest share of the drift window one client's rows may fill; its older"
+        " rows beyond that are left out (1 = no bound).",
+    )
     server: Literal["granian", "gunicorn"] = Field(
         "granian",
         description="HTTP server of `mlops serve`: granian (async front, keep-alive, slow"
@@ -191,7 +210,9 @@ class Settings(BaseSettings):
         " can always start one).",
     )
 
-    @field_validator("admin_token", "feedback_token", "retrain_webhook_token", mode="before")
+    @field_validator(
+        "admin_token", "feedback_token", "retrain_webhook_token", "predict_tokens", mode="before"
+    )
     @classmethod
     def _empty_token_is_unset(cls, value: object) -> object:
         # Compose's ${VAR:-} hands over an empty string: that must disable a role, never open it.
@@ -199,6 +220,13 @@ class Settings(BaseSettings):
             return None
         if isinstance(value, SecretStr) and value.get_secret_value() == "":
             return None
+        return value
+
+    @field_validator("predict_tokens")
+    @classmethod
+    def _client_keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            client_keys(value)
         return value
 
     @field_validator("ab_weights")
@@ -261,7 +289,35 @@ def token_problems(settings: Settings) -> list[str]:
                 f" at least {MIN_TOKEN_LENGTH} are required"
                 " (make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
             )
+    if settings.predict_tokens is not None:
+        for key, secret in client_keys(settings.predict_tokens).items():
+            if len(secret) < MIN_TOKEN_LENGTH:
+                problems.append(
+                    f"the MLOPS_PREDICT_TOKENS key {key!r} has {len(secret)} characters;"
+                    f" at least {MIN_TOKEN_LENGTH} are required"
+                )
     return problems
+
+
+MAX_CLIENT_NAME_LENGTH = 32
+
+
+def client_keys(value: SecretStr) -> dict[str, str]:
+    """'name:token,name:token' as {name: token}; ValueError (naming no token) when malformed."""
+    keys: dict[str, str] = {}
+    for number, entry in enumerate(value.get_secret_value().split(","), start=1):
+        name, separator, token = entry.strip().partition(":")
+        if not separator or not token or not name:
+            raise ValueError(f"MLOPS_PREDICT_TOKENS entry {number} is not 'name:token'")
+        if len(name) > MAX_CLIENT_NAME_LENGTH or not name.isascii() or not name.isprintable():
+            raise ValueError(
+                f"MLOPS_PREDICT_TOKENS entry {number}: a name is 1 to {MAX_CLIENT_NAME_LENGTH}"
+                " printable ASCII characters"
+            )
+        if name in keys or token in keys.values():
+            raise ValueError(f"MLOPS_PREDICT_TOKENS entry {number} repeats a name or a token")
+        keys[name] = token
+    return keys
 
 
 def database_url(settings: Settings) -> str:

@@ -82,6 +82,11 @@ class Forbidden(ApiError):
     code = "forbidden"
 
 
+class PinForbidden(ApiError):
+    status = 403
+    code = "pin_forbidden"
+
+
 class AdminDisabled(ApiError):
     status = 403
     code = "admin_disabled"

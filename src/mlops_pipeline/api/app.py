@@ -126,7 +126,7 @@ def create_app(
         }
         return jsonify(body), 500
 
-    endpoints = InferenceEndpoints(settings, service)
+    endpoints = InferenceEndpoints(settings, service, log)
     app.register_blueprint(
         build_blueprint(
             settings,

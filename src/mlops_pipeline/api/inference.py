@@ -21,6 +21,7 @@ import orjson
 
 from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.api.bodies import is_json_media_type, parse_json, read_body, read_json
+from mlops_pipeline.api.clients import ClientKeys, anonymous_identity
 from mlops_pipeline.api.v2_protocol import (
     ModelNotFound,
     infer_response,
@@ -33,6 +34,7 @@ from mlops_pipeline.errors import (
     InternalError,
     InvalidFeatureValue,
     StorageUnavailable,
+    Unauthorized,
     UnsupportedMediaType,
     WrongFeatureCount,
 )
@@ -102,9 +104,13 @@ class Answer:
 
 
 class InferenceEndpoints:
-    def __init__(self, settings: Settings, service: PredictionService) -> None:
+    def __init__(
+        self, settings: Settings, service: PredictionService, log: AccessLog | None = None
+    ) -> None:
         self._settings = settings
         self._service = service
+        self._clients = ClientKeys.from_settings(settings)
+        self._log = log
         self._metrics = service.metrics
         self._class_names = list(service.class_names)
         self.infer_path = f"/v2/models/{settings.model_name}/infer"
@@ -124,8 +130,28 @@ class InferenceEndpoints:
                 body["request_id"] = request_id
             return Answer(error.status, dumps(body))
 
+    def _identify(self, environ: dict[str, Any], path: str) -> str | None:
+        """The prediction key's name, None when anyone may predict (the anonymous identity needs
+        the body's user id), or Unauthorized (logged) before the body is read."""
+        if not self._clients.required:
+            return None
+        try:
+            return self._clients.identify(environ.get("HTTP_AUTHORIZATION"), None, None)
+        except Unauthorized as error:
+            if self._log is not None:
+                self._log.event(
+                    "auth_failure",
+                    role="predict",
+                    reason=error.message,
+                    method="POST",
+                    path=path,
+                    client=environ.get("REMOTE_ADDR"),
+                )
+            raise
+
     def _predict(self, environ: dict[str, Any]) -> Answer:
         service = self._service
+        client = self._identify(environ, "/predict")
         try:
             parsed = parse_predict_request(
                 read_json(environ, self._settings.max_body_bytes),
@@ -136,7 +162,9 @@ class InferenceEndpoints:
         except (WrongFeatureCount, InvalidFeatureValue) as error:
             service.record_rejection(error.code)  # bad inputs are a drift signal too
             raise
-        result = service.predict(parsed, environ[REQUEST_ID])
+        if client is None:
+            client = anonymous_identity(parsed.user_id, environ.get("REMOTE_ADDR"))
+        result = service.predict(parsed, environ[REQUEST_ID], client_id=client)
         classes = result.classes
         if parsed.is_batch:
             body: dict[str, Any] = {
@@ -162,6 +190,11 @@ class InferenceEndpoints:
         if version is not None and version not in service.versions:
             name = self._settings.model_name
             raise ModelNotFound(f"model {name!r} has no version {version!r}")
+        client = self._identify(environ, environ.get("PATH_INFO", ""))
+        if version is not None:
+            self._clients.check_pin(
+                environ.get("HTTP_AUTHORIZATION"), service.router.weights.get(version, 0.0)
+            )
         payload, binary = self._infer_body(environ)
         infer = parse_infer_request(
             payload, len(service.feature_names), self._settings.max_batch_rows, binary
@@ -170,6 +203,7 @@ class InferenceEndpoints:
             PredictRequest(infer.rows, None, is_batch=len(infer.rows) > 1),
             environ[REQUEST_ID],
             version,
+            client or anonymous_identity(None, environ.get("REMOTE_ADDR")),
         )
         body, chunks = infer_response(
             self._settings.model_name,

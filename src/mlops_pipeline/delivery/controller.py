@@ -35,8 +35,11 @@ class Evidence:
     epochs: list[EpochCount]  # the rollout's routed traffic per (split, version)
     step_weights_version: int
     step_weights: dict[str, float]  # the split the current step routes under
-    candidate_latencies_ms: list[float] = field(default_factory=list)  # current step
+    candidate_latencies_ms: list[float] = field(default_factory=list)  # current step, per row
     drift_alarm: bool = False
+    # Randomization units (sticky users, requests without one) per version in the current step:
+    # what the sample-ratio test counts when known, so one user sent many times counts once.
+    step_units: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -260,6 +263,9 @@ def _guardrails(
     )  # fmt: skip
     step_c, step_b = totals["step_candidate"], totals["step_baseline"]
     observed = {plan.candidate: step_c.requests, plan.baseline: step_b.requests}
+    if evidence.step_units is not None:
+        units = evidence.step_units
+        observed = {v: units.get(v, 0) for v in (plan.candidate, plan.baseline)}
     srm = 1.0
     if sum(observed.values()) >= 100:
         shares = {v: evidence.step_weights.get(v, 0.0) for v in observed}

@@ -7,16 +7,32 @@ worker answers a scrape or a GET /drift reports the same state (to within one in
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+import numpy as np
+from numpy.typing import NDArray
+
+from mlops_pipeline.experiment.statistics import newest_per_client
 from mlops_pipeline.monitoring.drift import DriftReport, Reference, Window, drift_report
 from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.storage.predictions import PredictionLog
 
 logger = logging.getLogger(__name__)
+
+
+def bounded_window(clients: Sequence[str | None], size: int, max_share: float) -> NDArray[np.intp]:
+    """Indices (oldest first) of the newest ``size`` rows once each client keeps at most
+    ceil(``max_share`` * ``size``) of its newest rows; ``clients`` runs oldest to newest.
+
+    Drift is meant to follow the traffic, not one caller: without the bound, a hundred identical
+    requests fill the window and raise an alarm.
+    """
+    cap = max(1, math.ceil(max_share * size))
+    return np.array(newest_per_client(clients, size, cap), dtype=np.intp)
 
 
 class DriftMonitor:
@@ -30,9 +46,10 @@ class DriftMonitor:
         threshold: float,
         clock: Callable[[], float] = time.time,
         references: Callable[[], tuple[str, Reference]] | None = None,
+        max_client_share: float = 1.0,
     ) -> None:
         """``references``: the (label, reference) to use now (the champion's data); without
-        it, always ``reference``."""
+        it, always ``reference``. ``max_client_share``: see ``bounded_window``."""
         self.reference = reference
         self._references = references
         self._store = store
@@ -40,6 +57,7 @@ class DriftMonitor:
         self._window = window
         self._min_window = min_window
         self._threshold = threshold
+        self._max_client_share = max_client_share
         self._clock = clock
         self._latest: DriftReport | None = None
         self._lock = threading.Lock()
@@ -48,13 +66,21 @@ class DriftMonitor:
 
     def refresh(self) -> DriftReport:
         now = self._clock()
-        rows = self._store.newest_rows(self._window)
+        # Enough rows to fill the window even when every client is at its bound.
+        bounded = self._max_client_share < 1
+        read = math.ceil(self._window / self._max_client_share) if bounded else self._window
+        rows = self._store.newest_rows(read)
         rejected = (
             self._store.count_rejections(rows.oldest_created_at)
             if rows.oldest_created_at is not None
             else 0
         )
-        window = Window(rows.features, rows.predictions, rows.versions, rejected)
+        features, predictions, versions = rows.features, rows.predictions, rows.versions
+        if bounded and rows.clients is not None:
+            kept = bounded_window(rows.clients, self._window, self._max_client_share)
+            features, predictions = features[kept], predictions[kept]
+            versions = [versions[index] for index in kept]
+        window = Window(features, predictions, versions, rejected)
         if self._references is None:
             report = drift_report(self.reference, window, self._threshold, self._min_window, now)
         else:

@@ -16,9 +16,10 @@ from google.protobuf.message import DecodeError
 
 from mlops_pipeline import __version__
 from mlops_pipeline.api.access_log import AccessLog
+from mlops_pipeline.api.clients import ClientKeys
 from mlops_pipeline.api.inference import client_error, new_request_id
 from mlops_pipeline.api.v2_protocol import model_metadata
-from mlops_pipeline.errors import InternalError, ModelNotFound
+from mlops_pipeline.errors import InternalError, ModelNotFound, Unauthorized
 from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.rpc.tensors import infer_response, request_rows, requested_names
 from mlops_pipeline.rpc.v2 import grpc_predict_v2_pb2 as pb
@@ -30,6 +31,8 @@ SERVICE = "inference.GRPCInferenceService"
 # vocabulary for both protocols (the endpoint label tells them apart).
 STATUS_CODES = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    403: grpc.StatusCode.PERMISSION_DENIED,
     404: grpc.StatusCode.NOT_FOUND,
     413: grpc.StatusCode.INVALID_ARGUMENT,
     500: grpc.StatusCode.INTERNAL,
@@ -50,8 +53,10 @@ class InferenceServicer:
         max_rows: int,
         log: AccessLog,
         timer: Callable[[], float] = time.perf_counter,
+        clients: ClientKeys | None = None,
     ) -> None:
         self._service = service
+        self._clients = clients if clients is not None else ClientKeys({})
         self._metrics = metrics
         self._model_name = model_name
         self._max_rows = max_rows
@@ -113,10 +118,15 @@ class InferenceServicer:
         def infer() -> Any:
             version = request.model_version or None
             self._known(request.model_name, request.model_version)
+            client = self._identify(context)
+            if version is not None:
+                self._clients.check_pin(
+                    _authorization(context), self._service.router.weights.get(version, 0.0)
+                )
             rows = request_rows(request, len(self._service.feature_names), self._max_rows)
             names = requested_names(request)
             result = self._service.predict(
-                PredictRequest(rows, None, is_batch=len(rows) > 1), request_id, version
+                PredictRequest(rows, None, is_batch=len(rows) > 1), request_id, version, client
             )
             versions[0] = result.model_version
             return infer_response(
@@ -129,6 +139,23 @@ class InferenceServicer:
             )
 
         return self._answer("ModelInfer", context, infer, request_id, versions)
+
+    def _identify(self, context: grpc.ServicerContext) -> str:
+        """Who calls: the prediction key's name (metadata ``authorization``), or the anonymous
+        identity of the peer's address (its port dropped: each connection has a new one)."""
+        address = context.peer().rpartition(":")[0]
+        try:
+            return self._clients.identify(_authorization(context), None, address)
+        except Unauthorized as error:
+            self._log.event(
+                "auth_failure",
+                role="predict",
+                reason=error.message,
+                method="POST",
+                path=f"/{SERVICE}/ModelInfer",
+                client=context.peer(),
+            )
+            raise
 
     def _known(self, name: str, version: str) -> None:
         if name != self._model_name:
@@ -174,3 +201,10 @@ class InferenceServicer:
         if code is not grpc.StatusCode.OK:
             context.abort(code, message)
         return response
+
+
+def _authorization(context: grpc.ServicerContext) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization" and isinstance(value, str):
+            return value
+    return None

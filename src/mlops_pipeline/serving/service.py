@@ -98,9 +98,14 @@ class PredictionService:
         self._model_metadata = {k: v for k, v in self._model_metadata.items() if k != name}
 
     def predict(
-        self, request: PredictRequest, request_id: str, version: str | None = None
+        self,
+        request: PredictRequest,
+        request_id: str,
+        version: str | None = None,
+        client_id: str | None = None,
     ) -> Prediction:
-        """Answer with ``version`` when given (a pinned request), else the router's choice."""
+        """Answer with ``version`` when given (a pinned request), else the router's choice;
+        ``client_id`` (who asked) is logged with the answer."""
         started = self._timer()
         if version is None:
             version, assignment = self.router.choose(request.user_id), ROUTED
@@ -129,6 +134,7 @@ class PredictionService:
                 latency_ms=latency_ms,
                 assignment=assignment,
                 weights_version=self.router.version,
+                client_id=client_id,
             )
             try:
                 self._store.append(batch)

@@ -24,12 +24,12 @@ from mlops_pipeline.storage.records import (
 
 INSERT = (
     "INSERT INTO predictions (request_id, created_at, model_version, user_id, n_rows, features,"
-    " predictions, probabilities, latency_ms, assignment, weights_version)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " predictions, probabilities, latency_ms, assignment, weights_version, client_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 COLUMNS = (
     "id, request_id, created_at, model_version, user_id, n_rows, features, predictions,"
-    " probabilities, latency_ms, assignment"
+    " probabilities, latency_ms, assignment, client_id"
 )
 PAGE_SIZE = 64
 PAGE = f"SELECT {COLUMNS} FROM predictions WHERE id < ? ORDER BY id DESC LIMIT {PAGE_SIZE}"
@@ -55,6 +55,7 @@ class PredictionLog:
                 batch.latency_ms,
                 batch.assignment,
                 batch.weights_version,
+                batch.client_id,
             ),
         )
 
@@ -72,7 +73,7 @@ class PredictionLog:
 
     def newest_rows(self, limit: int) -> LoggedRows:
         """The newest ``limit`` predicted rows, across requests, workers and replicas."""
-        chunks: list[tuple[NDArray[np.float64], NDArray[np.int64], str]] = []
+        chunks: list[tuple[NDArray[np.float64], NDArray[np.int64], str, str | None]] = []
         oldest: float | None = None
         taken = 0
         for row in self._newest():
@@ -82,17 +83,18 @@ class PredictionLog:
             keep = min(n_rows, limit - taken)  # the newest rows of a batch that overflows
             matrix = np.frombuffer(row[6], dtype=FLOAT).reshape(n_rows, -1)
             classes = np.frombuffer(row[7], dtype=INT)
-            chunks.append((matrix[n_rows - keep :], classes[n_rows - keep :], row[3]))
+            chunks.append((matrix[n_rows - keep :], classes[n_rows - keep :], row[3], row[11]))
             oldest = float(row[2])
             taken += keep
         if not chunks:
             return LoggedRows(np.empty((0, 0)), np.empty(0, dtype=np.int64), [], None)
         chunks.reverse()  # requests arrived newest first; rows run oldest to newest
         return LoggedRows(
-            np.vstack([features for features, _, _ in chunks]),
-            np.concatenate([classes for _, classes, _ in chunks]).astype(np.int64),
-            [version for _, classes, version in chunks for _ in range(len(classes))],
+            np.vstack([chunk[0] for chunk in chunks]),
+            np.concatenate([chunk[1] for chunk in chunks]).astype(np.int64),
+            [version for _, classes, version, _ in chunks for _ in range(len(classes))],
             oldest,
+            [client for _, classes, _, client in chunks for _ in range(len(classes))],
         )
 
     def count(self) -> int:
@@ -159,6 +161,29 @@ class PredictionLog:
             (after_id, version, weights_version, ROUTED, limit),
         )
         return np.array([r[0] for r in rows], dtype=np.float64)
+
+    def epoch_latency_samples(
+        self, after_id: int, version: str, weights_version: int, limit: int
+    ) -> list[tuple[float, int, str | None]]:
+        """(latency ms, rows, client) of the newest ``limit`` requests ``version`` answered
+        under one split, newest first: the rollout judges latency per row and per client."""
+        rows = self._db.fetchall(
+            "SELECT latency_ms, n_rows, client_id FROM predictions WHERE id > ?"
+            " AND model_version = ? AND weights_version = ? AND assignment = ?"
+            " ORDER BY id DESC LIMIT ?",
+            (after_id, version, weights_version, ROUTED, limit),
+        )
+        return [(float(r[0]), int(r[1]), r[2]) for r in rows]
+
+    def units_by_version(self, after_id: int, weights_version: int) -> dict[str, int]:
+        """Routed randomization units per version under one split: each sticky user once, each
+        request without a user id once. A user sent many times counts once, as routing did."""
+        rows = self._db.fetchall(
+            "SELECT model_version, COUNT(DISTINCT COALESCE(user_id, request_id)) FROM predictions"
+            " WHERE id > ? AND assignment = ? AND weights_version = ? GROUP BY model_version",
+            (after_id, ROUTED, weights_version),
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
 
     def recent_latencies(self, version: str, limit: int) -> NDArray[np.float64]:
         rows = self._db.fetchall(

@@ -27,6 +27,7 @@ class PredictionBatch:
     latency_ms: float
     assignment: str = ROUTED
     weights_version: int | None = None  # the traffic split it was routed under
+    client_id: str | None = None  # the prediction key's name or "anonymous:..." (api/clients.py)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class LoggedRows:
     predictions: NDArray[np.int64]
     versions: list[str]
     oldest_created_at: float | None
+    clients: list[str | None] | None = None  # per row: who sent it (None: not recorded)
 
 
 @dataclass(frozen=True)
