@@ -134,3 +134,14 @@ def test_a_server_on_a_new_sqlite_path_makes_its_folder_and_schema(
     assert current_revision(f"sqlite:///{db_path}") == head_revision()
     verified(settings)  # idempotent: a second start changes nothing
     assert current_revision(f"sqlite:///{db_path}") == head_revision()
+
+
+def test_a_loopback_stack_counts_its_one_client_in_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops_pipeline.cli.up import local_drift_bound
+
+    monkeypatch.delenv("MLOPS_DRIFT_MAX_CLIENT_SHARE", raising=False)
+    assert local_drift_bound(Settings(host="127.0.0.1")).drift_max_client_share == 1.0
+    exposed = Settings(host="0.0.0.0")
+    assert local_drift_bound(exposed).drift_max_client_share == exposed.drift_max_client_share
+    monkeypatch.setenv("MLOPS_DRIFT_MAX_CLIENT_SHARE", "0.05")
+    assert local_drift_bound(Settings(host="127.0.0.1")).drift_max_client_share == 0.05

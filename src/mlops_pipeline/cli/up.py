@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -34,7 +35,7 @@ def run_up(args: argparse.Namespace) -> int:
         ui_process,
     )
 
-    settings = strong_tokens(settings_from(args, **SERVER_FLAGS))
+    settings = local_drift_bound(strong_tokens(settings_from(args, **SERVER_FLAGS)))
     if not (settings.artifacts_dir / MANIFEST).exists():
         print(f"no models in {settings.artifacts_dir}: training them first")
         train(settings)
@@ -77,6 +78,19 @@ def run_up(args: argparse.Namespace) -> int:
         return supervise(processes)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def local_drift_bound(settings: Settings) -> Settings:
+    """On a loopback-only stack every caller is the person running it, usually one client (the
+    UI): bounding one client's share of the drift window would leave drift warming up forever.
+    A stack reachable from elsewhere, or an explicit MLOPS_DRIFT_MAX_CLIENT_SHARE, keeps the bound.
+    """
+    if settings.host not in LOOPBACK or "MLOPS_DRIFT_MAX_CLIENT_SHARE" in os.environ:
+        return settings
+    return settings.model_copy(update={"drift_max_client_share": 1.0})
 
 
 def start_alertmanager(
