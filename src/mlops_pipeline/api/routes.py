@@ -155,10 +155,9 @@ def build_blueprint(
         actor = guard.require(Role.ADMIN)
         weights = parse_weights(json_body(), service.versions)
         if request.args.get("abort_rollout") == "true" and rollouts is not None:
-            running = rollouts.running()
-            if running is not None:
-                rollouts.abort(actor)
-                guard.log.event("rollout_aborted", actor=actor, rollout_id=running.id)
+            aborted = rollouts.abort_if_running(actor)  # one that just ended is no error
+            if aborted is not None:
+                guard.log.event("rollout_aborted", actor=actor, rollout_id=aborted.id)
         try:
             old, new = experiment_service().change_weights(weights, actor)
         except RolloutControlsWeights:

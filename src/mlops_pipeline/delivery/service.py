@@ -16,11 +16,12 @@ from typing import Any
 from mlops_pipeline.delivery.controller import HOLD, decide
 from mlops_pipeline.delivery.evidence import collect
 from mlops_pipeline.delivery.plan import THOMPSON, parse_plan, plan_from_json
-from mlops_pipeline.errors import NoRollout, RolloutConflict
+from mlops_pipeline.errors import NoRollout, RolloutConflict, UnknownVersion
 from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.storage import Storage
 from mlops_pipeline.storage.records import Rollout
 from mlops_pipeline.storage.rollouts import RUNNING, RolloutRunning
+from mlops_pipeline.storage.weights import VersionRetired
 
 logger = logging.getLogger(__name__)
 ABORTED = "aborted"
@@ -64,6 +65,8 @@ class RolloutService:
             )  # fmt: skip
         except RolloutRunning:
             raise RolloutConflict("a rollout is already running; abort it first") from None
+        except VersionRetired as exc:  # retired since this replica last polled the catalogue
+            raise UnknownVersion(str(exc)) from None
         self._published(rollout, "started", reason)
         return rollout
 
@@ -81,6 +84,14 @@ class RolloutService:
         assert finished is not None
         self._published(finished, ABORTED, reason)
         return finished
+
+    def abort_if_running(self, actor: str) -> Rollout | None:
+        """Abort the running rollout, if one still runs; None when it ended (or was aborted)
+        meanwhile: a caller replacing the split wants it stopped, whoever stopped it."""
+        try:
+            return self.abort(actor)
+        except NoRollout:
+            return None
 
     def restored_weights(self, rollout: Rollout, rolled_back: bool) -> dict[str, float]:
         """The split from before the rollout, for the versions still served; after a rollback

@@ -5,6 +5,7 @@ Like the prediction service it knows nothing about HTTP.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from mlops_pipeline.config import validate_weights
-from mlops_pipeline.errors import UnknownRequest
+from mlops_pipeline.errors import UnknownRequest, UnknownVersion
 from mlops_pipeline.experiment.report import (
     Comparison,
     ExperimentReport,
@@ -34,8 +35,16 @@ from mlops_pipeline.serving.routing import ABRouter
 from mlops_pipeline.serving.validation import FeedbackItem
 from mlops_pipeline.storage import Storage
 from mlops_pipeline.storage.labels import Label
-from mlops_pipeline.storage.records import PINNED, LabelSequence, LoggedPrediction, WeightChange
+from mlops_pipeline.storage.records import (
+    PINNED,
+    LabelSequence,
+    LoggedPrediction,
+    StoredWeights,
+    WeightChange,
+)
+from mlops_pipeline.storage.weights import VersionRetired
 
+logger = logging.getLogger(__name__)
 LATENCY_SAMPLE = 10_000
 
 
@@ -74,6 +83,7 @@ class ExperimentService:
         )
         self._clock = clock
         self._applied_version = 0
+        self._reported_version = 0  # the stored split last logged as one this replica can't serve
         self.sync_weights()
 
     def set_versions(self, versions: Sequence[str]) -> None:
@@ -126,30 +136,56 @@ class ExperimentService:
         """
         stored = self._weights.current()
         if stored is None or stored.version <= self._applied_version:
+            self._metrics.set_weights_disagreement(False)
             return
         weights = stored.weights
+        unserved = sorted(v for v, w in weights.items() if w > 0 and v not in self.versions)
         try:
-            validate_weights(weights, known=self.versions)
-        except ValueError:
-            return  # stored for versions no longer served: keep the configured split
+            validate_weights(weights)
+        except ValueError as exc:
+            unserved.append(str(exc))
+        if unserved:
+            self._disagree(stored, unserved)
+            return
         self._router.set_weights(
             {version: weights.get(version, 0.0) for version in self.versions}, stored.version
         )
         self._metrics.set_weights(self._router.weights)
+        self._metrics.set_weights_disagreement(False)
         self._applied_version = stored.version
+
+    def _disagree(self, stored: StoredWeights, unserved: list[str]) -> None:
+        """Keep serving the split this replica has (the one it can), and say so: a gauge the
+        WeightsDisagreement alert watches, and one log line per stored split, not per poll."""
+        self._metrics.set_weights_disagreement(True)
+        if stored.version == self._reported_version:
+            return
+        self._reported_version = stored.version
+        logger.error(
+            "this replica serves a split other than the stored one: stored split %d %s gives"
+            " traffic to %s, which this replica does not serve (retired, or its bytes failed to"
+            " load); serving %s (split %d) until a split it can serve is stored",
+            stored.version, stored.weights, ", ".join(unserved), self._router.weights,
+            self._router.version,
+        )  # fmt: skip
 
     def change_weights(
         self, weights: dict[str, float], actor: str
     ) -> tuple[dict[str, float], dict[str, float]]:
         """Store and apply a new split; return (the split it replaced, the new one).
 
-        Raises RolloutControlsWeights when a rollout runs (checked in the same transaction).
+        Raises RolloutControlsWeights when a rollout runs and UnknownVersion when the split gives
+        traffic to a retired version (both checked in the same transaction as the write).
         """
-        old, stored = self._weights.change(
-            self._router.weights, weights, actor, self._clock(), unless_rollout=True
-        )
+        try:
+            old, stored = self._weights.change(
+                self._router.weights, weights, actor, self._clock(), unless_rollout=True
+            )
+        except VersionRetired as exc:  # retired since this replica last polled the catalogue
+            raise UnknownVersion(str(exc)) from None
         self._router.set_weights(weights, stored.version)
         self._metrics.set_weights(self._router.weights)
+        self._metrics.set_weights_disagreement(False)
         self._applied_version = stored.version
         return old, self._router.weights
 

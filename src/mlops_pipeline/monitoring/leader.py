@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import secrets
 import socket
 import threading
 import time
@@ -56,6 +58,12 @@ class LeaderElection:
         self._lock.release()
 
 
+def monitor_identity() -> str:
+    """Unique per monitor process (host, pid and a nonce: a pid is reused across restarts), so
+    the runs it holds are told apart from a dead predecessor's."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
 class Monitor:
     def __init__(
         self,
@@ -71,7 +79,7 @@ class Monitor:
         self._reports = reports
         self._tasks = list(tasks)
         self._on_leadership = on_leadership
-        self.identity = identity or f"{socket.gethostname()}:{id(self):x}"
+        self.identity = identity or monitor_identity()
         self._clock = clock
         self._timer = timer
         self._due = {task.name: 0.0 for task in self._tasks}

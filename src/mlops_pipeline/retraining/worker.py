@@ -23,9 +23,12 @@ class RetrainWorker:
         retrainer: Retrainer,
         clock: Callable[[], float] = time.time,
         finished: Callable[[str, str], None] = lambda _trigger, _outcome: None,
+        holder: str | None = None,
     ) -> None:
-        """``finished(trigger, outcome)`` is told how each run ended (the metrics count it)."""
+        """``finished(trigger, outcome)`` is told how each run ended (the metrics count it);
+        ``holder``: this monitor's identity, recorded on the runs it claims."""
         self._runs = runs
+        self._holder = holder
         self._finished = finished
         self._retrainer = retrainer
         self._clock = clock
@@ -44,7 +47,14 @@ class RetrainWorker:
         expired = self._runs.expire(now)
         if expired:
             logger.warning("marked %d expired or abandoned retraining run(s) failed", expired)
-        run = self._runs.claim(now)
+        if self._holder is not None:
+            # Only the leader ticks: a run another monitor holds lost its monitor, and would
+            # otherwise block every retrain until it expires.
+            for run_id, holder in self._runs.reclaim(self._holder, now):
+                logger.warning(
+                    "retraining run %d failed: its monitor %s is gone (holder gone)", run_id, holder
+                )
+        run = self._runs.claim(now, self._holder)
         if run is None:
             return
         logger.warning("retraining run %d (%s by %s) starts", run.id, run.trigger, run.actor)

@@ -10,9 +10,15 @@ import json
 
 from mlops_pipeline.storage.database import Cursor, Database, Row
 from mlops_pipeline.storage.records import RegisteredModel
+from mlops_pipeline.storage.weights import lock_split
 
 ACTIVE, RETIRED = "active", "retired"
 COLUMNS = "version, status, sha256, metadata, registered_at, changed_at, actor"
+
+
+class VersionInUse(ValueError):
+    """The stored split or the running rollout still needs the version (checked inside the
+    retirement's transaction, under the split's lock)."""
 
 
 class ModelStore:
@@ -43,9 +49,16 @@ class ModelStore:
         )  # fmt: skip
 
     def retire(self, version: str, actor: str, now: float) -> None:
-        """Mark ``version`` retired; a trained (not registered) version gets a row saying so."""
+        """Mark ``version`` retired; a trained (not registered) version gets a row saying so.
+
+        Raises VersionInUse when the stored split gives it traffic or the running rollout
+        compares it or restores traffic to it: read under the split's lock, so a weight change
+        racing the retirement either comes first (and this refuses) or sees it retired.
+        """
 
         def write(cursor: Cursor) -> None:
+            lock_split(cursor, self._db.dialect)
+            _refuse_in_use(cursor, version)
             updated = cursor.execute(
                 "UPDATE model_versions SET status = ?, changed_at = ?, actor = ? WHERE version = ?",
                 (RETIRED, now, actor, version),
@@ -80,6 +93,26 @@ class ModelStore:
             "SELECT onnx FROM model_versions WHERE version = ? AND status = ?", (version, ACTIVE)
         )
         return None if row is None or row[0] is None else bytes(row[0])
+
+
+def _refuse_in_use(cursor: Cursor, version: str) -> None:
+    stored = cursor.fetchone("SELECT weights FROM ab_weights WHERE id = 1")
+    share = float(json.loads(stored[0]).get(version, 0.0)) if stored is not None else 0.0
+    if share > 0:
+        raise VersionInUse(
+            f"refusing to retire {version}: it has {share:.0%} of the traffic; move it to"
+            " another version first (PUT /config/weights or a rollout)"
+        )
+    rollout = cursor.fetchone(
+        "SELECT id, candidate, baseline, weights_before FROM rollouts WHERE state = 'running'"
+    )
+    if rollout is not None and (
+        version in (rollout[1], rollout[2]) or json.loads(rollout[3]).get(version, 0.0) > 0
+    ):
+        raise VersionInUse(
+            f"refusing to retire {version}: rollout {rollout[0]} compares it or restores"
+            " traffic to it when it ends"
+        )
 
 
 def _record(row: Row) -> RegisteredModel:

@@ -1,8 +1,9 @@
 """Retraining runs: queued, claimed, finished. Owner of the table ``retrain_runs``.
 
-The API and the monitor's webhook queue a run; the leading monitor claims and runs it; the CLI
-records the run it does itself. ``open_slot`` (unique, NULL once finished) allows one open run
-across every process, so two retrains never race for the same version name.
+The API and the monitor's webhook queue a run; the leading monitor claims and runs it, recording
+itself as the run's ``holder``; the CLI records the run it does itself (no holder). ``open_slot``
+(unique, NULL once finished) allows one open run across every process, so two retrains never race
+for the same version name.
 """
 
 from __future__ import annotations
@@ -76,21 +77,47 @@ class RetrainStore:
         longer than RUNNING_SECONDS (the process running them stopped); how many."""
         return self._db.transaction(lambda cursor: _expire(cursor, now))
 
-    def claim(self, now: float) -> RetrainRun | None:
-        """Move the queued run (if any) to running; None when there is none or another took it."""
+    def claim(self, now: float, holder: str | None = None) -> RetrainRun | None:
+        """Move the queued run (if any) to running, held by ``holder`` (the leading monitor's
+        identity); None when there is none or another took it."""
 
         def take(cursor: Cursor) -> int | None:
             row = cursor.fetchone("SELECT id FROM retrain_runs WHERE status = ?", (QUEUED,))
             if row is None:
                 return None
             taken = cursor.execute(
-                "UPDATE retrain_runs SET status = ?, started_at = ? WHERE id = ? AND status = ?",
-                (RUNNING, now, row[0], QUEUED),
+                "UPDATE retrain_runs SET status = ?, started_at = ?, holder = ?"
+                " WHERE id = ? AND status = ?",
+                (RUNNING, now, holder, row[0], QUEUED),
             )
             return int(row[0]) if taken else None
 
         run_id = self._db.transaction(take)
         return None if run_id is None else self.get(run_id)
+
+    def reclaim(self, leader: str, now: float) -> list[tuple[int, str]]:
+        """Fail the runs a monitor other than ``leader`` holds, freeing the slot; their
+        (id, holder). Only the leading monitor calls it: leadership is exclusive, so another
+        monitor's run is one whose monitor lost the lock, which it does only by dying (or losing
+        its database connection, when it stops leading and will not record the end either).
+        """
+
+        def write(cursor: Cursor) -> list[tuple[int, str]]:
+            rows = cursor.fetchall(
+                "SELECT id, holder FROM retrain_runs WHERE status = ? AND holder IS NOT NULL"
+                " AND holder <> ?",
+                (RUNNING, leader),
+            )
+            for run_id, holder in rows:
+                cursor.execute(
+                    "UPDATE retrain_runs SET status = ?, message = ?, finished_at = ?,"
+                    " open_slot = NULL WHERE id = ? AND status = ?",
+                    (FAILED, f"holder gone: monitor {holder} stopped leading while it ran",
+                     now, run_id, RUNNING),
+                )  # fmt: skip
+            return [(int(run_id), str(holder)) for run_id, holder in rows]
+
+        return self._db.transaction(write)
 
     def finish(
         self,

@@ -12,7 +12,7 @@ from typing import Any
 
 from mlops_pipeline.storage.database import Cursor, Database, DuplicateKey, Row
 from mlops_pipeline.storage.records import Rollout, RolloutEvent
-from mlops_pipeline.storage.weights import write_weights
+from mlops_pipeline.storage.weights import lock_split, write_weights
 
 RUNNING = "running"
 COLUMNS = (
@@ -45,7 +45,9 @@ class RolloutStore:
         """Insert the running rollout and apply its first split, in one transaction."""
 
         def write(cursor: Cursor) -> int:
-            old, version = write_weights(cursor, default_weights, weights, actor, now)
+            old, version = write_weights(
+                cursor, self._db.dialect, default_weights, weights, actor, now
+            )
             row = cursor.fetchone(
                 "INSERT INTO rollouts (candidate, baseline, plan, state, step, step_started_at,"
                 " step_weights_version, first_weights_version, weights_before, started_at,"
@@ -83,15 +85,19 @@ class RolloutStore:
         """Apply ``weights``, move the rollout, record the event; False if it is not running."""
 
         def write(cursor: Cursor) -> bool:
-            # A no-op UPDATE first: it takes the row lock (PostgreSQL; SQLite's BEGIN IMMEDIATE
-            # already serializes writers), so a concurrent abort and a controller decision
-            # cannot both see "running" and the second overwrite the first.
+            # The split's lock first (the order every writer of the split takes), then a no-op
+            # UPDATE of the rollout (PostgreSQL; SQLite's BEGIN IMMEDIATE already serializes
+            # writers), so a concurrent abort and a controller decision cannot both see
+            # "running" and the second overwrite the first.
+            lock_split(cursor, self._db.dialect)
             if not cursor.execute(
                 "UPDATE rollouts SET state = state WHERE id = ? AND state = ?",
                 (rollout.id, RUNNING),
             ):
                 return False  # finished meanwhile (aborted by a person, or another monitor)
-            _old, version = write_weights(cursor, rollout.weights_before, weights, actor, now)
+            _old, version = write_weights(
+                cursor, self._db.dialect, rollout.weights_before, weights, actor, now
+            )
             ended = None if state == RUNNING else now
             started = now if step != rollout.step or event == "weights" else rollout.step_started_at
             cursor.execute(

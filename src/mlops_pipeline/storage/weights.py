@@ -3,18 +3,41 @@
 Owner of the tables ``ab_weights`` (one row) and ``weight_changes``. Every change increments the
 version in the same transaction as its audit record; replicas adopt a higher version, so no
 replica's clock decides which split is newest.
+
+Every transaction that reads the split, the rollouts or the catalogue to decide a write of the
+split (a manual change, a rollout's start or transition, a retirement) takes ``lock_split``
+first, so those decisions are made one at a time against committed state.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from mlops_pipeline.storage.database import Cursor, Database
 from mlops_pipeline.storage.records import StoredWeights, WeightChange
 
+# A transaction-scoped PostgreSQL advisory lock: unlike a row lock it exists before the first
+# split is stored (a no-op UPDATE of an empty ab_weights locks nothing), and it is released
+# with the transaction.
+SPLIT_LOCK = int.from_bytes(hashlib.sha256(b"mlops:split").digest()[:8], "big", signed=True)
+
 
 class RolloutControlsWeights(Exception):
     """A manual change met a running rollout (checked inside the write's transaction)."""
+
+
+class VersionRetired(ValueError):
+    """The split gives traffic to a retired version (checked inside the write's transaction)."""
+
+
+def lock_split(cursor: Cursor, dialect: str) -> None:
+    """Serialize the split's writers until this transaction ends.
+
+    SQLite needs nothing: its transactions begin IMMEDIATE, holding the database's one write lock.
+    """
+    if dialect == "postgresql":
+        cursor.fetchone("SELECT pg_advisory_xact_lock(?)", (SPLIT_LOCK,))
 
 
 class WeightStore:
@@ -39,17 +62,19 @@ class WeightStore:
 
         The audit's "old" split is the stored one, read inside the same transaction (``default``
         only while nothing is stored): never a replica's view, which may lag behind.
-        Returns (old, the new split with its version).
+        Returns (old, the new split with its version). Raises VersionRetired when ``new`` gives
+        traffic to a retired version, RolloutControlsWeights (with ``unless_rollout``) while a
+        rollout runs.
         """
 
         def write(cursor: Cursor) -> tuple[dict[str, float], int]:
             # Lock the split first: a rollout starting meanwhile commits before this reads.
-            cursor.execute("UPDATE ab_weights SET version = version WHERE id = 1")
+            lock_split(cursor, self._db.dialect)
             if unless_rollout and cursor.fetchone(
                 "SELECT id FROM rollouts WHERE state = 'running'"
             ):
                 raise RolloutControlsWeights("a rollout controls the split")
-            return write_weights(cursor, default, new, actor, now)
+            return write_weights(cursor, self._db.dialect, default, new, actor, now)
 
         old, version = self._db.transaction(write)
         return old, StoredWeights(dict(new), version, now)
@@ -67,16 +92,30 @@ class WeightStore:
 
 
 def write_weights(
-    cursor: Cursor, default: dict[str, float], new: dict[str, float], actor: str, now: float
+    cursor: Cursor,
+    dialect: str,
+    default: dict[str, float],
+    new: dict[str, float],
+    actor: str,
+    now: float,
 ) -> tuple[dict[str, float], int]:
     """Inside a transaction: store ``new`` with the next version and its audit record.
 
     Returns (the split it replaced, the new version). Rollout transitions call it in their own
-    transaction, so the weights and the rollout's state change together or not at all.
+    transaction, so the weights and the rollout's state change together or not at all. Raises
+    VersionRetired when ``new`` gives traffic to a version the catalogue says is retired: a
+    replica that has not polled the catalogue yet still serves it, and would accept it.
     """
-    # Lock the row before reading it (a no-op UPDATE; PostgreSQL would otherwise let two writers
-    # read the same "old" split), so the audit's old value is the one actually replaced.
-    cursor.execute("UPDATE ab_weights SET version = version WHERE id = 1")
+    # Lock before reading (PostgreSQL would otherwise let two writers read the same "old"
+    # split), so the audit's old value is the one actually replaced. Re-entrant.
+    lock_split(cursor, dialect)
+    retired = {
+        str(row[0])
+        for row in cursor.fetchall("SELECT version FROM model_versions WHERE status = 'retired'")
+    }
+    named = sorted(version for version, weight in new.items() if weight > 0 and version in retired)
+    if named:
+        raise VersionRetired(f"{', '.join(named)} retired: a split cannot give it traffic")
     current = cursor.fetchone("SELECT weights FROM ab_weights WHERE id = 1")
     old = json.loads(current[0]) if current is not None else dict(default)
     row = cursor.fetchone(
