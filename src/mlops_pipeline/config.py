@@ -209,6 +209,25 @@ class Settings(BaseSettings):
         description="Fewest seconds between two retrains an alert starts (rate limit; a person"
         " can always start one).",
     )
+    inference_timeout_ms: float = Field(
+        2000.0,
+        gt=0,
+        description="Time budget of one model run; a run past it is stopped and answered 504"
+        " inference_timeout.",
+    )
+    model_max_bytes: int = Field(
+        50 * 1024 * 1024, ge=1, description="Largest model.onnx `mlops models register` accepts."
+    )
+    model_metadata_max_bytes: int = Field(
+        64 * 1024,
+        ge=1,
+        description="Largest metadata.json (as JSON) registration accepts; GET /models serves it.",
+    )
+    model_extra_ops: str = Field(
+        "",
+        description="ONNX operators registration accepts beyond the built-in allow-list, comma"
+        " separated: 'Op' (ai.onnx) or 'domain:Op', e.g. 'ai.onnx.ml:SVMClassifier'.",
+    )
 
     @field_validator(
         "admin_token", "feedback_token", "retrain_webhook_token", "predict_tokens", mode="before"

@@ -181,3 +181,31 @@ class InvalidRetrain(ApiError):
 class RetrainConflict(ApiError):
     status = 409
     code = "retrain_in_progress"
+
+
+class ModelFailure(ApiError):
+    """A served version could not answer (its ONNX graph raised): the server's fault, never the
+    client's. The message names the version; ``reason`` labels the failure counter."""
+
+    status = 502
+    code = "inference_failed"
+
+    def __init__(self, version: str, reason: str, message: str) -> None:
+        super().__init__(f"model version {version}: {message}")
+        self.version = version
+        self.reason = reason
+
+
+class InvalidModelAnswer(ModelFailure):
+    """The version answered, but not a valid answer (shape, label, probabilities): refused
+    before anything is logged or returned."""
+
+    code = "invalid_model_answer"
+
+
+class InferenceTimeout(ModelFailure):
+    """The version ran past the inference time budget (MLOPS_INFERENCE_TIMEOUT_MS) and was
+    stopped."""
+
+    status = 504
+    code = "inference_timeout"

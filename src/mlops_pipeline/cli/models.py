@@ -51,14 +51,16 @@ def _actor(args: argparse.Namespace) -> str:
 
 
 def run_register(args: argparse.Namespace) -> int:
+    from mlops_pipeline.delivery.model_checks import RegistrationLimits
     from mlops_pipeline.delivery.registration import RegistrationRefused, register_folder
 
     settings = settings_from(args, **FLAGS)
     storage = _storage(settings)
     try:
         model = register_folder(
-            storage, args.folder, args.version, settings.artifacts_dir, _actor(args), time.time()
-        )
+            storage, args.folder, args.version, settings.artifacts_dir, _actor(args), time.time(),
+            RegistrationLimits.from_settings(settings),
+        )  # fmt: skip
     except RegistrationRefused as exc:
         raise CliError(str(exc)) from exc
     finally:

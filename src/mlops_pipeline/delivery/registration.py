@@ -1,7 +1,8 @@
 """Register a trained version from an artifacts folder: verified, checked, stored for replicas.
 
 Used by `mlops models register` and by retraining; the checks are the ones a replica repeats
-before serving (hash, metadata, the ONNX model loads and answers).
+before serving (hash, metadata, the ONNX model loads and answers), then stricter ones: size caps,
+an operator allow-list, and valid answers to realistic batches within the time budget.
 """
 
 from __future__ import annotations
@@ -11,6 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from mlops_pipeline.artifacts import ArtifactError, load_bundle
+from mlops_pipeline.delivery.model_checks import (
+    RegistrationLimits,
+    ops_problem,
+    realistic_batches,
+    size_problem,
+)
+from mlops_pipeline.errors import ModelFailure
 from mlops_pipeline.serving.model_sync import ModelRefused, load_registered
 from mlops_pipeline.storage import DuplicateKey, Storage
 from mlops_pipeline.storage.records import RegisteredModel
@@ -21,7 +29,13 @@ class RegistrationRefused(ValueError):
 
 
 def register_folder(
-    storage: Storage, folder: Path, version: str, served_dir: Path, actor: str, now: float
+    storage: Storage,
+    folder: Path,
+    version: str,
+    served_dir: Path,
+    actor: str,
+    now: float,
+    limits: RegistrationLimits | None = None,
 ) -> RegisteredModel:
     try:
         bundle = load_bundle(folder)
@@ -43,14 +57,29 @@ def register_folder(
             f" and {list(served.class_names)}"
         )
     artifacts = bundle.versions[version]
+    limits = limits if limits is not None else RegistrationLimits()
     digest = hashlib.sha256(artifacts.onnx_bytes).hexdigest()
+    problem = (
+        size_problem(artifacts.onnx_bytes, artifacts.metadata, limits)
+        or declared_hash_problem(artifacts.metadata, digest)
+        or ops_problem(artifacts.onnx_bytes, limits.allowed_ops)
+    )
+    if problem is not None:
+        raise RegistrationRefused(f"refusing to register {version}: {problem}")
     model = RegisteredModel(version, "active", digest, artifacts.metadata, now, now, actor)
+    n_classes = len(served.class_names)
     try:
-        load_registered(
-            model, artifacts.onnx_bytes, len(served.feature_names), len(served.class_names)
+        predictor = load_registered(
+            model, artifacts.onnx_bytes, len(served.feature_names), n_classes
         )
+        for batch in realistic_batches(bundle.training_stats):
+            predictor.predict(batch, n_classes, limits.timeout_ms)
     except ModelRefused as exc:
         raise RegistrationRefused(f"refusing to register: {exc}") from exc
+    except ModelFailure as exc:
+        raise RegistrationRefused(
+            f"refusing to register: on {len(batch)} training rows, {exc.message}"
+        ) from exc
     try:
         storage.models.register(
             version, artifacts.onnx_bytes, digest, artifacts.metadata, actor, now,
@@ -61,6 +90,18 @@ def register_folder(
             f"{version} was registered before; a retired name is never reused"
         ) from None
     return model
+
+
+def declared_hash_problem(metadata: dict[str, Any], digest: str) -> str | None:
+    """The hash metadata.json records for model.onnx against the bytes' own: both named."""
+    files = metadata.get("files")
+    declared = files.get("model.onnx") if isinstance(files, dict) else None
+    if declared is None or declared == digest:
+        return None
+    return (
+        f"model.onnx has SHA-256 {digest[:12]}, but metadata.json records"
+        f" {str(declared)[:12]}; refusing bytes that changed"
+    )
 
 
 def drift_reference(stats: dict[str, Any]) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from mlops_pipeline.errors import all_error_codes
 from mlops_pipeline.monitoring.drift import DriftReport
+from mlops_pipeline.serving.inference import FAILURE_REASONS
 
 # 100 µs to 1 s, roughly three buckets per decade.
 LATENCY_BUCKETS = (
@@ -182,13 +183,6 @@ class Metrics:
             "Predictions refused because the log could not take the write (the request got a 503).",
             registry=registry,
         )
-        self.weights_disagreement = Gauge(
-            "mlops_weights_disagreement",
-            "1 while this process serves a split other than the stored one (the stored split"
-            " gives traffic to a version it does not serve).",
-            registry=registry,
-            multiprocess_mode="livemax",
-        )
         self.monitor_leader = Gauge(
             "mlops_monitor_leader",
             "1 while this mlops monitor holds the leader lock and computes reports.",
@@ -246,6 +240,14 @@ class Metrics:
             ["trigger", "outcome"],
             registry=registry,
         )
+        self.model_failures = Counter(
+            "mlops_model_failures",
+            "Requests a model version failed to answer, by reason: an answer refused by the"
+            " checks (outputs, shape, label, probabilities), the time budget (timeout) or an"
+            " ONNX Runtime error (error).",
+            ["model_version", "reason"],
+            registry=registry,
+        )
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._inference_cache: dict[str, Any] = {}
         self._prediction_cache: dict[tuple[str, str], Any] = {}
@@ -266,6 +268,7 @@ class Metrics:
             self.inference_latency.labels(version)
             for class_name in classes:
                 self.predictions.labels(version, class_name)
+            self._initialise_failures(version)
         for code in all_error_codes():
             self.errors.labels(code)
         for version in versions:
@@ -284,6 +287,14 @@ class Metrics:
             self.predictions.labels(version, class_name)
         for correct in ("true", "false"):
             self.feedback.labels(version, correct)
+        self._initialise_failures(version)
+
+    def _initialise_failures(self, version: str) -> None:
+        for reason in FAILURE_REASONS:
+            self.model_failures.labels(version, reason)
+
+    def count_model_failure(self, version: str, reason: str) -> None:
+        self.model_failures.labels(version, reason).inc()
 
     def initialise_drift(self, feature_names: Iterable[str]) -> None:
         for feature in feature_names:
@@ -397,9 +408,6 @@ class Metrics:
 
     def set_sample_ratio_mismatch(self, mismatch: bool) -> None:
         self.sample_ratio_mismatch.set(1 if mismatch else 0)
-
-    def set_weights_disagreement(self, disagrees: bool) -> None:
-        self.weights_disagreement.set(1 if disagrees else 0)
 
     def set_weights(self, weights: Mapping[str, float]) -> None:
         for version, weight in weights.items():

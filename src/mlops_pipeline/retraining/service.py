@@ -22,6 +22,7 @@ import numpy as np
 
 from mlops_pipeline import artifacts
 from mlops_pipeline.config import Settings, load_catalogue
+from mlops_pipeline.delivery.model_checks import RegistrationLimits
 from mlops_pipeline.delivery.registration import RegistrationRefused, register_folder
 from mlops_pipeline.retraining.candidate import drift_reference, lineage_of, write_folder
 from mlops_pipeline.retraining.champion import (
@@ -202,6 +203,7 @@ class Retrainer:
                     settings.artifacts_dir,
                     f"retrain:{run.actor}"[:64],
                     self._clock(),
+                    RegistrationLimits.from_settings(settings),
                 )
             except RegistrationRefused as exc:
                 raise RetrainRefused(str(exc)) from exc

@@ -36,7 +36,9 @@ STATUS_CODES = {
     404: grpc.StatusCode.NOT_FOUND,
     413: grpc.StatusCode.INVALID_ARGUMENT,
     500: grpc.StatusCode.INTERNAL,
+    502: grpc.StatusCode.INTERNAL,  # the model failed or answered invalidly; message names it
     503: grpc.StatusCode.UNAVAILABLE,
+    504: grpc.StatusCode.DEADLINE_EXCEEDED,  # the model ran past MLOPS_INFERENCE_TIMEOUT_MS
 }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from mlops_pipeline.errors import LogUnavailable, UnknownVersion
+from mlops_pipeline.errors import LogUnavailable, ModelFailure, UnknownVersion
 from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.serving.inference import OnnxPredictor
 from mlops_pipeline.serving.routing import ABRouter
@@ -46,6 +46,7 @@ class PredictionService:
         timer: Callable[[], float] = time.perf_counter,
         shadow: ShadowScorer | None = None,
         failures: FailureStore | None = None,
+        inference_timeout_ms: float | None = None,
     ) -> None:
         unknown = set(router.versions) - set(predictors)
         if unknown:
@@ -62,6 +63,7 @@ class PredictionService:
         self._timer = timer
         self.shadow = shadow
         self._failures = failures
+        self._timeout_ms = inference_timeout_ms
 
     @property
     def ready(self) -> bool:
@@ -114,7 +116,13 @@ class PredictionService:
         else:
             raise UnknownVersion(f"no model version {version!r}; served: {self.versions}")
         try:
-            classes, probabilities = self._predictors[version].predict(request.rows)
+            classes, probabilities = self._predictors[version].predict(
+                request.rows, len(self.class_names), self._timeout_ms
+            )
+        except ModelFailure as failure:  # nothing of the answer is logged or returned
+            self.metrics.count_model_failure(version, failure.reason)
+            self._record_failure(version, assignment, failure.code)
+            raise
         except Exception:
             self._record_failure(version, assignment)
             raise
@@ -154,15 +162,15 @@ class PredictionService:
             counts = {self.class_names[i]: int(per_class[i]) for i in np.flatnonzero(per_class)}
         self.metrics.observe_prediction(version, counts, seconds)
 
-    def _record_failure(self, version: str, assignment: str) -> None:
+    def _record_failure(
+        self, version: str, assignment: str, code: str = "inference_failed"
+    ) -> None:
         """A version that raised: the rollout's error-rate guardrail counts these (best effort:
-        the client gets the 500 either way)."""
+        the client gets its 5xx either way)."""
         if self._failures is None:
             return
         try:
-            self._failures.record(
-                version, self.router.version, assignment, "inference_failed", self._clock()
-            )
+            self._failures.record(version, self.router.version, assignment, code, self._clock())
         except StoreUnavailable:
             self.metrics.count_log_failure()
 
