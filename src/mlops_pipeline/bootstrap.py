@@ -19,7 +19,7 @@ from mlops_pipeline.delivery.service import RolloutService
 from mlops_pipeline.experiment.service import ExperimentService
 from mlops_pipeline.monitoring.drift import Reference
 from mlops_pipeline.monitoring.drift_monitor import DriftMonitor, Refresher
-from mlops_pipeline.monitoring.leader import LeaderElection, Monitor, Task
+from mlops_pipeline.monitoring.leader import LeaderElection, Monitor, Task, monitor_identity
 from mlops_pipeline.monitoring.metrics import Metrics, exposition_registry, multiprocess_enabled
 from mlops_pipeline.monitoring.reference import ChampionReference
 from mlops_pipeline.monitoring.retention import DAY, LogPruner, Policy
@@ -93,8 +93,11 @@ class Components:
             tasks.append((settings.weights_sync_seconds, self.experiment.sync_weights))
         return tasks
 
-    def monitor_tasks(self, settings: Settings) -> list[Task]:
-        """The leader monitor's work: reports every replica serves, and the gauges."""
+    def monitor_tasks(self, settings: Settings, identity: str | None = None) -> list[Task]:
+        """The leader monitor's work: reports every replica serves, and the gauges.
+
+        ``identity``: the monitor's, recorded on the retrains it runs (a new leader reclaims
+        another's)."""
         tasks: list[Task] = []
         drift, experiment = self.monitor, self.experiment
         if self.model_sync is not None:
@@ -132,6 +135,7 @@ class Components:
                 self.storage.retrains,
                 self.retrainer(settings),
                 finished=self.service.metrics.count_retrain,
+                holder=identity,
             )
             tasks.append(Task("retrain", RETRAIN_POLL_SECONDS, worker.tick, close=worker.close))
         return tasks
@@ -357,10 +361,11 @@ def build_monitor(settings: Settings, identity: str | None = None) -> MonitorPro
         if not leader:  # a standby must not keep exporting what it computed as leader
             metrics.clear_monitor_gauges()
 
+    identity = identity or monitor_identity()
     monitor = Monitor(
         LeaderElection(components.storage.database.lock("monitor")),
         components.storage.reports,
-        components.monitor_tasks(settings),
+        components.monitor_tasks(settings, identity),
         on_leadership=leadership,
         identity=identity,
     )

@@ -183,6 +183,13 @@ class Metrics:
             "Predictions refused because the log could not take the write (the request got a 503).",
             registry=registry,
         )
+        self.weights_disagreement = Gauge(
+            "mlops_weights_disagreement",
+            "1 while this process serves a split other than the stored one (the stored split"
+            " gives traffic to a version it does not serve).",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
         self.monitor_leader = Gauge(
             "mlops_monitor_leader",
             "1 while this mlops monitor holds the leader lock and computes reports.",
@@ -408,6 +415,9 @@ class Metrics:
 
     def set_sample_ratio_mismatch(self, mismatch: bool) -> None:
         self.sample_ratio_mismatch.set(1 if mismatch else 0)
+
+    def set_weights_disagreement(self, disagrees: bool) -> None:
+        self.weights_disagreement.set(1 if disagrees else 0)
 
     def set_weights(self, weights: Mapping[str, float]) -> None:
         for version, weight in weights.items():
