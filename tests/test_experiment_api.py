@@ -229,6 +229,20 @@ def test_sample_ratio_mismatch_is_flagged(
     assert sample(registry, "mlops_sample_ratio_mismatch") == 1
 
 
+def test_one_sticky_user_sent_many_times_is_one_unit_of_the_sample_ratio(
+    client: FlaskClient, registry: CollectorRegistry, service: PredictionService
+) -> None:
+    # 120 requests of one user all land on v1: one randomization unit, not a 120-to-0 mismatch.
+    user = next(f"user-{n}" for n in range(400) if service.router.choose(f"user-{n}") == "v1")
+    for _ in range(120):
+        predict(client, SETOSA_ROW, user_id=user)
+    report = client.get("/experiment").get_json()
+    assert report["sample_ratio"]["requests"] == {"v1": 1}
+    assert report["sample_ratio"]["mismatch"] is False
+    assert report["versions"]["v1"]["served"] == 120  # traffic is still reported in requests
+    assert sample(registry, "mlops_sample_ratio_mismatch") == 0
+
+
 @pytest.fixture
 def shadowed(settings: Settings) -> Iterator[tuple[Components, CollectorRegistry]]:
     """v1 takes all traffic; v2 scores every request in the shadow."""

@@ -52,7 +52,9 @@ class SampleRatio:
     alpha: float
     mismatch: bool
     since: float | None  # when the current split was stored
-    requests: dict[str, int]  # routed requests per version under the current split
+    # Routed randomization units per version under the current split (each sticky user once,
+    # each request without a user id once); the JSON key stays "requests" for existing clients.
+    requests: dict[str, int]
 
 
 @dataclass(frozen=True)

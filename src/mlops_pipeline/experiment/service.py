@@ -226,7 +226,10 @@ class ExperimentService:
             )
             if labelled and self._publish_gauges:
                 self._metrics.set_accuracy(version, correct / labelled)
-        srm_p = sample_ratio_pvalue(served_since, weights)
+        # Over randomization units, not requests: one sticky id sent many times is one user, as
+        # routing treated it, and must not make a mismatch (and hold a rollout) on its own.
+        units = self._log.units_by_version(0, stored.version if stored is not None else None)
+        srm_p = sample_ratio_pvalue(units, weights)
         mismatch = srm_p < self._srm_alpha
         if self._publish_gauges:
             self._metrics.set_sample_ratio_mismatch(mismatch)
@@ -242,7 +245,7 @@ class ExperimentService:
             comparisons=[c for c, _ in comparisons],
             decision=self._overall(comparisons),
             shadow=self._shadow.shadow_agreement(),
-            sample_ratio=SampleRatio(srm_p, self._srm_alpha, mismatch, since, served_since),
+            sample_ratio=SampleRatio(srm_p, self._srm_alpha, mismatch, since, units),
             computed_at=self._clock(),
         )
 
