@@ -14,7 +14,20 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+# \Z, not $: "$" also matches before a final newline, and "v10\n" would pass.
+VERSION_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,31}\Z")
+
+
+def version_name_problem(value: object, what: str = "a version name") -> str | None:
+    """Why ``value`` cannot name a model version (a folder, a metric label, a log field), or
+    None: the one rule for every place a version name enters (catalogue, CLI, API)."""
+    if isinstance(value, str) and VERSION_NAME.match(value):
+        return None
+    shown = repr(value[:40]) if isinstance(value, str) else type(value).__name__
+    return (
+        f"{what} must be a string of 1 to 32 characters from A-Z a-z 0-9 _ . -"
+        f" starting with a letter or digit, got {shown}"
+    )
 
 
 class Settings(BaseSettings):
@@ -297,15 +310,33 @@ class VersionCatalogue(BaseModel):
 MIN_TOKEN_LENGTH = 16
 
 
+def token_weakness(token: str) -> str | None:
+    """Why ``token`` cannot guard a role, or None. Whitespace and unprintable characters add
+    nothing a guesser must find (and HTTP strips the one, cannot carry the other)."""
+    if len(token) < MIN_TOKEN_LENGTH:
+        return f"has {len(token)} characters; at least {MIN_TOKEN_LENGTH} are required"
+    if not token.isprintable():
+        return "holds control or other unprintable characters, which no HTTP header carries"
+    visible = sum(1 for character in token if not character.isspace())
+    if visible < MIN_TOKEN_LENGTH:
+        return (
+            f"has only {visible} characters besides whitespace;"
+            f" at least {MIN_TOKEN_LENGTH} are required"
+        )
+    if token != token.strip():
+        return "starts or ends with whitespace, which HTTP strips: no request could match it"
+    return None
+
+
 def token_problems(settings: Settings) -> list[str]:
     """Why the configured tokens cannot guard a server (too short to resist guessing)."""
     problems = []
     for name in ("admin_token", "feedback_token", "retrain_webhook_token"):
         token: SecretStr | None = getattr(settings, name)
-        if token is not None and len(token.get_secret_value()) < MIN_TOKEN_LENGTH:
+        weakness = None if token is None else token_weakness(token.get_secret_value())
+        if weakness is not None:
             problems.append(
-                f"MLOPS_{name.upper()} has {len(token.get_secret_value())} characters;"
-                f" at least {MIN_TOKEN_LENGTH} are required"
+                f"MLOPS_{name.upper()} {weakness}"
                 " (make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
             )
     if settings.predict_tokens is not None:

@@ -73,14 +73,15 @@ class Guard:
             raise Forbidden(f"the token does not grant the {role.value} role")
         return f"{actor_name()}@{request.remote_addr or 'unknown'}"
 
-    def grants(self, role: Role) -> bool:
-        """Whether the request presents a token of ``role``, without refusing or logging: for
-        reads that show more to an admin (who acted) than to anyone."""
-        presented = presented_token(request.headers.get("Authorization"))
-        accepted = self._accepted(role)
-        return presented is not None and any(
-            [hmac.compare_digest(presented, token) for token in accepted]
-        )
+    def admin_view(self) -> bool:
+        """For reads that show more to an admin (who acted) than to anyone: without an
+        Authorization header, the public view (False); with one, the admin view (True) or the
+        refusal and ``auth_failure`` line of any admin endpoint, so a wrong token is never
+        silently answered as if no token had been sent (nor guessed at unlogged)."""
+        if request.headers.get("Authorization") is None:
+            return False
+        self.require(Role.ADMIN)
+        return True
 
     def _accepted(self, role: Role) -> list[bytes]:
         tokens = [self.admin_token]

@@ -20,6 +20,7 @@ from mlops_pipeline.errors import (
 )
 
 READ_CHUNK = 64 * 1024
+MAX_DIGITS = 18  # any limit or byte count fits; int() of it stays cheap
 
 
 def is_json_media_type(content_type: str) -> bool:
@@ -36,10 +37,9 @@ def read_body(environ: dict[str, Any], max_bytes: int) -> bytes:
     stream = environ["wsgi.input"]
     length = environ.get("CONTENT_LENGTH")
     if length:
-        try:
-            size = int(length)
-        except ValueError:
-            raise InvalidJSON(f"Content-Length {length[:20]!r} is not a number") from None
+        if not (length.isascii() and length.isdigit() and len(length) <= MAX_DIGITS):
+            raise InvalidJSON(f"Content-Length {echo(length, 20)} is not a byte count")
+        size = int(length)
         if size > max_bytes:
             raise PayloadTooLarge(f"body of {size} bytes exceeds {max_bytes}")
         return _read(stream, size)
@@ -98,6 +98,19 @@ def int_parameter(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
-        raise InvalidParameter(f"{name} must be an integer from {low} to {high}, got {raw[:20]!r}")
+    # The length first: int() refuses more than 4,300 digits with a ValueError (a 500).
+    if (
+        not (raw.isascii() and raw.isdigit())
+        or len(raw) > MAX_DIGITS
+        or not low <= int(raw) <= high
+    ):
+        raise InvalidParameter(f"{name} must be an integer from {low} to {high}, got {echo(raw)}")
     return int(raw)
+
+
+def echo(value: str, limit: int = 40) -> str:
+    """``value`` quoted for an error message, cut at ``limit`` characters: an error repeats
+    what the client sent without letting a megabyte of it into the answer or the log."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value)} characters)"

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from mlops_pipeline.api.auth import Guard, Role
 from mlops_pipeline.api.bodies import int_parameter, read_json
-from mlops_pipeline.config import VERSION_NAME
+from mlops_pipeline.config import version_name_problem
 from mlops_pipeline.errors import (
     ExperimentUnavailable,
     InvalidRetrain,
@@ -49,8 +49,8 @@ def build_retrain_blueprint(runs: RetrainStore | None, guard: Guard, max_bytes: 
 
     @blueprint.get("/retrains")
     def history() -> Response:
+        admin = guard.admin_view()
         limit = int_parameter("limit", default=20, low=1, high=200)
-        admin = guard.grants(Role.ADMIN)
         return jsonify(retrains=[describe(run, admin) for run in store().recent(limit)])
 
     return blueprint
@@ -65,8 +65,9 @@ def parse_request(body: Any) -> tuple[str | None, float | None, bool]:
         named = [str(key)[:40] for key in unknown[:5]]
         raise InvalidRetrain(f"unknown fields {named}; known: {sorted(FIELDS)}")
     version = body.get("version")
-    if version is not None and not (isinstance(version, str) and VERSION_NAME.match(version)):
-        raise InvalidRetrain(f"version must be a string matching {VERSION_NAME.pattern}")
+    problem = None if version is None else version_name_problem(version, "version")
+    if problem is not None:
+        raise InvalidRetrain(problem)
     since = body.get("since_days")
     if since is not None and (
         isinstance(since, bool)

@@ -1,4 +1,5 @@
-"""Rollout routes: start and abort (admin), read the current one and the history (anyone)."""
+"""Rollout routes: start and abort (admin), read the current one and the history (anyone;
+who acted only for admins, and a wrong token is refused as on admin routes)."""
 
 from __future__ import annotations
 
@@ -37,10 +38,11 @@ def build_rollout_blueprint(
 
     @blueprint.get("/rollouts/current")
     def current() -> Response:
+        admin = guard.admin_view()  # first: a wrong token is refused even with no rollout
         rollout = service().running()
         if rollout is None:
             raise NoRollout("no rollout is running (GET /rollouts lists finished ones)")
-        return jsonify(service().describe(rollout, guard.grants(Role.ADMIN)))
+        return jsonify(service().describe(rollout, admin))
 
     @blueprint.post("/rollouts/current/abort")
     def abort() -> Response:
@@ -52,8 +54,8 @@ def build_rollout_blueprint(
 
     @blueprint.get("/rollouts")
     def history() -> Response:
+        admin = guard.admin_view()
         limit = int_parameter("limit", default=20, low=1, high=200)
-        admin = guard.grants(Role.ADMIN)
         return jsonify(rollouts=[service().describe(r, admin) for r in service().history(limit)])
 
     return blueprint

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from mlops_pipeline.cli.checks import schema_is_current
 from mlops_pipeline.cli.common import CliError, settings_from
-from mlops_pipeline.config import Settings
+from mlops_pipeline.config import Settings, version_name_problem
 
 if TYPE_CHECKING:
     from mlops_pipeline.storage import Storage
@@ -50,15 +50,24 @@ def _actor(args: argparse.Namespace) -> str:
     return str(args.actor or getpass.getuser())[:64]
 
 
+def _version(value: str) -> str:
+    """``value`` if it may name a version (the API's rule), before any database is opened."""
+    problem = version_name_problem(value)
+    if problem is not None:
+        raise CliError(problem)
+    return value
+
+
 def run_register(args: argparse.Namespace) -> int:
     from mlops_pipeline.delivery.model_checks import RegistrationLimits
     from mlops_pipeline.delivery.registration import RegistrationRefused, register_folder
 
+    version = _version(args.version)
     settings = settings_from(args, **FLAGS)
     storage = _storage(settings)
     try:
         model = register_folder(
-            storage, args.folder, args.version, settings.artifacts_dir, _actor(args), time.time(),
+            storage, args.folder, version, settings.artifacts_dir, _actor(args), time.time(),
             RegistrationLimits.from_settings(settings),
         )  # fmt: skip
     except RegistrationRefused as exc:
@@ -78,8 +87,8 @@ def run_retire(args: argparse.Namespace) -> int:
     from mlops_pipeline.artifacts import ArtifactError, load_bundle
     from mlops_pipeline.storage.models import ACTIVE, RETIRED
 
+    version = _version(args.version)
     settings = settings_from(args, **FLAGS)
-    version = args.version
     try:
         served = load_bundle(settings.artifacts_dir)
     except ArtifactError as exc:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_pipeline.artifacts import ArtifactError, load_bundle
+from mlops_pipeline.config import version_name_problem
 from mlops_pipeline.delivery.model_checks import (
     RegistrationLimits,
     ops_problem,
@@ -37,6 +38,10 @@ def register_folder(
     now: float,
     limits: RegistrationLimits | None = None,
 ) -> RegisteredModel:
+    # Before anything reads the folder: the name becomes a path, a label and a log field.
+    problem = version_name_problem(version)
+    if problem is not None:
+        raise RegistrationRefused(f"refusing to register: {problem}")
     try:
         bundle = load_bundle(folder)
         served = load_bundle(served_dir)

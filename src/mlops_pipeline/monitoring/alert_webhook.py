@@ -60,6 +60,8 @@ class DriftWebhook:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             return 400, {"error": "the body is not JSON", "code": "invalid_json"}
+        except RecursionError:  # [[[…]]] thousands deep: the client's mistake, not a 500
+            return 400, {"error": "the body is nested too deeply", "code": "invalid_json"}
         alerts = payload.get("alerts") if isinstance(payload, dict) else None
         if not isinstance(alerts, list):
             error = "not an Alertmanager webhook: no alerts list"

@@ -9,11 +9,14 @@ standby takes over within two intervals when the leader dies, because its lock d
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -127,6 +130,18 @@ class Monitor:
 
 MAX_POST_BYTES = 1024 * 1024
 POST_TIMEOUT_SECONDS = 10  # a client that sends slower is cut off (the socket's timeout)
+# The whole request, headers and body, must arrive within this: a client trickling a byte a
+# second never trips the per-read timeout and would hold its thread for as long as it liked.
+REQUEST_DEADLINE_SECONDS = 15.0
+# Connections served at once. Beyond, a new one is answered 503 and closed at once: a flood of
+# slow clients holds at most this many threads (Prometheus and Alertmanager need a few), and
+# the deadline frees each within REQUEST_DEADLINE_SECONDS.
+MAX_CONNECTIONS = 32
+BUSY = (
+    b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"Connection: close\r\nContent-Length: 53\r\n\r\n"
+    b'{"error": "too many connections", "code": "overload"}'
+)
 
 
 class PostHandler(Protocol):
@@ -141,9 +156,12 @@ def status_server(
     registry: CollectorRegistry,
     status: Callable[[], dict[str, object]],
     post: dict[str, PostHandler] | None = None,
+    deadline: float = REQUEST_DEADLINE_SECONDS,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> WSGIServer:
     """/metrics (this monitor's registry) and /health (liveness and leadership) on one port,
-    plus the POST handlers given (the Alertmanager webhook)."""
+    plus the POST handlers given (the Alertmanager webhook). Each request must arrive within
+    ``deadline`` seconds; at most ``max_connections`` are served at once."""
     metrics_app = make_wsgi_app(registry)
     handlers = post or {}
 
@@ -165,24 +183,85 @@ def status_server(
         return [b'{"error": "not found", "code": "not_found"}']
 
     server = make_server(host, port, app, _ThreadingServer, handler_class=_QuietHandler)
+    server.request_deadline = deadline
+    server.slots = threading.BoundedSemaphore(max_connections)
     threading.Thread(target=server.serve_forever, name="monitor-http", daemon=True).start()
     return server
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    """A thread per connection: a slow client never delays /health or a scrape."""
+    """A thread per connection, up to ``slots``: a slow client never delays /health or a
+    scrape, and many slow clients cannot take the process's threads and memory."""
 
     daemon_threads = True
+    request_deadline = REQUEST_DEADLINE_SECONDS
+    slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            # No log line per refusal: a flood would write one for each of its connections.
+            with contextlib.suppress(OSError):
+                request.settimeout(0)  # never wait for a client that does not read
+                request.sendall(BUSY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started: it will not release the slot
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.warning("monitor HTTP: a connection from %s failed", client_address[0])
+        what = "was cut off (too slow)" if _timed_out() else "failed"
+        logger.warning("monitor HTTP: a connection from %s %s", client_address[0], what)
+
+
+def _timed_out() -> bool:
+    return isinstance(sys.exc_info()[1], TimeoutError)
 
 
 class _QuietHandler(WSGIRequestHandler):
     timeout = POST_TIMEOUT_SECONDS
 
+    def setup(self) -> None:
+        super().setup()
+        deadline = time.monotonic() + getattr(
+            self.server, "request_deadline", REQUEST_DEADLINE_SECONDS
+        )
+        self.rfile.close()  # the socket stays open; only this buffered view of it goes
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, deadline, self.timeout))
+
     def log_message(self, format: str, *args: Any) -> None:
         pass  # Prometheus scrapes every few seconds; one line each would drown the log
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The connection's bytes, every read bounded by what is left of the request's deadline
+    (headers and body alike, since both are read through this)."""
+
+    def __init__(self, sock: socket.socket, deadline: float, timeout: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+        self._timeout = timeout
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request did not arrive within its deadline")
+        self._sock.settimeout(min(left, self._timeout))
+        try:
+            return self._sock.recv_into(buffer)
+        finally:
+            self._sock.settimeout(self._timeout)  # writing the answer keeps the usual timeout
 
 
 def _post(handler: PostHandler, environ: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -190,10 +269,16 @@ def _post(handler: PostHandler, environ: dict[str, Any]) -> tuple[int, dict[str,
     if not handler.authorized(authorization):
         return 401, {"error": "a valid bearer token is required", "code": "unauthorized"}
     raw = environ.get("CONTENT_LENGTH") or "0"
-    length = int(raw) if raw.isascii() and raw.isdigit() else -1
-    if not 0 <= length <= MAX_POST_BYTES:
+    # The length first: int() refuses more than 4,300 digits with a ValueError (a 500).
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        return 400, {"error": "Content-Length must be a byte count", "code": "bad_request"}
+    if int(raw) > MAX_POST_BYTES:
         return 413, {"error": "a body of at most 1 MiB is required", "code": "payload_too_large"}
-    body = environ["wsgi.input"].read(length)
+    length = int(raw)
+    try:
+        body = environ["wsgi.input"].read(length)
+    except OSError:  # the deadline passed, or the client went away, mid-body
+        return 408, {"error": "the body did not arrive in time", "code": "request_timeout"}
     try:
         return handler.handle(authorization, body)
     except Exception:

@@ -16,6 +16,7 @@ from google.protobuf.message import DecodeError
 
 from mlops_pipeline import __version__
 from mlops_pipeline.api.access_log import AccessLog
+from mlops_pipeline.api.bodies import echo
 from mlops_pipeline.api.clients import ClientKeys
 from mlops_pipeline.api.inference import client_error, new_request_id
 from mlops_pipeline.api.v2_protocol import model_metadata
@@ -40,6 +41,11 @@ STATUS_CODES = {
     503: grpc.StatusCode.UNAVAILABLE,
     504: grpc.StatusCode.DEADLINE_EXCEEDED,  # the model ran past MLOPS_INFERENCE_TIMEOUT_MS
 }
+
+
+# A status message travels percent-encoded in a trailer (grpc-message, up to 12 bytes a
+# character) and clients refuse metadata beyond 8 KiB: 500 characters always fit.
+MAX_MESSAGE_CHARS = 500
 
 
 class Aborted(Exception):
@@ -70,11 +76,20 @@ class InferenceServicer:
         method = getattr(self, name)
 
         def handle(data: bytes, context: grpc.ServicerContext) -> Any:
+            started = self._timer()
             try:
                 request = request_type.FromString(data)
             except DecodeError:
+                elapsed = self._timer() - started
                 self._metrics.count_error("invalid_inference_request")
-                self._metrics.observe_request(f"/{SERVICE}/{name}", "POST", 400, 0.0)
+                self._metrics.observe_request(f"/{SERVICE}/{name}", "POST", 400, elapsed)
+                # Logged like every other refused call: a client probing with garbage is seen.
+                request_id = new_request_id()
+                context.set_trailing_metadata((("x-request-id", request_id),))
+                self._log.request(
+                    request_id, "POST", f"/{SERVICE}/{name}", 400, elapsed * 1000,
+                    context.peer(), None,
+                )  # fmt: skip
                 context.abort(
                     grpc.StatusCode.INVALID_ARGUMENT,
                     f"the request is not a valid {request_type.DESCRIPTOR.full_name} message",
@@ -160,10 +175,12 @@ class InferenceServicer:
             raise
 
     def _known(self, name: str, version: str) -> None:
+        # Names echoed bounded: a megabyte of name in the status message would exceed the
+        # client's metadata limit and turn NOT_FOUND into RESOURCE_EXHAUSTED.
         if name != self._model_name:
-            raise ModelNotFound(f"no model {name!r}; this server serves {self._model_name!r}")
+            raise ModelNotFound(f"no model {echo(name)}; this server serves {self._model_name!r}")
         if version and version not in self._service.versions:
-            raise ModelNotFound(f"model {name!r} has no version {version!r}")
+            raise ModelNotFound(f"model {echo(name)} has no version {echo(version)}")
 
     def _answer(
         self,
@@ -187,6 +204,8 @@ class InferenceServicer:
             code = STATUS_CODES.get(status, grpc.StatusCode.INTERNAL)
             if isinstance(error, InternalError):
                 message = f"{message} (request {request_id})"
+            if len(message) > MAX_MESSAGE_CHARS:  # whatever else repeats client text
+                message = message[:MAX_MESSAGE_CHARS] + "…"
         elapsed = self._timer() - started
         self._metrics.observe_request(f"/{SERVICE}/{method}", "POST", status, elapsed)
         if self._log.enabled:
