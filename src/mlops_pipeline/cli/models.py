@@ -85,7 +85,7 @@ def run_register(args: argparse.Namespace) -> int:
 
 def run_retire(args: argparse.Namespace) -> int:
     from mlops_pipeline.artifacts import ArtifactError, load_bundle
-    from mlops_pipeline.storage.models import ACTIVE, RETIRED
+    from mlops_pipeline.storage.models import ACTIVE, RETIRED, VersionInUse
 
     version = _version(args.version)
     settings = settings_from(args, **FLAGS)
@@ -118,7 +118,10 @@ def run_retire(args: argparse.Namespace) -> int:
                 f"refusing to retire {version}: rollout {rollout.id} compares it or restores"
                 " traffic to it when it ends"
             )
-        storage.models.retire(version, _actor(args), time.time())
+        try:
+            storage.models.retire(version, _actor(args), time.time())
+        except VersionInUse as exc:  # traffic or a rollout arrived since the checks above
+            raise CliError(f"refusing to retire {version}: {exc}") from exc
     finally:
         storage.close()
     print(f"retired {version}: replicas stop serving it within {settings.model_sync_seconds:g} s")

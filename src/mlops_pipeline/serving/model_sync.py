@@ -37,9 +37,10 @@ def load_registered(
     files = model.metadata.get("files")
     declared = files.get("model.onnx") if isinstance(files, dict) else None
     if digest != model.sha256 or (declared is not None and declared != digest):
+        expected = model.sha256 if digest != model.sha256 else declared
         raise ModelRefused(
             f"{model.version}: model.onnx has SHA-256 {digest[:12]}, registered as"
-            f" {str(model.sha256)[:12]}; refusing bytes that changed"
+            f" {str(expected)[:12]}; refusing bytes that changed"
         )
     try:
         predictor = OnnxPredictor(model.version, onnx)
