@@ -1,9 +1,10 @@
 """Prediction-log insert cost per backend and durability setting. Prints numbers; asserts nothing.
 
 One process appends single-row predictions (the /predict path's write) for --seconds to: SQLite
-(WAL, synchronous=NORMAL), PostgreSQL with synchronous_commit=off (MLOPS_DB_DURABLE_COMMIT=false,
-the default) and =on; then 8 processes at once against each PostgreSQL setting. Needs root and
-Debian's `postgresql` (a throwaway cluster is started on a free port).
+(WAL, synchronous=NORMAL), PostgreSQL with synchronous_commit=off (MLOPS_DB_DURABLE_COMMIT=false)
+and =on (the default); then 8 processes at once, and 8 threads of one process (where durable
+appends share commits), against each PostgreSQL setting. Needs root and Debian's `postgresql`
+(a throwaway cluster is started on a free port).
 
 Run: .venv/bin/python benchmarks/db_durability.py [--seconds 5]
 """
@@ -11,6 +12,7 @@ Run: .venv/bin/python benchmarks/db_durability.py [--seconds 5]
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import multiprocessing
 import statistics
 import sys
@@ -53,6 +55,29 @@ def _worker(args: tuple[str, bool, float]) -> int:
     return len(append_for(*args))
 
 
+def threaded(url: str, durable: bool, seconds: float, threads: int) -> int:
+    """``threads`` appending at once through one process's storage: what one granian worker
+    with that many threads does (durable appends share commits there, storage/group_commit.py)."""
+    storage = open_storage(url, log_durable=durable, pool_size=threads + 1)
+    deadline = time.monotonic() + seconds
+
+    def run() -> int:
+        done = 0
+        while time.monotonic() < deadline:
+            storage.predictions.append(
+                PredictionBatch(
+                    uuid.uuid4().hex, time.time(), "v1", None, ROW, CLASSES, PROBABILITIES, 0.1
+                )
+            )
+            done += 1
+        return done
+
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        total = sum(pool.map(lambda _: run(), range(threads)))
+    storage.close()
+    return total
+
+
 def report(name: str, url: str, durable: bool, seconds: float) -> None:
     times = append_for(url, durable, seconds)
     print(
@@ -64,6 +89,8 @@ def report(name: str, url: str, durable: bool, seconds: float) -> None:
         with multiprocessing.get_context("spawn").Pool(8) as pool:
             counts = pool.map(_worker, [(url, durable, seconds)] * 8)
         print(f"  {'':34s} 8 writers: {sum(counts) / seconds:6.0f} commits/s")
+        total = threaded(url, durable, seconds, 8)
+        print(f"  {'':34s} 8 threads of 1 process: {total / seconds:6.0f} appends/s")
 
 
 def main() -> None:
@@ -82,7 +109,7 @@ def main() -> None:
     with running_postgres() as url:
         upgrade(url)
         report("PostgreSQL synchronous_commit=off", url, False, args.seconds)
-        report("PostgreSQL synchronous_commit=on", url, True, args.seconds)
+        report("PostgreSQL synchronous_commit=on (default)", url, True, args.seconds)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,14 @@
 
 Each replica is one `mlops serve --workers 1` in its own network namespace (tests/cluster.py),
 with its `mlops monitor`, behind haproxy; wrk sends single-row POST /predict through haproxy. The
-SQLite line is one replica of the same kind on loopback behind the same haproxy. Prints numbers;
-asserts nothing. Everything shares this machine's cores, so more replicas add coordination, not
+SQLite line is one replica of the same kind on loopback behind the same haproxy. PostgreSQL runs
+once per configuration (CONFIGURATIONS: the non-durable one this release replaced, the durable
+default) and replica count, the configurations alternating. Prints numbers; asserts nothing.
+Everything shares this machine's cores, so more replicas add coordination, not
 CPU: read the ratios, not the absolute numbers. Needs root, iproute2, postgresql, haproxy, wrk.
 
 Run: .venv/bin/python benchmarks/scale_out.py [--duration 10] [--connections 16]
+     [--replicas 1,2,3] [--configurations before,durable-1,off-8,durable] [--no-sqlite]
 """
 
 from __future__ import annotations
@@ -137,11 +140,40 @@ def failovers(cluster: Cluster) -> str:
     )
 
 
+# Each PostgreSQL configuration measured per replica count; "before" is the one this release
+# replaced (commits answered from the server's memory, one thread per worker).
+CONFIGURATIONS = {
+    "before": (
+        "synchronous_commit=off, 1 thread per worker (before)",
+        {"MLOPS_DB_DURABLE_COMMIT": "false", "MLOPS_THREADS": "1"},
+    ),
+    "durable-1": (
+        "durable commits, 1 thread per worker (nothing to group)",
+        {"MLOPS_DB_DURABLE_COMMIT": "true", "MLOPS_THREADS": "1"},
+    ),
+    "off-8": (
+        "synchronous_commit=off, 8 threads per worker",
+        {"MLOPS_DB_DURABLE_COMMIT": "false"},
+    ),
+    "durable": (
+        "durable commits, group commit, 8 threads per worker (default)",
+        {"MLOPS_DB_DURABLE_COMMIT": "true"},
+    ),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--replicas", default="1,2,3", help="replica counts, e.g. 2")
+    parser.add_argument(
+        "--configurations", default="before,durable", help=f"of {','.join(CONFIGURATIONS)}"
+    )
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite line")
     args = parser.parse_args()
+    counts = [int(count) for count in args.replicas.split(",")]
+    names = args.configurations.split(",")
     reason = skip_reason()
     if reason is not None:
         sys.exit(f"cannot run: {reason}")
@@ -153,21 +185,36 @@ def main() -> None:
             f"wrk -t2 -c{args.connections} -d{args.duration}s, single-row POST /predict through"
             " haproxy; one worker per replica; every answer committed to the log:"
         )
-        lines = [sqlite_line(artifacts, work, args.duration, args.connections)]
-        base = None
-        for count in (1, 2, 3):
-            with running_cluster(artifacts, count) as cluster:
-                wrk(cluster.proxy, 2, args.connections)  # warm up
-                rate, p99, bad = wrk(cluster.proxy, args.duration, args.connections)
-                if count == 3:
-                    failover = failovers(cluster)
-            base = base or rate
-            lines.append(
-                f"  PostgreSQL, {count} replica{'s' if count > 1 else ' '}: {rate:7.0f} req/s"
-                f"   p99 {p99:6.2f} ms   non-2xx {bad}   ({rate / base:.2f}x one replica)"
-            )
-        print("\n".join(lines))
-        print(failover)
+        if not args.no_sqlite:
+            print(sqlite_line(artifacts, work, args.duration, args.connections))
+        rates: dict[tuple[str, int], float] = {}
+        lines: dict[str, list[str]] = {name: [] for name in names}
+        failover = None
+        # Configurations alternate within each replica count, so a change in this shared
+        # machine's load between them shows in both, not as a difference between them.
+        for count in counts:
+            for name in names:
+                env = CONFIGURATIONS[name][1]
+                with running_cluster(artifacts, count, extra_env=env) as cluster:
+                    wrk(cluster.proxy, 2, args.connections)  # warm up
+                    rate, p99, bad = wrk(cluster.proxy, args.duration, args.connections)
+                    if count == 3 and name == names[-1]:
+                        failover = failovers(cluster)
+                rates[name, count] = rate
+                base = rates.get((name, counts[0]), rate)
+                line = (
+                    f"  {count} replica{'s' if count > 1 else ' '}: {rate:7.0f} req/s"
+                    f"   p99 {p99:6.2f} ms   non-2xx {bad}"
+                    f"   ({rate / base:.2f}x {counts[0]} replica{'s' if counts[0] > 1 else ''}"
+                )
+                if name != names[0]:
+                    line += f"; {rate / rates[names[0], count]:.2f}x {names[0]}"
+                lines[name].append(line + ")")
+        for name in names:
+            print(f"PostgreSQL, {CONFIGURATIONS[name][0]}:")
+            print("\n".join(lines[name]))
+        if failover is not None:
+            print(failover)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,29 @@ def _as_postgres(*command: str) -> None:
     )
 
 
+# Each running server's (data folder, pg_ctl -o options, log) by its URL, for stop and start.
+_SERVERS: dict[str, tuple[Path, str, Path]] = {}
+
+
+def stop_postgres(url: str, mode: str = "fast") -> None:
+    """``pg_ctl stop -m mode`` of a server running_postgres started: ``immediate`` is a crash
+    (no shutdown checkpoint; what the write-ahead log holds on disk is all that survives)."""
+    binaries = postgres_bin()
+    assert binaries is not None
+    data, _options, _log = _SERVERS[url]
+    _as_postgres(str(binaries / "pg_ctl"), "-D", str(data), "-m", mode, "-w", "stop")
+
+
+def start_postgres(url: str) -> None:
+    """Start a stopped server again, same port and settings (it recovers from its log)."""
+    binaries = postgres_bin()
+    assert binaries is not None
+    data, options, log = _SERVERS[url]
+    _as_postgres(
+        str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start"
+    )
+
+
 @contextlib.contextmanager
 def running_postgres(
     listen: str = "127.0.0.1", clients: str | None = None, max_connections: int = 100
@@ -73,7 +96,9 @@ def running_postgres(
             "-w", "start",
         )  # fmt: skip
         _as_postgres(str(binaries / "createdb"), "-h", str(sockets), "-p", str(port), "mlops")
-        yield f"postgresql://postgres@{listen.split(',')[0]}:{port}/mlops"
+        url = f"postgresql://postgres@{listen.split(',')[0]}:{port}/mlops"
+        _SERVERS[url] = (data, options, root / "log")
+        yield url
     finally:
         with contextlib.suppress(subprocess.CalledProcessError):
             _as_postgres(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")

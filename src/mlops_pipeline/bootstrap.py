@@ -14,7 +14,7 @@ from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.api.clients import ClientKeys
 from mlops_pipeline.api.inference import WSGIApp
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
-from mlops_pipeline.config import Settings, database_url, token_problems
+from mlops_pipeline.config import Settings, database_url, token_problems, worker_threads
 from mlops_pipeline.delivery.service import RolloutService
 from mlops_pipeline.experiment.service import ExperimentService
 from mlops_pipeline.monitoring.drift import Reference
@@ -30,7 +30,7 @@ from mlops_pipeline.serving.model_sync import ModelSync
 from mlops_pipeline.serving.routing import ABRouter
 from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.serving.shadow import ShadowScorer, ShadowSwitch
-from mlops_pipeline.storage import Storage, open_storage
+from mlops_pipeline.storage import Storage, Timeouts, open_storage
 
 if TYPE_CHECKING:
     import grpc
@@ -157,7 +157,13 @@ def build_components(
         rng if rng is not None else random.Random(settings.router_seed),
     )
     storage = (
-        open_storage(database_url(settings), log_durable=settings.db_durable_commit)
+        open_storage(
+            database_url(settings),
+            log_durable=settings.db_durable_commit,
+            timeouts=database_timeouts(settings),
+            # Every request thread and the periodic syncs may each hold a connection.
+            pool_size=worker_threads(settings) + 3,
+        )
         if settings.log_predictions
         else None
     )
@@ -246,6 +252,15 @@ def build_components(
         shadow_switch.sync()
     return Components(
         service, monitor, experiment, storage, pruner, model_sync, rollouts, shadow_switch
+    )
+
+
+def database_timeouts(settings: Settings) -> Timeouts:
+    return Timeouts(
+        connect_seconds=settings.db_connect_timeout_seconds,
+        statement_seconds=settings.db_statement_timeout_seconds,
+        lock_seconds=settings.db_lock_timeout_seconds,
+        pool_seconds=settings.db_connect_timeout_seconds,
     )
 
 

@@ -78,12 +78,15 @@ def build_blueprint(
 
     @blueprint.get("/health")
     def health() -> Response:
+        # Liveness: this process answers. Never the database: an outage is no reason to restart.
         return jsonify(status="ok")
 
     @blueprint.get("/ready")
     def ready() -> Response:
         if not service.ready:
             raise NotReady("models are not loaded")
+        if runtime is not None and not runtime.reachable():
+            raise NotReady("the database does not answer")
         return jsonify(status="ready", versions=service.versions)
 
     @blueprint.get("/config")
@@ -219,6 +222,8 @@ def build_blueprint(
     def v2_ready() -> Response:
         if not service.ready:
             raise NotReady("models are not loaded")
+        if runtime is not None and not runtime.reachable():
+            raise NotReady("the database does not answer")
         return jsonify(ready=True)
 
     @blueprint.get("/v2/models/<name>")

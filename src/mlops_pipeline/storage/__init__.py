@@ -12,6 +12,7 @@ from mlops_pipeline.storage.database import (
     Database,
     DuplicateKey,
     StoreUnavailable,
+    Timeouts,
     open_database,
     redact,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "DuplicateKey",
     "Storage",
     "StoreUnavailable",
+    "Timeouts",
     "open_storage",
     "redact",
 ]
@@ -54,13 +56,19 @@ class Storage:
         self.database.close()
 
 
-def open_storage(url: str, log_durable: bool = False, check_schema: bool = True) -> Storage:
+def open_storage(
+    url: str,
+    log_durable: bool = True,
+    check_schema: bool = True,
+    timeouts: Timeouts | None = None,
+    pool_size: int = 4,
+) -> Storage:
     """The stores over one database; by default refuses a schema that is behind this release."""
     if check_schema:
         from mlops_pipeline.storage.schema import require_current
 
         require_current(url)
-    database = open_database(url, log_durable=log_durable)
+    database = open_database(url, log_durable=log_durable, pool_size=pool_size, timeouts=timeouts)
     return Storage(
         database,
         PredictionLog(database),

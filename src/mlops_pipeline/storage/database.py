@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -83,7 +84,24 @@ def to_format_placeholders(sql: str) -> str:
     return _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
 
 
-def open_database(url: str, log_durable: bool = False, pool_size: int = 4) -> Database:
+@dataclass(frozen=True)
+class Timeouts:
+    """How long a call may wait for a database server before it fails (PostgreSQL).
+
+    Short on purpose: a request that touches a dead or stuck database should get its 503 in
+    seconds, not hold a worker (and every request queued behind it) for the server's sake.
+    """
+
+    connect_seconds: float = 2.0  # connect_timeout, and TCP's limit for unacknowledged data
+    statement_seconds: float = 5.0  # statement_timeout: the server gives up a slow statement
+    lock_seconds: float = 2.0  # lock_timeout: a row or table lock held by someone else
+    pool_seconds: float = 2.0  # waiting for a free connection of this process's pool
+    retry_seconds: float = 0.5  # after a lost server, one probe per interval; others fail at once
+
+
+def open_database(
+    url: str, log_durable: bool = True, pool_size: int = 4, timeouts: Timeouts | None = None
+) -> Database:
     """A backend for ``sqlite:///path`` or ``postgresql://...``; connects on first use."""
     if url.startswith("sqlite:///"):
         from mlops_pipeline.storage.sqlite import SQLiteDatabase
@@ -92,7 +110,9 @@ def open_database(url: str, log_durable: bool = False, pool_size: int = 4) -> Da
     if url.startswith(("postgresql://", "postgres://")):
         from mlops_pipeline.storage.postgres import PostgresDatabase
 
-        return PostgresDatabase(url, log_durable=log_durable, pool_size=pool_size)
+        return PostgresDatabase(
+            url, log_durable=log_durable, pool_size=pool_size, timeouts=timeouts or Timeouts()
+        )
     raise ValueError(f"unsupported database URL {redact(url)!r}: use sqlite:/// or postgresql://")
 
 

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from mlops_pipeline.storage.database import Database
+from mlops_pipeline.storage.readiness import DatabaseCheck
 
 UNSET = object()
 
@@ -17,6 +18,12 @@ UNSET = object()
 class RuntimeSettings:
     def __init__(self, database: Database) -> None:
         self._db = database
+        self._check = DatabaseCheck(database)
+
+    def reachable(self) -> bool:
+        """Whether the database these settings live in answers (readiness); one query a second
+        at most, however often it is asked."""
+        return self._check.answers()
 
     def get(self, name: str) -> Any:
         """The stored value, or UNSET when nobody set it at run time."""

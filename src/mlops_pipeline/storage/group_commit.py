@@ -1,0 +1,104 @@
+"""Group commit: concurrent appends share one durable commit; each returns once its row is durable.
+
+A durable commit waits for the database server to flush its write-ahead log, which takes far
+longer than the insert itself (0.2 ms to several ms on this machine's disk, against ~0.1 ms of
+work). Threads of one process that append while a commit is in flight queue their rows; when it
+finishes, the first of them becomes the leader, writes every queued row in one statement (one
+round trip, one flush) and wakes the others. Nobody returns before the commit holding its row
+does, so an answered prediction is always in the log.
+
+With one thread there is never a queue: the caller writes its own row as a one-row group, the
+same statement and the same cost as without this class.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from mlops_pipeline.storage.database import Database, DuplicateKey, Params
+
+MAX_GROUP = 64  # rows per statement: bounds the statement's size and one leader's extra wait
+
+
+@dataclass
+class _Slot:
+    params: Params
+    done: bool = False
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    """``write_rows(rows)`` stores all ``rows`` atomically (one statement or one transaction)."""
+
+    def __init__(
+        self, write_rows: Callable[[Sequence[Params]], object], max_group: int = MAX_GROUP
+    ) -> None:
+        self._write_rows = write_rows
+        self._max_group = max_group
+        self._queue: list[_Slot] = []
+        self._leading = False
+        self._changed = threading.Condition(threading.Lock())
+
+    @property
+    def waiting(self) -> int:
+        """Rows queued behind the commit in flight."""
+        with self._changed:
+            return len(self._queue)
+
+    def append(self, params: Params) -> None:
+        """Returns once the row is committed; raises what its commit raised."""
+        slot = _Slot(params)
+        with self._changed:
+            self._queue.append(slot)
+            while not slot.done and self._leading:
+                self._changed.wait()
+            if slot.done:
+                return self._outcome(slot)
+            # Nobody is writing: lead, taking every row queued so far (this one among them).
+            self._leading = True
+            group, self._queue = self._queue[: self._max_group], self._queue[self._max_group :]
+        try:
+            self._write(group)
+        finally:
+            with self._changed:
+                for member in group:
+                    member.done = True
+                self._leading = False
+                self._changed.notify_all()
+        return self._outcome(slot)
+
+    def _write(self, group: list[_Slot]) -> None:
+        try:
+            self._write_rows([member.params for member in group])
+        except DuplicateKey as exc:
+            if len(group) == 1:
+                group[0].error = exc
+                return
+            # One row's key exists: the statement stored none, so each row goes alone and only
+            # the duplicate's caller gets the error.
+            for member in group:
+                try:
+                    self._write_rows([member.params])
+                except Exception as single:  # handed to the row's own caller
+                    member.error = single
+        except Exception as exc:  # every caller of the group gets it
+            for member in group:
+                member.error = exc
+
+    @staticmethod
+    def _outcome(slot: _Slot) -> None:
+        if slot.error is not None:
+            raise slot.error
+
+
+def log_writer(database: Database) -> Callable[[str, Params], object]:
+    """How the prediction log appends: through group commit where commits wait for a disk flush
+    (durable PostgreSQL), else one plain statement (SQLite's WAL commit costs no flush)."""
+    if database.dialect == "postgresql":
+        from mlops_pipeline.storage.postgres import PostgresDatabase
+
+        if isinstance(database, PostgresDatabase) and database.log_durable:
+            return database.execute_grouped
+    return database.execute
