@@ -9,7 +9,7 @@ Everything shares this machine's cores, so more replicas add coordination, not
 CPU: read the ratios, not the absolute numbers. Needs root, iproute2, postgresql, haproxy, wrk.
 
 Run: .venv/bin/python benchmarks/scale_out.py [--duration 10] [--connections 16]
-     [--replicas 1,2,3] [--configurations before,durable-1,off-8,durable] [--no-sqlite]
+     [--replicas 1,2,3] [--configurations before,durable-1,off-8,durable-4,durable] [--no-sqlite]
 """
 
 from __future__ import annotations
@@ -153,7 +153,11 @@ CONFIGURATIONS = {
     ),
     "off-8": (
         "synchronous_commit=off, 8 threads per worker",
-        {"MLOPS_DB_DURABLE_COMMIT": "false"},
+        {"MLOPS_DB_DURABLE_COMMIT": "false", "MLOPS_THREADS": "8"},
+    ),
+    "durable-4": (
+        "durable commits, group commit, 4 threads per worker",
+        {"MLOPS_DB_DURABLE_COMMIT": "true", "MLOPS_THREADS": "4"},
     ),
     "durable": (
         "durable commits, group commit, 8 threads per worker (default)",
