@@ -101,6 +101,14 @@ def _parse_row(value: Any, feature_names: Sequence[str], where: str) -> list[flo
     if isinstance(value, list):
         if len(value) != width:
             raise WrongFeatureCount(f"{where} has {len(value)} values; expected {width}")
+        # Plain finite numbers (nearly every request) need no per-cell location string; any
+        # other cell sends the row through _number, which names it.
+        try:
+            numbers = [float(cell) for cell in value if type(cell) in _NUMBER_TYPES]
+        except OverflowError:
+            numbers = []
+        if len(numbers) == width and all(map(math.isfinite, numbers)):
+            return numbers
         return [_number(cell, f"{where}[{index}]") for index, cell in enumerate(value)]
     if isinstance(value, dict):
         unknown = sorted(set(value) - set(feature_names))

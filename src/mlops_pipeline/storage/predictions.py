@@ -177,14 +177,20 @@ class PredictionLog:
         )
         return [(float(r[0]), int(r[1]), r[2]) for r in rows]
 
-    def units_by_version(self, after_id: int, weights_version: int) -> dict[str, int]:
-        """Routed randomization units per version under one split: each sticky user once, each
-        request without a user id once. A user sent many times counts once, as routing did."""
-        rows = self._db.fetchall(
+    def units_by_version(
+        self, after_id: int = 0, weights_version: int | None = None
+    ) -> dict[str, int]:
+        """Routed randomization units per version (under one split when ``weights_version`` is
+        given): each sticky user once, each request without a user id once. A user sent many
+        times counts once, as routing did."""
+        sql = (
             "SELECT model_version, COUNT(DISTINCT COALESCE(user_id, request_id)) FROM predictions"
-            " WHERE id > ? AND assignment = ? AND weights_version = ? GROUP BY model_version",
-            (after_id, ROUTED, weights_version),
+            " WHERE id > ? AND assignment = ?"
         )
+        params: tuple[int | str, ...] = (after_id, ROUTED)
+        if weights_version is not None:
+            sql, params = sql + " AND weights_version = ?", (*params, weights_version)
+        rows = self._db.fetchall(sql + " GROUP BY model_version", params)
         return {str(r[0]): int(r[1]) for r in rows}
 
     def recent_latencies(self, version: str, limit: int) -> NDArray[np.float64]:
