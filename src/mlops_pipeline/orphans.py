@@ -3,12 +3,14 @@
 `mlops serve` runs granian (or gunicorn), which runs the Python workers. If the supervisor and the
 server are killed outright (SIGKILL, an OOM kill), nothing would tell the workers: they would
 stay bound to the port, answering `/health` and `/ready` with 200 for a replica nobody runs.
-Two guards, one per level:
+The kernel's parent-death signal (Linux ``PR_SET_PDEATHSIG``) guards both levels:
 
-- the launcher's children get a parent-death signal (Linux ``PR_SET_PDEATHSIG``): the kernel
-  sends SIGTERM the moment the supervisor dies, and the server stops its workers gracefully;
-- every worker watches its own parent (a thread polling ``getppid``), because the kernel signal
-  fires on the death of the *thread* that forked, which a server's respawn thread may not be.
+- the launcher's children get SIGTERM the moment the supervisor dies, and the server stops its
+  workers gracefully;
+- every HTTP worker gets SIGKILL the moment its server dies. Not SIGTERM: a worker whose server
+  had begun a graceful stop when it was killed was seen stuck in interpreter shutdown, where no
+  Python code (a watcher thread included) runs any more. A server that stops normally ends its
+  workers first, so this only fires when nobody is left to stop them.
 """
 
 from __future__ import annotations
@@ -17,58 +19,32 @@ import ctypes
 import os
 import signal
 import sys
-import threading
-import time
-from collections.abc import Callable
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def orphaned(parent_at_start: int, parent_now: int) -> bool:
-    """Re-parented (to init or a subreaper): the process that started us has died."""
-    return parent_now != parent_at_start
+def die_with_parent(sig: int = signal.SIGTERM, parent: int | None = None) -> None:
+    """Have the kernel send ``sig`` to this process when the thread that started it exits.
 
-
-def die_with_parent() -> None:
-    """For ``subprocess.Popen(preexec_fn=...)``: SIGTERM this child when its parent dies."""
+    ``parent``: the pid that started this process, when known; if it is already gone (killed
+    while this process was starting, before the signal was armed), ``sig`` is sent at once.
+    Also usable as ``subprocess.Popen(preexec_fn=...)``, which arms SIGTERM.
+    """
     if not sys.platform.startswith("linux"):
         return
-    parent = os.getppid()
+    expected = os.getppid() if parent is None else parent
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before the signal was armed
-        os._exit(1)
+    libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    if os.getppid() != expected:
+        os.kill(os.getpid(), sig)
 
 
-def watch_parent(
-    poll_seconds: float = 1.0,
-    grace_seconds: float = 10.0,
-    on_orphaned: Callable[[], None] | None = None,
-) -> threading.Thread:
-    """Start a daemon thread that stops this process once its parent is gone.
+def worker_parent() -> int:
+    """The pid of the server that started this worker: multiprocessing records it at spawn
+    (granian), so a server that died during the worker's start is still noticed; a plain fork
+    (gunicorn, which also checks its parent itself) has the current parent."""
+    import multiprocessing
 
-    It sends itself SIGTERM (the server's graceful stop: requests in flight finish and are
-    logged), then exits hard after ``grace_seconds`` if that did not end the process.
-    """
-    parent = os.getppid()
-
-    def stop_self() -> None:
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(grace_seconds)
-        os._exit(1)
-
-    action = on_orphaned or stop_self
-
-    def watch() -> None:
-        while not orphaned(parent, os.getppid()):
-            time.sleep(poll_seconds)
-        print(
-            f"parent process {parent} is gone: stopping worker {os.getpid()}",
-            file=sys.stderr,
-            flush=True,
-        )
-        action()
-
-    thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
-    thread.start()
-    return thread
+    spawned_by = multiprocessing.parent_process()
+    pid = spawned_by.pid if spawned_by is not None else None
+    return pid if pid is not None else os.getppid()
