@@ -263,6 +263,22 @@ def test_identical_anonymous_requests_do_not_raise_drift(
     assert busy["status"] == "ok", busy["score"]
 
 
+def test_one_clients_big_batches_do_not_hide_the_others_rows(
+    make_app: Any, iris_rows: list[list[float]]
+) -> None:
+    """4,000 rows in eight batches fill more than the first read (3,334 rows at a 3% bound):
+    the monitor reads further back until the other clients' rows fill the window."""
+    app, _ = make_app(drift_max_client_share=0.03)
+    client = app.test_client()
+    for index, row in enumerate(iris_rows[:120]):
+        client.post("/predict", json={"features": row, "user_id": f"user{index % 40}"})
+    for _ in range(8):
+        assert client.post("/predict", json={"instances": [ATTACK_ROW] * 500}).status_code == 200
+    report = client.get("/drift").get_json()
+    assert report["window_size"] == 100
+    assert report["status"] == "ok", report["score"]
+
+
 def test_without_the_bound_the_same_requests_raise_drift(
     make_app: Any, iris_rows: list[list[float]]
 ) -> None:

@@ -126,6 +126,30 @@ def test_calls_fail_at_once_while_the_server_is_gone_and_recover_after(
     database.close()
 
 
+def test_one_killed_connection_is_not_an_outage(stoppable_postgres: str) -> None:
+    """An administrator's pg_terminate_backend (or a proxy reaping an idle connection) breaks
+    one pooled connection on a healthy server: the breaker stays closed, the next call works."""
+    import psycopg
+
+    database = PostgresDatabase(stoppable_postgres, timeouts=Timeouts(retry_seconds=5.0))
+    try:
+        pid = database.fetchone("SELECT pg_backend_pid()")
+        assert pid is not None
+        with psycopg.connect(stoppable_postgres, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid[0],))
+        failed = 0
+        started = time.monotonic()
+        for _ in range(5):
+            try:
+                assert database.fetchone("SELECT 1") == (1,)
+            except StoreUnavailable:  # the one call that meets the killed connection
+                failed += 1
+        assert failed <= 1
+        assert time.monotonic() - started < 1.0  # nothing refused for retry_seconds (5 s)
+    finally:
+        database.close()
+
+
 def test_the_breaker_admits_one_probe_per_interval() -> None:
     now = [0.0]
     breaker = Breaker(retry_seconds=1.0, clock=lambda: now[0])

@@ -145,3 +145,12 @@ def test_a_loopback_stack_counts_its_one_client_in_full(monkeypatch: pytest.Monk
     assert local_drift_bound(exposed).drift_max_client_share == exposed.drift_max_client_share
     monkeypatch.setenv("MLOPS_DRIFT_MAX_CLIENT_SHARE", "0.05")
     assert local_drift_bound(Settings(host="127.0.0.1")).drift_max_client_share == 0.05
+
+
+def test_servers_started_together_upgrade_one_new_sqlite_file_once(tmp_path: Path) -> None:
+    """`mlops serve` and `mlops monitor` started at once both bring a new file up to date."""
+    url = f"sqlite:///{tmp_path / 'new' / 'log.db'}"
+    code = f"from mlops_pipeline.storage.schema import upgrade; upgrade({url!r})"
+    starts = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(4)]
+    assert [start.wait(60) for start in starts] == [0, 0, 0, 0]
+    assert current_revision(url) == head_revision()

@@ -96,7 +96,11 @@ def test_workers_of_a_killed_server_stop_answering(artifacts_dir: Path, tmp_path
             os.kill(pid, signal.SIGKILL)
         serve.wait()
         left = wait_gone(workers, timeout=20)
-        assert left == [], (direct, workers, [Path(f"/proc/{pid}/status").read_text()[:400] for pid in left])
+        assert left == [], (
+            direct,
+            workers,
+            [Path(f"/proc/{pid}/status").read_text()[:400] for pid in left],
+        )
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{port}/health", timeout=2)
     finally:

@@ -255,3 +255,21 @@ def test_a_new_leader_reclaims_a_retrain_whose_monitor_is_gone(
         process.components.close()
         dead.release.set()
         old.join(5)
+
+
+def test_a_reclaimed_run_keeps_its_end_and_registers_nothing(components: Components) -> None:
+    """The monitor that lost leadership is alive and finishes late: its run stays failed."""
+    assert components.storage is not None
+    runs = components.storage.retrains
+    now = time.time()
+    run = runs.open("api", "alice", None, False, None, now)
+    claimed = runs.claim(now, "monitor-a")
+    assert claimed is not None
+    assert runs.is_running(run.id)
+    assert runs.reclaim("monitor-b", now + 1) == [(run.id, "monitor-a")]
+    assert not runs.is_running(run.id)
+    runs.finish(run.id, "registered", "late success", now + 2, "v9")
+    ended = runs.get(run.id)
+    assert ended is not None
+    assert (ended.status, ended.version) == ("failed", None)
+    assert "holder gone" in ended.message

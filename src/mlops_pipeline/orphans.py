@@ -16,11 +16,20 @@ The kernel's parent-death signal (Linux ``PR_SET_PDEATHSIG``) guards both levels
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import signal
 import sys
+from typing import Any
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+@functools.cache
+def resolve_prctl() -> Any:
+    """libc's prctl, resolved once: a ``preexec_fn`` runs between fork and exec, where loading
+    a library (dlopen takes the loader's lock) could deadlock if another thread held it."""
+    return ctypes.CDLL(None, use_errno=True).prctl
 
 
 def die_with_parent(sig: int = signal.SIGTERM, parent: int | None = None) -> None:
@@ -33,8 +42,7 @@ def die_with_parent(sig: int = signal.SIGTERM, parent: int | None = None) -> Non
     if not sys.platform.startswith("linux"):
         return
     expected = os.getppid() if parent is None else parent
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    resolve_prctl()(PR_SET_PDEATHSIG, sig, 0, 0, 0)
     if os.getppid() != expected:
         os.kill(os.getpid(), sig)
 

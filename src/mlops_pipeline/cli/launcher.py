@@ -106,8 +106,9 @@ def child(command: Sequence[str], **options: Any) -> subprocess.Popen[bytes]:
     it, so the supervisor stops everything in order instead of every child printing its own
     KeyboardInterrupt; the parent-death signal stops it if the supervisor is killed outright.
     """
-    from mlops_pipeline.orphans import die_with_parent
+    from mlops_pipeline.orphans import die_with_parent, resolve_prctl
 
+    resolve_prctl()  # resolved here, before the fork: the child only calls it
     return subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent, **options)
 
 

@@ -24,6 +24,9 @@ from mlops_pipeline.storage.predictions import PredictionLog
 logger = logging.getLogger(__name__)
 
 
+MAX_DEEPER_READS = 3  # at most 64 times the first read (213,000 rows at the defaults)
+
+
 def bounded_window(clients: Sequence[str | None], size: int, max_share: float) -> NDArray[np.intp]:
     """Indices (oldest first) of the newest ``size`` rows once each client keeps at most
     ceil(``max_share`` * ``size``) of its newest rows; ``clients`` runs oldest to newest.
@@ -70,6 +73,17 @@ class DriftMonitor:
         bounded = self._max_client_share < 1
         read = math.ceil(self._window / self._max_client_share) if bounded else self._window
         rows = self._store.newest_rows(read)
+        # One client's big batches can fill the whole read (a 10,000-row request is 10,000
+        # rows): read further back, within a bound, until other clients' rows fill the window.
+        for _ in range(MAX_DEEPER_READS if bounded else 0):
+            if rows.clients is None or len(rows.clients) < read:
+                break  # the log holds no more
+            if len(bounded_window(rows.clients, self._window, self._max_client_share)) >= (
+                self._window
+            ):
+                break
+            read *= 4
+            rows = self._store.newest_rows(read)
         rejected = (
             self._store.count_rejections(rows.oldest_created_at)
             if rows.oldest_created_at is not None

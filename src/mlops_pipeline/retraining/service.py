@@ -195,6 +195,12 @@ class Retrainer:
             )
             if options.out_dir is not None:  # before registering: a copy that fails stops it
                 shutil.copytree(folder, options.out_dir, dirs_exist_ok=False)
+            if not storage.retrains.is_running(run.id):
+                # A monitor that lost leadership mid-run had its run failed by the new leader,
+                # which may have started the next one: registering now would count twice.
+                raise RetrainRefused(
+                    f"run {run.id} no longer runs here (reclaimed): not registered"
+                )
             try:
                 register_folder(
                     storage,

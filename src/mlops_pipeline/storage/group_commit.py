@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from mlops_pipeline.storage.database import Database, DuplicateKey, Params
+from mlops_pipeline.storage.database import Database, DuplicateKey, Params, StoreUnavailable
 
 MAX_GROUP = 64  # rows per statement: bounds the statement's size and one leader's extra wait
 
@@ -52,21 +52,23 @@ class GroupCommit:
         slot = _Slot(params)
         with self._changed:
             self._queue.append(slot)
-            while not slot.done and self._leading:
-                self._changed.wait()
-            if slot.done:
-                return self._outcome(slot)
-            # Nobody is writing: lead, taking every row queued so far (this one among them).
-            self._leading = True
-            group, self._queue = self._queue[: self._max_group], self._queue[self._max_group :]
-        try:
-            self._write(group)
-        finally:
-            with self._changed:
-                for member in group:
-                    member.done = True
-                self._leading = False
-                self._changed.notify_all()
+            # Lead until this row is written: a group holds at most max_group rows, so the one
+            # this thread writes may not hold its own row (more waiting than a group takes).
+            while not slot.done:
+                if self._leading:
+                    self._changed.wait()
+                    continue
+                self._leading = True
+                group, self._queue = self._queue[: self._max_group], self._queue[self._max_group :]
+                self._changed.release()
+                try:
+                    self._write(group)
+                finally:
+                    self._changed.acquire()
+                    for member in group:
+                        member.done = True
+                    self._leading = False
+                    self._changed.notify_all()
         return self._outcome(slot)
 
     def _write(self, group: list[_Slot]) -> None:
@@ -86,6 +88,10 @@ class GroupCommit:
         except Exception as exc:  # every caller of the group gets it
             for member in group:
                 member.error = exc
+        except BaseException:  # interrupted mid-commit: nobody may be told the row is stored
+            for member in group:
+                member.error = StoreUnavailable("the commit holding this row was interrupted")
+            raise
 
     @staticmethod
     def _outcome(slot: _Slot) -> None:

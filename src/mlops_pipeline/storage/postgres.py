@@ -166,7 +166,16 @@ class PostgresDatabase:
 
     def _lost(self, pool: psycopg_pool.ConnectionPool[Any], reason: str) -> None:
         """Open the breaker and drop the pool: its connections died with the server, and its own
-        reconnection backs off to half a minute; a fresh pool connects as soon as a probe can."""
+        reconnection backs off to half a minute; a fresh pool connects as soon as a probe can.
+
+        One dead connection (killed by an administrator, reaped by a proxy) is not a lost
+        server: a fresh connection is tried first, and if it gets through nothing opens (the
+        pool discards the broken connection when it comes back)."""
+        try:
+            psycopg.connect(self.url, autocommit=True, **self._connect_options()).close()
+            return
+        except Exception:  # the server is really gone: fail fast from now on
+            pass
         self._breaker.failed(reason)
         with self._lock:
             if self._pool is not pool:

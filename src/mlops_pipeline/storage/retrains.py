@@ -128,9 +128,11 @@ class RetrainStore:
         version: str | None = None,
         result: dict[str, Any] | None = None,
     ) -> None:
+        # Only an open run ends here: one already failed (reclaimed by a new leader, expired)
+        # keeps that end, so a late finish cannot turn it back into a success.
         self._db.execute(
             "UPDATE retrain_runs SET status = ?, message = ?, finished_at = ?, open_slot = NULL,"
-            " version = COALESCE(?, version), result = ? WHERE id = ?",
+            " version = COALESCE(?, version), result = ? WHERE id = ? AND status IN (?, ?)",
             (
                 status,
                 message[:MAX_MESSAGE],
@@ -138,8 +140,14 @@ class RetrainStore:
                 version,
                 None if result is None else json.dumps(result),
                 run_id,
+                QUEUED,
+                RUNNING,
             ),
         )
+
+    def is_running(self, run_id: int) -> bool:
+        row = self._db.fetchone("SELECT status FROM retrain_runs WHERE id = ?", (run_id,))
+        return row is not None and row[0] == RUNNING
 
     def last_requested(self, trigger: str) -> float | None:
         row = self._db.fetchone(

@@ -6,6 +6,7 @@ because ``CREATE TABLE IF NOT EXISTS`` would silently keep an old one.
 
 from __future__ import annotations
 
+import time
 from importlib import resources
 
 import sqlalchemy as sa
@@ -59,12 +60,32 @@ def upgrade(url: str) -> tuple[str | None, str]:
     """Apply every pending migration; return (revision before, revision after). Idempotent.
 
     A SQLite file's folder is made first: on a fresh clone `data/` is git-ignored and absent,
-    and SQLite cannot create a file in a folder that does not exist.
+    and SQLite cannot create a file in a folder that does not exist. Its migration runs under a
+    file lock, since `mlops serve` and `mlops monitor` started together both bring their file up
+    to date (two at once would both try to create the same tables).
     """
-    if is_sqlite(url):
-        from mlops_pipeline.storage.sqlite import sqlite_path
+    if not is_sqlite(url):
+        return _apply(url)
+    from mlops_pipeline.storage.sqlite import FileLock, sqlite_path
 
-        sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(url)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path.with_name(f"{path.name}.migrate.lock"))
+    deadline = time.monotonic() + MIGRATE_LOCK_SECONDS
+    while not lock.try_acquire():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"another process is migrating {redact(url)}")
+        time.sleep(0.05)
+    try:
+        return _apply(url)
+    finally:
+        lock.release()
+
+
+MIGRATE_LOCK_SECONDS = 60
+
+
+def _apply(url: str) -> tuple[str | None, str]:
     before = current_revision(url)
     engine = sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool)
     try:
