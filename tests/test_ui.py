@@ -810,3 +810,22 @@ def test_monitoring_sorts_alerts_firing_first_then_by_severity(
     assert list(table["severity"]) == ["critical", "warning", "critical", "warning"]
     assert set(table["since"]) == {"2024-05-01 12:30:45 UTC"}
     assert table.iloc[0]["summary"] == "FiringCritical summary"
+
+
+@pytest.mark.e2e
+def test_the_ui_presents_its_prediction_key_where_the_api_requires_keys(
+    artifacts_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_pipeline.ui.common import api
+
+    key = "ui-prediction-key-0123456789"
+    env = {"MLOPS_PREDICT_TOKENS": f"streamlit:{key}"}
+    with running_api(artifacts_dir, tmp_path / "log.db", workers=1, extra_env=env) as url:
+        with pytest.raises(UiError, match="401 unauthorized") as refused:
+            ApiClient(url).predict(SETOSA_ROW)
+        assert refused.value.status == 401
+        monkeypatch.setenv("MLOPS_API_URL", url)
+        monkeypatch.setenv("MLOPS_UI_PREDICT_TOKEN", key)
+        client = api()  # what the pages build from settings
+        assert client.predict(SETOSA_ROW)["class_name"] == "setosa"
+        assert len(client.predict_batch([SETOSA_ROW, SETOSA_ROW])["predictions"]) == 2

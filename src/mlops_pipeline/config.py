@@ -136,6 +136,11 @@ class Settings(BaseSettings):
         " the key's name; unset or empty lets anyone predict (the client is then"
         " 'anonymous:<user id or hashed address>').",
     )
+    ui_predict_token: SecretStr | None = Field(
+        None,
+        description="The prediction key (one token of MLOPS_PREDICT_TOKENS) the UI presents on"
+        " its predictions; unset: the UI predicts anonymously, which keys set on the API refuse.",
+    )
     allow_anonymous_pins: bool = Field(
         False,
         description="Whether anyone may pin a version that has no traffic share (V2"
@@ -266,7 +271,12 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "admin_token", "feedback_token", "retrain_webhook_token", "predict_tokens", mode="before"
+        "admin_token",
+        "feedback_token",
+        "retrain_webhook_token",
+        "predict_tokens",
+        "ui_predict_token",
+        mode="before",
     )
     @classmethod
     def _empty_token_is_unset(cls, value: object) -> object:

@@ -29,12 +29,17 @@ class ApiClient:
         timeout: float = 10.0,
         admin_token: str | None = None,
         feedback_token: str | None = None,
+        predict_token: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._timeout = timeout
         self._http = requests.Session()
         self._admin_token = admin_token or None
         self._feedback_token = feedback_token or None
+        # Where the API requires prediction keys, the UI presents its own (never shown).
+        self._predict_headers = (
+            {"Authorization": f"Bearer {predict_token}"} if predict_token else {}
+        )
 
     @property
     def has_admin_token(self) -> bool:
@@ -85,11 +90,15 @@ class ApiClient:
         payload: dict[str, Any] = {"features": features}
         if user_id:
             payload["user_id"] = user_id
-        body: dict[str, Any] = self._call("POST", "/predict", json=payload)
+        body: dict[str, Any] = self._call(
+            "POST", "/predict", json=payload, headers=self._predict_headers
+        )
         return body
 
     def predict_batch(self, rows: list[list[float]]) -> dict[str, Any]:
-        body: dict[str, Any] = self._call("POST", "/predict", json={"instances": rows})
+        body: dict[str, Any] = self._call(
+            "POST", "/predict", json={"instances": rows}, headers=self._predict_headers
+        )
         return body
 
     def feedback(self, request_id: str, true_label: int | str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ def api() -> ApiClient:
         current.api_url,
         admin_token=secret(current.admin_token),
         feedback_token=secret(current.feedback_token),
+        predict_token=secret(current.ui_predict_token),
     )
 
 
