@@ -77,6 +77,8 @@ def test_serving_through_a_database_outage(
             )
             assert predicted.status_code == 503
             assert predicted.json()["code"] == "log_unavailable"
+            assert "127.0.0.1" not in predicted.json()["error"]  # no host, port or role
+            assert "port" not in predicted.json()["error"]
             assert seconds < BOUND
             changed, seconds = timed(
                 lambda: requests.put(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ from mlops_pipeline.storage import StoreUnavailable
 from mlops_pipeline.storage.failures import FailureStore
 from mlops_pipeline.storage.predictions import PredictionLog
 from mlops_pipeline.storage.records import PINNED, ROUTED, PredictionBatch
+
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,11 @@ class PredictionService:
                 self._store.append(batch)
             except StoreUnavailable as exc:
                 self.metrics.count_log_failure()
-                raise LogUnavailable(f"the prediction log cannot record answers: {exc}") from exc
+                # The client gets the cause's last clause ("database or disk is full",
+                # "Connection refused"); host, port and role stay in the server's log.
+                logger.error("the prediction log cannot record answers: %s", exc)
+                cause = str(exc).rsplit(": ", 1)[-1][:200]
+                raise LogUnavailable(f"the prediction log cannot record answers: {cause}") from exc
         self._record_metrics(version, classes, inference_seconds)
         if self.shadow is not None:
             self.shadow.submit(ShadowJob(request_id, version, request.rows, classes))
