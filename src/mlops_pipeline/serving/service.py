@@ -22,7 +22,6 @@ from mlops_pipeline.storage.failures import FailureStore
 from mlops_pipeline.storage.predictions import PredictionLog
 from mlops_pipeline.storage.records import PINNED, ROUTED, PredictionBatch
 
-
 logger = logging.getLogger(__name__)
 
 
