@@ -144,12 +144,9 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """One real PostgreSQL for the session; tests take a fresh database each."""
-    from postgres import running_postgres, unavailable_reason
+    from postgres import postgres_or_skip
 
-    reason = unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    with running_postgres() as url:
+    with postgres_or_skip() as url:
         yield url
 
 

@@ -103,3 +103,16 @@ def running_postgres(
         with contextlib.suppress(subprocess.CalledProcessError):
             _as_postgres(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def postgres_or_skip() -> Iterator[str]:
+    """A server of the caller's own (a session's, or a module's that stops or crashes it); the
+    test is skipped, with the reason, where PostgreSQL cannot run."""
+    import pytest
+
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with running_postgres() as url:
+        yield url

@@ -17,7 +17,7 @@ from mlops_pipeline.storage.postgres import PostgresDatabase
 from mlops_pipeline.storage.readiness import DatabaseCheck
 
 from helpers import ADMIN
-from postgres import running_postgres, start_postgres, stop_postgres, unavailable_reason
+from postgres import postgres_or_skip, start_postgres, stop_postgres
 from servers import running_api
 
 BOUND = 3.0  # seconds: a request touching a dead database has its 503 by then
@@ -27,10 +27,7 @@ ROW = {"features": [5.1, 3.5, 1.4, 0.2]}
 @pytest.fixture(scope="module")
 def stoppable_postgres() -> Iterator[str]:
     """A server of this module's own: the tests stop it."""
-    reason = unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    with running_postgres() as url:
+    with postgres_or_skip() as url:
         yield url
 
 

@@ -24,7 +24,7 @@ from mlops_pipeline.storage.predictions import INSERT, PredictionLog
 from mlops_pipeline.storage.records import PredictionBatch
 from mlops_pipeline.storage.schema import upgrade
 
-from postgres import running_postgres, start_postgres, stop_postgres, unavailable_reason
+from postgres import postgres_or_skip, start_postgres, stop_postgres
 from servers import running_api
 
 ROW = np.array([[5.1, 3.5, 1.4, 0.2]])
@@ -146,10 +146,7 @@ def test_rows_queued_behind_a_commit_share_the_next_one(log_url: str) -> None:
 @pytest.fixture(scope="module")
 def crashable_postgres() -> Iterator[str]:
     """A server of this module's own: the test crashes it."""
-    reason = unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    with running_postgres() as url:
+    with postgres_or_skip() as url:
         yield url
 
 
