@@ -13,7 +13,6 @@ from mlops_pipeline.storage.database import (
     DuplicateKey,
     StoreUnavailable,
     Timeouts,
-    open_database,
     redact,
 )
 from mlops_pipeline.storage.failures import FailureStore
@@ -36,6 +35,23 @@ __all__ = [
     "open_storage",
     "redact",
 ]
+
+
+def open_database(
+    url: str, log_durable: bool = True, pool_size: int = 4, timeouts: Timeouts | None = None
+) -> Database:
+    """A backend for ``sqlite:///path`` or ``postgresql://...``; connects on first use."""
+    if url.startswith("sqlite:///"):
+        from mlops_pipeline.storage.sqlite import SQLiteDatabase
+
+        return SQLiteDatabase(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        from mlops_pipeline.storage.postgres import PostgresDatabase
+
+        return PostgresDatabase(
+            url, log_durable=log_durable, pool_size=pool_size, timeouts=timeouts or Timeouts()
+        )
+    raise ValueError(f"unsupported database URL {redact(url)!r}: use sqlite:/// or postgresql://")
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,11 @@ class Database(Protocol):
     def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement in its own transaction; return the affected row count."""
 
+    def append(self, sql: str, params: Params) -> None:
+        """One prediction-log row (``sql`` one ``INSERT ... VALUES``), committed when it returns
+        with the configured durability; backends whose commits wait for a disk flush let
+        concurrent appends share it (group commit)."""
+
     def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
 
     def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
@@ -97,23 +102,6 @@ class Timeouts:
     lock_seconds: float = 2.0  # lock_timeout: a row or table lock held by someone else
     pool_seconds: float = 2.0  # waiting for a free connection of this process's pool
     retry_seconds: float = 0.5  # after a lost server, one probe per interval; others fail at once
-
-
-def open_database(
-    url: str, log_durable: bool = True, pool_size: int = 4, timeouts: Timeouts | None = None
-) -> Database:
-    """A backend for ``sqlite:///path`` or ``postgresql://...``; connects on first use."""
-    if url.startswith("sqlite:///"):
-        from mlops_pipeline.storage.sqlite import SQLiteDatabase
-
-        return SQLiteDatabase(url)
-    if url.startswith(("postgresql://", "postgres://")):
-        from mlops_pipeline.storage.postgres import PostgresDatabase
-
-        return PostgresDatabase(
-            url, log_durable=log_durable, pool_size=pool_size, timeouts=timeouts or Timeouts()
-        )
-    raise ValueError(f"unsupported database URL {redact(url)!r}: use sqlite:/// or postgresql://")
 
 
 def redact(url: str) -> str:

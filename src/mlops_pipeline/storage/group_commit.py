@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from mlops_pipeline.storage.database import Database, DuplicateKey, Params, StoreUnavailable
+from mlops_pipeline.storage.database import DuplicateKey, Params, StoreUnavailable
 
 MAX_GROUP = 64  # rows per statement: bounds the statement's size and one leader's extra wait
 
@@ -97,14 +97,3 @@ class GroupCommit:
     def _outcome(slot: _Slot) -> None:
         if slot.error is not None:
             raise slot.error
-
-
-def log_writer(database: Database) -> Callable[[str, Params], object]:
-    """How the prediction log appends: through group commit where commits wait for a disk flush
-    (durable PostgreSQL), else one plain statement (SQLite's WAL commit costs no flush)."""
-    if database.dialect == "postgresql":
-        from mlops_pipeline.storage.postgres import PostgresDatabase
-
-        if isinstance(database, PostgresDatabase) and database.log_durable:
-            return database.execute_grouped
-    return database.execute

@@ -190,10 +190,13 @@ class PostgresDatabase:
 
         return self._guarded(run)
 
-    def execute_grouped(self, sql: str, params: Params) -> None:
-        """One ``INSERT ... VALUES (...)`` through group commit: concurrent callers of this
-        process share one statement and one durable commit (see storage/group_commit.py)."""
-        self.group(sql).append(params)
+    def append(self, sql: str, params: Params) -> None:
+        """One ``INSERT ... VALUES (...)``; durable, through group commit: concurrent callers of
+        this process share one statement and one flush (see storage/group_commit.py)."""
+        if self.log_durable:
+            self.group(sql).append(params)
+        else:
+            self.execute(sql, params)
 
     def group(self, sql: str) -> GroupCommit:
         """The group commit of one ``INSERT`` statement, made on first use."""

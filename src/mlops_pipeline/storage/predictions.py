@@ -13,7 +13,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mlops_pipeline.storage.database import Database, Row, iter_pages
-from mlops_pipeline.storage.group_commit import log_writer
 from mlops_pipeline.storage.records import (
     FLOAT,
     INT,
@@ -39,11 +38,10 @@ PAGE = f"SELECT {COLUMNS} FROM predictions WHERE id < ? ORDER BY id DESC LIMIT {
 class PredictionLog:
     def __init__(self, database: Database) -> None:
         self._db = database
-        self._write = log_writer(database)
 
     def append(self, batch: PredictionBatch) -> None:
         """Committed when it returns; raises StoreUnavailable or DuplicateKey."""
-        self._write(
+        self._db.append(
             INSERT,
             (
                 batch.request_id,

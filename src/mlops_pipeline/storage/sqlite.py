@@ -92,6 +92,10 @@ class SQLiteDatabase:
         # One statement in autocommit mode is its own transaction, committed when it returns.
         return self._guarded(lambda: connection.execute(sql, params).rowcount)
 
+    def append(self, sql: str, params: Params) -> None:
+        # A WAL commit with synchronous=NORMAL waits for no flush: nothing to group.
+        self.execute(sql, params)
+
     def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         connection = self._connection()
         row: Row | None = self._guarded(lambda: connection.execute(sql, params).fetchone())
