@@ -24,7 +24,8 @@ from werkzeug.serving import make_server
 
 from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.cli.main import main
-from mlops_pipeline.config import Settings, token_problems
+from mlops_pipeline.config import Settings
+from mlops_pipeline.credentials import token_problems
 from mlops_pipeline.delivery.registration import RegistrationRefused, register_folder
 from mlops_pipeline.monitoring.alert_webhook import DriftWebhook
 from mlops_pipeline.monitoring.leader import status_server

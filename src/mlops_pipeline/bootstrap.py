@@ -14,7 +14,8 @@ from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.api.clients import ClientKeys
 from mlops_pipeline.api.inference import WSGIApp
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
-from mlops_pipeline.config import Settings, database_url, token_problems, worker_threads
+from mlops_pipeline.config import Settings, database_url, worker_threads
+from mlops_pipeline.credentials import token_problems
 from mlops_pipeline.delivery.service import RolloutService
 from mlops_pipeline.experiment.service import ExperimentService
 from mlops_pipeline.monitoring.drift import Reference

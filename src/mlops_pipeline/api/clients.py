@@ -12,7 +12,8 @@ import hmac
 from functools import lru_cache
 
 from mlops_pipeline.api.auth import presented_token
-from mlops_pipeline.config import Settings, client_keys
+from mlops_pipeline.config import Settings
+from mlops_pipeline.credentials import client_keys
 from mlops_pipeline.errors import PinForbidden, Unauthorized
 
 ANONYMOUS = "anonymous:"

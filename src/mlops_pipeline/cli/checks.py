@@ -26,7 +26,7 @@ def schema_is_current(settings: Settings) -> None:
 
 def strong_tokens(settings: Settings) -> Settings:
     """``settings`` unless a configured token is too short to guard a server."""
-    from mlops_pipeline.config import token_problems
+    from mlops_pipeline.credentials import token_problems
 
     problems = token_problems(settings)
     if problems:
