@@ -74,7 +74,7 @@ def test_evidence_by_split(storage: Storage) -> None:
         log.append(batch(f"r{index}", version=version, weights_version=split, latency_ms=index))
     log.append(batch("pinned", version="v3", weights_version=3, assignment="pinned"))
     assert log.requests_by_epoch(start, 2) == {(2, "v3"): 1, (2, "v2"): 2, (3, "v3"): 1}
-    assert list(log.epoch_latencies(start, "v3", 2, 10)) == [0.0]
+    assert [sample[0] for sample in log.epoch_latency_samples(start, "v3", 2, 10)] == [0.0]
     labels = [
         Label("r0", 0, LoggedPrediction("v3", 0), 0),
         Label("r1", 0, LoggedPrediction("v2", 0), 1),

@@ -64,10 +64,9 @@ def register_folder(
     artifacts = bundle.versions[version]
     limits = limits if limits is not None else RegistrationLimits()
     digest = hashlib.sha256(artifacts.onnx_bytes).hexdigest()
-    problem = (
-        size_problem(artifacts.onnx_bytes, artifacts.metadata, limits)
-        or declared_hash_problem(artifacts.metadata, digest)
-        or ops_problem(artifacts.onnx_bytes, limits.allowed_ops)
+    # (metadata.json's own record of the hash is checked by load_registered, as replicas do.)
+    problem = size_problem(artifacts.onnx_bytes, artifacts.metadata, limits) or ops_problem(
+        artifacts.onnx_bytes, limits.allowed_ops
     )
     if problem is not None:
         raise RegistrationRefused(f"refusing to register {version}: {problem}")
@@ -95,18 +94,6 @@ def register_folder(
             f"{version} was registered before; a retired name is never reused"
         ) from None
     return model
-
-
-def declared_hash_problem(metadata: dict[str, Any], digest: str) -> str | None:
-    """The hash metadata.json records for model.onnx against the bytes' own: both named."""
-    files = metadata.get("files")
-    declared = files.get("model.onnx") if isinstance(files, dict) else None
-    if declared is None or declared == digest:
-        return None
-    return (
-        f"model.onnx has SHA-256 {digest[:12]}, but metadata.json records"
-        f" {str(declared)[:12]}; refusing bytes that changed"
-    )
 
 
 def drift_reference(stats: dict[str, Any]) -> dict[str, Any] | None:

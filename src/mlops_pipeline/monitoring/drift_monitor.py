@@ -20,6 +20,7 @@ from mlops_pipeline.experiment.statistics import newest_per_client
 from mlops_pipeline.monitoring.drift import DriftReport, Reference, Window, drift_report
 from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.storage.predictions import PredictionLog
+from mlops_pipeline.storage.records import LoggedRows
 
 logger = logging.getLogger(__name__)
 
@@ -69,29 +70,14 @@ class DriftMonitor:
 
     def refresh(self) -> DriftReport:
         now = self._clock()
-        # Enough rows to fill the window even when every client is at its bound.
-        bounded = self._max_client_share < 1
-        read = math.ceil(self._window / self._max_client_share) if bounded else self._window
-        rows = self._store.newest_rows(read)
-        # One client's big batches can fill the whole read (a 10,000-row request is 10,000
-        # rows): read further back, within a bound, until other clients' rows fill the window.
-        for _ in range(MAX_DEEPER_READS if bounded else 0):
-            if rows.clients is None or len(rows.clients) < read:
-                break  # the log holds no more
-            if len(bounded_window(rows.clients, self._window, self._max_client_share)) >= (
-                self._window
-            ):
-                break
-            read *= 4
-            rows = self._store.newest_rows(read)
+        rows, kept = self._read_window()
         rejected = (
             self._store.count_rejections(rows.oldest_created_at)
             if rows.oldest_created_at is not None
             else 0
         )
         features, predictions, versions = rows.features, rows.predictions, rows.versions
-        if bounded and rows.clients is not None:
-            kept = bounded_window(rows.clients, self._window, self._max_client_share)
+        if kept is not None:
             features, predictions = features[kept], predictions[kept]
             versions = [versions[index] for index in kept]
         window = Window(features, predictions, versions, rejected)
@@ -106,6 +92,26 @@ class DriftMonitor:
         with self._lock:
             self._latest = report
         return report
+
+    def _read_window(self) -> tuple[LoggedRows, NDArray[np.intp] | None]:
+        """The newest rows and, where clients are bounded, the indices of the window they keep.
+
+        The first read holds enough rows to fill the window with every client at its bound; one
+        client's big batches can still fill it (a 10,000-row request is 10,000 rows), so it reads
+        further back, within a bound, until other clients' rows fill the window.
+        """
+        if self._max_client_share >= 1:
+            return self._store.newest_rows(self._window), None
+        read, deeper = math.ceil(self._window / self._max_client_share), 0
+        while True:
+            rows = self._store.newest_rows(read)
+            if rows.clients is None:
+                return rows, None
+            kept = bounded_window(rows.clients, self._window, self._max_client_share)
+            filled = len(kept) >= self._window or len(rows.clients) < read
+            if filled or deeper == MAX_DEEPER_READS:
+                return rows, kept
+            read, deeper = read * 4, deeper + 1
 
     def latest(self, max_age_seconds: float) -> DriftReport:
         """The newest report, recomputed first if it is older than ``max_age_seconds``."""

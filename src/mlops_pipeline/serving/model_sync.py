@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,18 @@ class ModelRefused(ValueError):
     """A registered version this replica will not serve, and why."""
 
 
+def declared_hash_problem(metadata: dict[str, Any], digest: str) -> str | None:
+    """The hash metadata.json records for model.onnx against the bytes' own: both named."""
+    files = metadata.get("files")
+    declared = files.get("model.onnx") if isinstance(files, dict) else None
+    if declared is None or declared == digest:
+        return None
+    return (
+        f"model.onnx has SHA-256 {digest[:12]}, but metadata.json records"
+        f" {str(declared)[:12]}; refusing bytes that changed"
+    )
+
+
 def load_registered(
     model: RegisteredModel, onnx: bytes | None, n_features: int, n_classes: int
 ) -> OnnxPredictor:
@@ -34,14 +47,14 @@ def load_registered(
     if onnx is None:
         raise ModelRefused(f"{model.version}: no model bytes are stored")
     digest = hashlib.sha256(onnx).hexdigest()
-    files = model.metadata.get("files")
-    declared = files.get("model.onnx") if isinstance(files, dict) else None
-    if digest != model.sha256 or (declared is not None and declared != digest):
-        expected = model.sha256 if digest != model.sha256 else declared
+    if digest != model.sha256:
         raise ModelRefused(
             f"{model.version}: model.onnx has SHA-256 {digest[:12]}, registered as"
-            f" {str(expected)[:12]}; refusing bytes that changed"
+            f" {str(model.sha256)[:12]}; refusing bytes that changed"
         )
+    problem = declared_hash_problem(model.metadata, digest)
+    if problem is not None:
+        raise ModelRefused(f"{model.version}: {problem}")
     try:
         predictor = OnnxPredictor(model.version, onnx)
         _classes, probabilities = predictor.predict(np.zeros((1, n_features)))

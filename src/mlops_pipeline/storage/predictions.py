@@ -151,17 +151,6 @@ class PredictionLog:
         )
         return {(int(r[0]), str(r[1])): int(r[2]) for r in rows}
 
-    def epoch_latencies(
-        self, after_id: int, version: str, weights_version: int, limit: int
-    ) -> NDArray[np.float64]:
-        """Latencies (ms) of the newest ``limit`` requests ``version`` answered under one split."""
-        rows = self._db.fetchall(
-            "SELECT latency_ms FROM predictions WHERE id > ? AND model_version = ?"
-            " AND weights_version = ? AND assignment = ? ORDER BY id DESC LIMIT ?",
-            (after_id, version, weights_version, ROUTED, limit),
-        )
-        return np.array([r[0] for r in rows], dtype=np.float64)
-
     def epoch_latency_samples(
         self, after_id: int, version: str, weights_version: int, limit: int
     ) -> list[tuple[float, int, str | None]]:
