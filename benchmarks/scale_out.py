@@ -10,17 +10,24 @@ CPU: read the ratios, not the absolute numbers. Needs root, iproute2, postgresql
 
 Run: .venv/bin/python benchmarks/scale_out.py [--duration 10] [--connections 16]
      [--replicas 1,2,3] [--configurations before,durable-1,off-8,durable-4,durable] [--no-sqlite]
+     [--today REF]
+
+--today REF adds the configuration "today": the code of git revision REF (checked out into a
+temporary worktree, run from its src/ with this venv) with its own defaults and
+synchronous_commit=off, the figure a release is measured against in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import re
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import requests
@@ -175,7 +182,40 @@ def main() -> None:
         "--configurations", default="before,durable", help=f"of {','.join(CONFIGURATIONS)}"
     )
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite line")
+    parser.add_argument("--today", metavar="REF", help="git revision measured as 'today'")
     args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        if args.today:
+            CONFIGURATIONS["today"] = (
+                f"synchronous_commit=off, the code of {args.today} (today)",
+                {
+                    "MLOPS_DB_DURABLE_COMMIT": "false",
+                    "PYTHONPATH": str(stack.enter_context(worktree(args.today)) / "src"),
+                },
+            )
+        run(args)
+
+
+@contextlib.contextmanager
+def worktree(ref: str) -> Iterator[Path]:
+    """A detached checkout of ``ref`` in a temporary folder, removed afterwards."""
+    repo = str(HERE.parent)
+    with tempfile.TemporaryDirectory(prefix="mlops-today-") as parent:
+        folder = Path(parent) / "tree"
+        subprocess.run(
+            ["git", "-C", repo, "worktree", "add", "--detach", str(folder), ref],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        try:
+            yield folder
+        finally:
+            subprocess.run(
+                ["git", "-C", repo, "worktree", "remove", "--force", str(folder)],
+                check=False, capture_output=True,
+            )  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> None:
     counts = [int(count) for count in args.replicas.split(",")]
     names = args.configurations.split(",")
     reason = skip_reason()

@@ -15,18 +15,29 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mlops_pipeline.storage.database import DuplicateKey, Params, StoreUnavailable
 
 MAX_GROUP = 64  # rows per statement: bounds the statement's size and one leader's extra wait
 
 
-@dataclass
+def _held() -> threading.Lock:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
+@dataclass(eq=False)
 class _Slot:
     params: Params
     done: bool = False
     error: BaseException | None = None
+    # Held from birth; released once by a leader: the row is written (done) or this thread
+    # leads next. One wake-up per waiting thread: a shared condition would wake every waiter
+    # after every commit, and the ones left queued would go back to sleep, which on a busy
+    # worker costs as much CPU as the requests themselves.
+    wake: threading.Lock = field(default_factory=_held)
 
 
 class GroupCommit:
@@ -39,37 +50,49 @@ class GroupCommit:
         self._max_group = max_group
         self._queue: list[_Slot] = []
         self._leading = False
-        self._changed = threading.Condition(threading.Lock())
+        self._mutex = threading.Lock()
 
     @property
     def waiting(self) -> int:
         """Rows queued behind the commit in flight."""
-        with self._changed:
+        with self._mutex:
             return len(self._queue)
 
     def append(self, params: Params) -> None:
         """Returns once the row is committed; raises what its commit raised."""
         slot = _Slot(params)
-        with self._changed:
+        with self._mutex:
             self._queue.append(slot)
-            # Lead until this row is written: a group holds at most max_group rows, so the one
-            # this thread writes may not hold its own row (more waiting than a group takes).
-            while not slot.done:
-                if self._leading:
-                    self._changed.wait()
-                    continue
-                self._leading = True
-                group, self._queue = self._queue[: self._max_group], self._queue[self._max_group :]
-                self._changed.release()
+            follow, self._leading = self._leading, True
+        if follow:
+            slot.wake.acquire()
+        if not slot.done:
+            self._lead(slot)
+        self._outcome(slot)
+
+    def _lead(self, own: _Slot) -> None:
+        """Writes groups from the queue's head until ``own`` is written, then hands over."""
+        try:
+            # A group holds at most max_group rows, so the one written may not hold own.
+            while not own.done:
+                with self._mutex:
+                    group = self._queue[: self._max_group]
+                    del self._queue[: self._max_group]
                 try:
                     self._write(group)
                 finally:
-                    self._changed.acquire()
                     for member in group:
                         member.done = True
+                        if member is not own:
+                            member.wake.release()
+        finally:
+            with self._mutex:
+                if own in self._queue:  # interrupted before its group: nobody will write it
+                    self._queue.remove(own)
+                if self._queue:
+                    self._queue[0].wake.release()  # the oldest waiter leads the next group
+                else:
                     self._leading = False
-                    self._changed.notify_all()
-        return self._outcome(slot)
 
     def _write(self, group: list[_Slot]) -> None:
         try:
