@@ -27,13 +27,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import requests
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
+from revisions import checkout, revision_env  # noqa: E402
+
 from mlops_pipeline.config import load_catalogue  # noqa: E402
 from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
 from mlops_pipeline.training.trainer import train_all  # noqa: E402
@@ -190,29 +191,10 @@ def main() -> None:
                 f"synchronous_commit=off, the code of {args.today} (today)",
                 {
                     "MLOPS_DB_DURABLE_COMMIT": "false",
-                    "PYTHONPATH": str(stack.enter_context(worktree(args.today)) / "src"),
+                    **revision_env(stack.enter_context(checkout(args.today))),
                 },
             )
         run(args)
-
-
-@contextlib.contextmanager
-def worktree(ref: str) -> Iterator[Path]:
-    """A detached checkout of ``ref`` in a temporary folder, removed afterwards."""
-    repo = str(HERE.parent)
-    with tempfile.TemporaryDirectory(prefix="mlops-today-") as parent:
-        folder = Path(parent) / "tree"
-        subprocess.run(
-            ["git", "-C", repo, "worktree", "add", "--detach", str(folder), ref],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        try:
-            yield folder
-        finally:
-            subprocess.run(
-                ["git", "-C", repo, "worktree", "remove", "--force", str(folder)],
-                check=False, capture_output=True,
-            )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> None:

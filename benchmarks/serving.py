@@ -1,13 +1,17 @@
 """Serving benchmark: in-process latency, 10,000-row batch, and wrk throughput vs bare Flask.
 
 Every ratio compares servers measured in the same run, in interleaved rounds.
-Run: .venv/bin/python benchmarks/serving.py [--duration 10] [--rounds 3]
+Run: .venv/bin/python benchmarks/serving.py [--duration 10] [--rounds 3] [--before REF]
+
+--before REF also serves the code of git revision REF (a temporary worktree, this venv) beside
+this checkout's, on its own log, and measures its /predict and V2 in the same interleaved rounds.
 Prints numbers; asserts nothing. Needs `wrk` (Debian package) on PATH.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -24,6 +28,8 @@ import requests
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
+from revisions import checkout, revision_env  # noqa: E402
+
 from mlops_pipeline.artifacts import load_bundle, load_skops  # noqa: E402
 from mlops_pipeline.config import load_catalogue  # noqa: E402
 from mlops_pipeline.serving.inference import OnnxPredictor  # noqa: E402
@@ -101,6 +107,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of each server")
     parser.add_argument("--iterations", type=int, default=20_000)
+    parser.add_argument("--before", metavar="REF", help="git revision served beside this one")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -110,7 +117,9 @@ def main() -> None:
     train_all(load_iris_dataset(), load_catalogue(), artifacts)
     in_process(artifacts, "v2", args.iterations)
 
-    ports = {name: free_port() for name in ("mlops serve", "bare gunicorn", "bare granian")}
+    names = ["mlops serve", "bare gunicorn", "bare granian"] + (["before"] if args.before else [])
+    ports = {name: free_port() for name in names}
+    stack = contextlib.ExitStack()
     env = {
         **os.environ,
         "MLOPS_ARTIFACTS_DIR": str(artifacts),
@@ -147,13 +156,30 @@ def main() -> None:
             env,
         ),
     ]  # fmt: skip
+    if args.before:
+        tree = stack.enter_context(checkout(args.before))
+        before_env = {**env, **revision_env(tree), "MLOPS_DB_PATH": str(workdir / "before.db")}
+        subprocess.run(
+            [sys.executable, "-m", "mlops_pipeline.cli", "db", "upgrade"],
+            env=before_env, check=True,
+        )  # fmt: skip
+        processes.append(
+            start(
+                [sys.executable, "-m", "mlops_pipeline.cli", "serve", "--workers", "2",
+                 "--port", str(ports["before"])],
+                before_env,
+                workdir / "access-before.log",
+            )
+        )  # fmt: skip
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:
         wait_until_ready(urls["mlops serve"] + "/ready")
+        if args.before:
+            wait_until_ready(urls["before"] + "/ready")
         for name in ("bare gunicorn", "bare granian"):
             wait_until_ready(urls[name] + "/predict", method="POST")
         batch(urls["mlops serve"])
-        throughput(urls, args.duration, args.rounds)
+        throughput(urls, args.duration, args.rounds, args.before)
         rows = requests.get(
             urls["mlops serve"] + "/predictions?limit=1",
             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
@@ -164,6 +190,7 @@ def main() -> None:
         for process in processes:
             process.terminate()
             process.wait(timeout=20)
+        stack.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -191,7 +218,7 @@ def batch(api_url: str) -> None:
     )
 
 
-def throughput(urls: dict[str, str], duration: int, rounds: int) -> None:
+def throughput(urls: dict[str, str], duration: int, rounds: int, before: str | None) -> None:
     runs: dict[str, list[tuple[float, float, float, int]]] = {}
     targets = {
         "mlops serve /predict": (urls["mlops serve"] + "/predict", "post_predict.lua"),
@@ -202,6 +229,12 @@ def throughput(urls: dict[str, str], duration: int, rounds: int) -> None:
         "bare Flask, gunicorn sync x2": (urls["bare gunicorn"] + "/predict", "post_predict.lua"),
         "bare Flask, granian x2": (urls["bare granian"] + "/predict", "post_predict.lua"),
     }
+    if before:
+        targets[f"{before[:12]} /predict"] = (urls["before"] + "/predict", "post_predict.lua")
+        targets[f"{before[:12]} V2 infer"] = (
+            urls["before"] + "/v2/models/iris/infer",
+            "post_v2_infer.lua",
+        )
     for url, script in targets.values():  # warm up
         wrk(url, 2, script)
     for _ in range(rounds):  # interleaved, so a busy moment of the host hits every server
@@ -223,6 +256,10 @@ def throughput(urls: dict[str, str], duration: int, rounds: int) -> None:
         "  V2 infer / /predict:        "
         f"{medians['mlops serve V2 infer'] / medians['mlops serve /predict']:.2f}x"
     )
+    if before:
+        for route in ("/predict", "V2 infer"):
+            ratio = medians[f"mlops serve {route}"] / medians[f"{before[:12]} {route}"]
+            print(f"  {route} / {before[:12]}:{' ' * (14 - len(route))}{ratio:.2f}x")
 
 
 if __name__ == "__main__":
