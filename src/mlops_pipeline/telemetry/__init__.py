@@ -1,0 +1,1 @@
+"""Telemetry for operators: OpenTelemetry traces (Prometheus metrics live in monitoring/)."""
