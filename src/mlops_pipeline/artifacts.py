@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops_pipeline.version_metadata import VersionMetadata
+
 MANIFEST = "manifest.json"
 TRAINING_STATS = "training_stats.json"
 MODEL_SKOPS = "model.skops"
@@ -35,7 +37,7 @@ class ArtifactError(RuntimeError):
 @dataclass(frozen=True)
 class VersionArtifacts:
     name: str
-    metadata: dict[str, Any]
+    metadata: VersionMetadata
     onnx_bytes: bytes
 
 
@@ -157,7 +159,9 @@ def load_bundle(root: Path) -> ArtifactBundle:
     versions = {}
     for name in manifest["versions"]:
         onnx_bytes = _read_verified(root, f"{name}/{MODEL_ONNX}", files)
-        versions[name] = VersionArtifacts(name, read_json(f"{name}/{METADATA}"), onnx_bytes)
+        versions[name] = VersionArtifacts(
+            name, VersionMetadata.parse(read_json(f"{name}/{METADATA}")), onnx_bytes
+        )
     return ArtifactBundle(
         root=root,
         manifest=manifest,

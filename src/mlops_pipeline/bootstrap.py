@@ -171,7 +171,7 @@ def build_components(
     store = storage.predictions if storage is not None else None
     metrics.initialise(
         {
-            name: (version.metadata["algorithm"], version.metadata["files"]["model.onnx"])
+            name: (version.metadata.algorithm or "unknown", version.metadata.onnx_file_hash or "")
             for name, version in bundle.versions.items()
         },
         bundle.class_names,
@@ -184,7 +184,7 @@ def build_components(
         metrics,
         feature_names=bundle.feature_names,
         class_names=bundle.class_names,
-        model_metadata={name: version.metadata for name, version in bundle.versions.items()},
+        model_metadata={name: version.metadata.raw for name, version in bundle.versions.items()},
         feature_ranges={
             name: {key: stats[key] for key in ("min", "max", "mean")}
             for name, stats in bundle.training_stats["features"].items()

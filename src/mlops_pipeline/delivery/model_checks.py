@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from mlops_pipeline.version_metadata import VersionMetadata
+
 if TYPE_CHECKING:
     from mlops_pipeline.config import Settings
 
@@ -68,14 +70,14 @@ class RegistrationLimits:
 
 
 def size_problem(
-    onnx_bytes: bytes, metadata: dict[str, Any], limits: RegistrationLimits
+    onnx_bytes: bytes, metadata: VersionMetadata, limits: RegistrationLimits
 ) -> str | None:
     if len(onnx_bytes) > limits.max_model_bytes:
         return (
             f"model.onnx has {len(onnx_bytes)} bytes; at most {limits.max_model_bytes}"
             " are accepted (MLOPS_MODEL_MAX_BYTES)"
         )
-    size = len(json.dumps(metadata, separators=(",", ":")).encode())
+    size = len(json.dumps(metadata.raw, separators=(",", ":")).encode())
     if size > limits.max_metadata_bytes:
         # GET /models serves it to anyone: an oversized one would make every call that large.
         return (

@@ -70,7 +70,7 @@ def register_folder(
     )
     if problem is not None:
         raise RegistrationRefused(f"refusing to register {version}: {problem}")
-    model = RegisteredModel(version, "active", digest, artifacts.metadata, now, now, actor)
+    model = RegisteredModel(version, "active", digest, artifacts.metadata.raw, now, now, actor)
     n_classes = len(served.class_names)
     try:
         predictor = load_registered(
@@ -86,7 +86,7 @@ def register_folder(
         ) from exc
     try:
         storage.models.register(
-            version, artifacts.onnx_bytes, digest, artifacts.metadata, actor, now,
+            version, artifacts.onnx_bytes, digest, artifacts.metadata.raw, actor, now,
             reference=drift_reference(bundle.training_stats),
         )  # fmt: skip
     except DuplicateKey:

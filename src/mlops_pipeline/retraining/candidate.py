@@ -34,8 +34,6 @@ def lineage_of(
     since: float,
     comparison: Comparison,
 ) -> dict[str, Any]:
-    lineage = champion.metadata.get("lineage") or {}
-    champion_data = lineage.get("base_data") or champion.metadata.get("training_data") or {}
     sha256 = base.content_hash()
     return {
         "run_id": run.id,
@@ -44,7 +42,7 @@ def lineage_of(
             "source": base.source,
             "sha256": sha256,
             "rows": len(base.labels),
-            "same_as_champion": sha256 == champion_data.get("sha256"),
+            "same_as_champion": sha256 == champion.metadata.base_data_sha256,
         },
         "production_labels": {
             "count": len(rows.labels),

@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mlops_pipeline.artifacts import ArtifactBundle
 from mlops_pipeline.config import ModelVersionSpec
 from mlops_pipeline.storage import Storage
 from mlops_pipeline.storage.models import ACTIVE, RETIRED
 from mlops_pipeline.training.data import DataError, Dataset, load_csv_dataset, load_iris_dataset
+from mlops_pipeline.version_metadata import VersionMetadata
 
 DEFAULT_SEED = 42
 
@@ -26,7 +26,7 @@ class Champion:
     version: str
     weight: float
     onnx_bytes: bytes
-    metadata: dict[str, Any]
+    metadata: VersionMetadata
 
 
 def find_champion(storage: Storage, served: ArtifactBundle) -> Champion:
@@ -48,15 +48,16 @@ def find_champion(storage: Storage, served: ArtifactBundle) -> Champion:
     onnx = storage.models.onnx(version)
     if onnx is None:
         raise RetrainRefused(f"the champion {version} has no stored model bytes")
-    return Champion(version, weights.get(version, 0.0), onnx, registered[version].metadata)
+    metadata = VersionMetadata.parse(registered[version].metadata)
+    return Champion(version, weights.get(version, 0.0), onnx, metadata)
 
 
 def recipe(champion: Champion, name: str) -> tuple[ModelVersionSpec, int]:
     """The champion's algorithm and parameters for a version called ``name``, and its seed."""
-    params = dict(champion.metadata.get("params") or {})
+    params = champion.metadata.params
     seed = int(params.pop("random_state", DEFAULT_SEED))
-    algorithm = champion.metadata.get("algorithm")
-    if not isinstance(algorithm, str):
+    algorithm = champion.metadata.algorithm
+    if algorithm is None:
         raise RetrainRefused(f"{champion.version}'s metadata names no algorithm")
     return ModelVersionSpec(name=name, algorithm=algorithm, weight=0.0, params=params), seed
 
@@ -81,11 +82,7 @@ def base_dataset(
     are class indices into them.
     """
     # A retrained champion learnt base data + production rows: its lineage names the base data.
-    lineage = champion.metadata.get("lineage") or {}
-    recorded = lineage.get("base_data") if isinstance(lineage, dict) else None
-    if not isinstance(recorded, dict):
-        recorded = champion.metadata.get("training_data") or {}
-    source = str(recorded.get("source", ""))
+    source = champion.metadata.base_data_source
     try:
         if path is not None:
             dataset = load_csv_dataset(path, target)
@@ -111,11 +108,7 @@ def last_label_used(storage: Storage) -> tuple[str, float] | None:
     """(version, newest label time) of the newest retrain registered, from its lineage."""
     newest: tuple[str, float] | None = None
     for model in storage.models.catalog():
-        lineage = model.metadata.get("lineage")
-        if not isinstance(lineage, dict):
-            continue
-        labels = lineage.get("production_labels") or {}
-        last = labels.get("last_labelled_at") if isinstance(labels, dict) else None
-        if isinstance(last, int | float) and (newest is None or last > newest[1]):
-            newest = (model.version, float(last))
+        last = VersionMetadata.parse(model.metadata).last_labelled_at
+        if last is not None and (newest is None or last > newest[1]):
+            newest = (model.version, last)
     return newest

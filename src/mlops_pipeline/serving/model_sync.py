@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
@@ -20,6 +19,7 @@ from mlops_pipeline.serving.inference import OnnxPredictor
 from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.storage.models import ACTIVE, RETIRED, ModelStore
 from mlops_pipeline.storage.records import RegisteredModel
+from mlops_pipeline.version_metadata import VersionMetadata
 
 logger = logging.getLogger(__name__)
 
@@ -28,15 +28,14 @@ class ModelRefused(ValueError):
     """A registered version this replica will not serve, and why."""
 
 
-def declared_hash_problem(metadata: dict[str, Any], digest: str) -> str | None:
+def declared_hash_problem(metadata: VersionMetadata, digest: str) -> str | None:
     """The hash metadata.json records for model.onnx against the bytes' own: both named."""
-    files = metadata.get("files")
-    declared = files.get("model.onnx") if isinstance(files, dict) else None
+    declared = metadata.onnx_file_hash
     if declared is None or declared == digest:
         return None
     return (
         f"model.onnx has SHA-256 {digest[:12]}, but metadata.json records"
-        f" {str(declared)[:12]}; refusing bytes that changed"
+        f" {declared[:12]}; refusing bytes that changed"
     )
 
 
@@ -52,7 +51,7 @@ def load_registered(
             f"{model.version}: model.onnx has SHA-256 {digest[:12]}, registered as"
             f" {str(model.sha256)[:12]}; refusing bytes that changed"
         )
-    problem = declared_hash_problem(model.metadata, digest)
+    problem = declared_hash_problem(VersionMetadata.parse(model.metadata), digest)
     if problem is not None:
         raise ModelRefused(f"{model.version}: {problem}")
     try:
