@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -101,3 +102,57 @@ def test_spans_reach_a_real_receiver_as_children_of_the_callers_traceparent(
     assert request.attributes == {"http.request.method": "POST", "mlops.request_id": "r-1"}
     assert model.attributes == {"mlops.model_version": "v1"}
     assert not tracing.tracing_on()
+
+
+def test_route_matcher_names_documented_routes_only() -> None:
+    from mlops_pipeline.telemetry.wsgi import route_matcher
+
+    match = route_matcher(["/predict", "/v2/models/{name}/infer", "/v2/models/{name}/ready"])
+    assert match("/predict") == "/predict"
+    assert match("/v2/models/iris/infer") == "/v2/models/{name}/infer"
+    assert match("/v2/models/a/b/infer") is None  # a parameter is one path segment
+    assert match("/predict/../admin") is None
+    assert match("/" + "x" * 5000) is None
+
+
+def test_a_request_span_carries_route_status_request_id_and_the_callers_trace(
+    receiver: Receiver,
+) -> None:
+    from mlops_pipeline.telemetry.wsgi import traced
+
+    def app(environ: dict[str, object], start_response: Any) -> list[bytes]:
+        with tracing.span("model.predict"):
+            start_response("200 OK", [("X-Request-ID", "r-42"), ("Content-Length", "2")])
+        return [b"o", b"k"]
+
+    assert tracing.start_tracing("mlops-api", {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint})
+    try:
+        wrapped = traced(app, ["/predict"])
+        statuses: list[str] = []
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/predict",
+            "HTTP_TRACEPARENT": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01",
+        }
+        body = wrapped(environ, lambda status, headers, *exc: statuses.append(status))
+        assert list(body) == [b"ok"]
+        assert statuses == ["200 OK"]
+        wrapped({"REQUEST_METHOD": "GET", "PATH_INFO": "/nowhere/x1"}, lambda *a: None)
+    finally:
+        tracing.stop_tracing()
+    received = receiver.wait_for(lambda spans: len(spans) >= 4)
+    spans = {(span.name, span.trace_id == CALLER_TRACE): span for span in received}
+    request, model = spans["POST /predict", True], spans["model.predict", True]
+    unknown = spans["GET", False]
+    assert request.trace_id == CALLER_TRACE
+    assert request.parent_span_id == CALLER_SPAN
+    assert model.parent_span_id == request.span_id
+    assert request.attributes == {
+        "http.request.method": "POST",
+        "http.route": "/predict",
+        "http.response.status_code": 200,
+        "mlops.request_id": "r-42",
+    }
+    assert unknown.attributes == {"http.request.method": "GET"}  # no client-made name
+    assert unknown.trace_id != CALLER_TRACE
+    assert unknown.parent_span_id == ""
