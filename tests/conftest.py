@@ -12,13 +12,13 @@ from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
 from mlops_pipeline.api import create_app
-from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
 from mlops_pipeline.bootstrap import Components, build_components
 from mlops_pipeline.config import Settings, database_url, load_catalogue
 from mlops_pipeline.experiment.service import ExperimentService
 from mlops_pipeline.monitoring.drift_monitor import DriftMonitor
 from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.protocol.access_log import AccessLog
 from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.storage import Storage, open_storage
 from mlops_pipeline.storage.schema import upgrade

@@ -19,12 +19,12 @@ from onnx import TensorProto, helper
 from prometheus_client import CollectorRegistry
 from tritonclient.utils import InferenceServerException
 
-from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.artifacts import sha256_bytes, write_manifest
 from mlops_pipeline.bootstrap import Components
 from mlops_pipeline.cli.main import main
 from mlops_pipeline.config import Settings
 from mlops_pipeline.errors import InferenceTimeout, InvalidModelAnswer, ModelFailure
+from mlops_pipeline.protocol.access_log import AccessLog
 from mlops_pipeline.rpc.server import grpc_server
 from mlops_pipeline.rpc.service import InferenceServicer
 from mlops_pipeline.serving.inference import AnswerProblem, OnnxPredictor, check_answer

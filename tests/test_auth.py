@@ -11,10 +11,10 @@ from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
 from mlops_pipeline.api import create_app
-from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.config import Settings
 from mlops_pipeline.experiment.service import ExperimentService
 from mlops_pipeline.monitoring.drift_monitor import DriftMonitor
+from mlops_pipeline.protocol.access_log import AccessLog
 from mlops_pipeline.serving.service import PredictionService
 
 from helpers import ADMIN, ADMIN_TOKEN, FEEDBACK, FEEDBACK_TOKEN, JSON, SETOSA_ROW

@@ -174,10 +174,10 @@ def grpc_backend(artifacts_dir: Path, tmp: Path) -> Iterator[str]:
     """The real V2 gRPC service in process on a free port; yields its address."""
     from prometheus_client import CollectorRegistry
 
-    from mlops_pipeline.api.access_log import AccessLog
     from mlops_pipeline.bootstrap import build_components
     from mlops_pipeline.config import database_url
     from mlops_pipeline.monitoring.metrics import Metrics
+    from mlops_pipeline.protocol.access_log import AccessLog
     from mlops_pipeline.rpc.server import grpc_server
     from mlops_pipeline.rpc.service import InferenceServicer
     from mlops_pipeline.storage.schema import upgrade

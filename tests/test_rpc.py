@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry
 from tritonclient.grpc import service_pb2 as wire  # tritonclient's own messages: black box
 from tritonclient.utils import InferenceServerException
 
-from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.config import Settings
+from mlops_pipeline.protocol.access_log import AccessLog
 from mlops_pipeline.rpc.server import grpc_server
 from mlops_pipeline.rpc.service import InferenceServicer
 from mlops_pipeline.serving.service import PredictionService

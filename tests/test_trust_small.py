@@ -22,13 +22,13 @@ from prometheus_client import CollectorRegistry
 from tritonclient.grpc import service_pb2 as wire
 from werkzeug.serving import make_server
 
-from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.cli.main import main
 from mlops_pipeline.config import Settings
 from mlops_pipeline.credentials import token_problems
 from mlops_pipeline.delivery.registration import RegistrationRefused, register_folder
 from mlops_pipeline.monitoring.alert_webhook import DriftWebhook
 from mlops_pipeline.monitoring.leader import status_server
+from mlops_pipeline.protocol.access_log import AccessLog
 from mlops_pipeline.rpc.server import grpc_server
 from mlops_pipeline.rpc.service import SERVICE, InferenceServicer
 from mlops_pipeline.serving.service import PredictionService

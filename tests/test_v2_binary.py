@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from flask.testing import FlaskClient
 
-from mlops_pipeline.api.v2_protocol import (
+from mlops_pipeline.errors import ApiError, BatchTooLarge
+from mlops_pipeline.protocol.v2 import (
     Output,
     ProtocolError,
     parse_infer_request,
     requested_outputs,
     split_binary_body,
 )
-from mlops_pipeline.errors import ApiError, BatchTooLarge
 
 from helpers import ADMIN, SETOSA_ROW
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from flask.testing import FlaskClient
 
-from mlops_pipeline.api.v2_protocol import ProtocolError, parse_infer_request
 from mlops_pipeline.errors import ApiError, BatchTooLarge
+from mlops_pipeline.protocol.v2 import ProtocolError, parse_infer_request
 
 from helpers import ADMIN, SETOSA_ROW
 

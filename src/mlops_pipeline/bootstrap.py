@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry
 
 from mlops_pipeline.api import create_app
-from mlops_pipeline.api.access_log import AccessLog
-from mlops_pipeline.api.clients import ClientKeys
 from mlops_pipeline.api.inference import WSGIApp
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
 from mlops_pipeline.config import Settings, database_url, worker_threads
@@ -24,6 +22,8 @@ from mlops_pipeline.monitoring.leader import LeaderElection, Monitor, Task, moni
 from mlops_pipeline.monitoring.metrics import Metrics, exposition_registry, multiprocess_enabled
 from mlops_pipeline.monitoring.reference import ChampionReference
 from mlops_pipeline.monitoring.retention import DAY, LogPruner, Policy
+from mlops_pipeline.protocol.access_log import AccessLog
+from mlops_pipeline.protocol.clients import ClientKeys
 from mlops_pipeline.retraining.service import Retrainer, retrain_plan
 from mlops_pipeline.retraining.worker import RetrainWorker
 from mlops_pipeline.serving.inference import OnnxPredictor

@@ -9,7 +9,6 @@ from flask import Flask, Response, jsonify, request
 from prometheus_client import CollectorRegistry
 from werkzeug.exceptions import HTTPException
 
-from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.api.auth import Guard
 from mlops_pipeline.api.inference import (
     MODEL_VERSION,
@@ -28,6 +27,7 @@ from mlops_pipeline.errors import ApiError, StorageUnavailable
 from mlops_pipeline.experiment.service import ExperimentService
 from mlops_pipeline.monitoring.drift_monitor import DriftMonitor
 from mlops_pipeline.monitoring.metrics import bounded_method
+from mlops_pipeline.protocol.access_log import AccessLog
 from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.serving.shadow import ShadowSwitch
 from mlops_pipeline.storage import StoreUnavailable

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from flask import request
 from pydantic import SecretStr
 
-from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.config import Settings
 from mlops_pipeline.errors import (
     AdminDisabled,
@@ -23,6 +22,8 @@ from mlops_pipeline.errors import (
     Unauthorized,
 )
 from mlops_pipeline.monitoring.metrics import bounded_method
+from mlops_pipeline.protocol.access_log import AccessLog
+from mlops_pipeline.protocol.clients import presented_token
 from mlops_pipeline.serving.validation import has_control_characters
 
 MAX_ACTOR_LENGTH = 64
@@ -98,17 +99,6 @@ class Guard:
             path=request.path,
             client=request.remote_addr,
         )
-
-
-def presented_token(header: str | None) -> bytes | None:
-    """The token exactly as sent after 'Bearer ' (no stripping: ' x' is not 'x')."""
-    if not header:
-        return None
-    scheme, separator, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not separator or not token:
-        return None
-    # WSGI hands headers over as latin-1 strings; this recovers the bytes on the wire.
-    return token.encode("latin-1", "replace")
 
 
 def actor_name() -> str:

@@ -19,15 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.api.bodies import is_json_media_type, parse_json, read_body, read_json
-from mlops_pipeline.api.clients import ClientKeys, anonymous_identity
-from mlops_pipeline.api.v2_protocol import (
-    ModelNotFound,
-    infer_response,
-    parse_infer_request,
-    split_binary_body,
-)
 from mlops_pipeline.config import Settings
 from mlops_pipeline.errors import (
     ApiError,
@@ -39,6 +31,14 @@ from mlops_pipeline.errors import (
     WrongFeatureCount,
 )
 from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.protocol.access_log import AccessLog
+from mlops_pipeline.protocol.clients import ClientKeys, anonymous_identity
+from mlops_pipeline.protocol.v2 import (
+    ModelNotFound,
+    infer_response,
+    parse_infer_request,
+    split_binary_body,
+)
 from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.serving.validation import PredictRequest, parse_predict_request
 from mlops_pipeline.storage import StoreUnavailable

@@ -16,10 +16,6 @@ from mlops_pipeline.api.auth import Guard, Role
 from mlops_pipeline.api.bodies import int_parameter, read_json
 from mlops_pipeline.api.inference import MODEL_VERSION, InferenceEndpoints
 from mlops_pipeline.api.openapi import openapi_spec
-from mlops_pipeline.api.v2_protocol import (
-    ModelNotFound,
-    model_metadata,
-)
 from mlops_pipeline.config import Settings
 from mlops_pipeline.delivery.service import RolloutService
 from mlops_pipeline.errors import (
@@ -31,6 +27,10 @@ from mlops_pipeline.errors import (
 )
 from mlops_pipeline.experiment.service import ExperimentService
 from mlops_pipeline.monitoring.drift_monitor import DriftMonitor
+from mlops_pipeline.protocol.v2 import (
+    ModelNotFound,
+    model_metadata,
+)
 from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.serving.shadow import SHADOW_SETTING, ShadowSwitch
 from mlops_pipeline.serving.validation import (

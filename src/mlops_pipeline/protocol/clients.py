@@ -1,6 +1,7 @@
 """Who is predicting: the name of a prediction key, or a bounded anonymous identity.
 
-Framework-free, so the WSGI fast path and the gRPC servicer share it. The identity is logged with
+Framework-free, so the WSGI fast path and the gRPC servicer share it (the admin and feedback
+roles' HTTP guard reads bearer tokens with ``presented_token`` too). The identity is logged with
 every answered request; drift and rollout evidence bound each identity's share, so one caller
 cannot steer a deployment however much it sends.
 """
@@ -11,7 +12,6 @@ import hashlib
 import hmac
 from functools import lru_cache
 
-from mlops_pipeline.api.auth import presented_token
 from mlops_pipeline.config import Settings
 from mlops_pipeline.credentials import client_keys
 from mlops_pipeline.errors import PinForbidden, Unauthorized
@@ -20,6 +20,17 @@ ANONYMOUS = "anonymous:"
 MAX_CLIENT_ID_LENGTH = 64  # the predictions.client_id column
 # "anonymous:user:" leaves this much of a user id readable; longer ids are hashed.
 MAX_READABLE_USER_ID = MAX_CLIENT_ID_LENGTH - len(ANONYMOUS) - len("user:")
+
+
+def presented_token(header: str | None) -> bytes | None:
+    """The token exactly as sent after 'Bearer ' (no stripping: ' x' is not 'x')."""
+    if not header:
+        return None
+    scheme, separator, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not separator or not token:
+        return None
+    # WSGI hands headers over as latin-1 strings; this recovers the bytes on the wire.
+    return token.encode("latin-1", "replace")
 
 
 @lru_cache(maxsize=4096)

@@ -15,13 +15,13 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from mlops_pipeline import __version__
-from mlops_pipeline.api.access_log import AccessLog
 from mlops_pipeline.api.bodies import echo
-from mlops_pipeline.api.clients import ClientKeys
 from mlops_pipeline.api.inference import client_error, new_request_id
-from mlops_pipeline.api.v2_protocol import model_metadata
 from mlops_pipeline.errors import InternalError, ModelNotFound, Unauthorized
 from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.protocol.access_log import AccessLog
+from mlops_pipeline.protocol.clients import ClientKeys
+from mlops_pipeline.protocol.v2 import model_metadata
 from mlops_pipeline.rpc.tensors import infer_response, request_rows, requested_names
 from mlops_pipeline.rpc.v2 import grpc_predict_v2_pb2 as pb
 from mlops_pipeline.serving.service import PredictionService

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from mlops_pipeline.api.v2_protocol import (
+from mlops_pipeline.protocol.v2 import (
     OUTPUT_DATATYPES,
     OUTPUT_NAMES,
     ProtocolError,
