@@ -114,25 +114,13 @@ def access_lines() -> list[bytes]:
 @pytest.fixture
 def app(
     settings: Settings,
-    service: PredictionService,
     registry: CollectorRegistry,
-    monitor: DriftMonitor,
-    experiment: ExperimentService,
     access_lines: list[bytes],
     components: Components,
 ) -> Flask:
-    log = AccessLog(write=access_lines.append)
+    """The production wiring (``components``, as bootstrap builds it) with a captured log."""
     return create_app(
-        settings,
-        service,
-        registry,
-        monitor,
-        experiment,
-        access_log=log,
-        rollouts=components.rollouts,
-        shadow_switch=components.shadow_switch,
-        runtime=components.storage.runtime if components.storage is not None else None,
-        retrains=components.storage.retrains if components.storage is not None else None,
+        settings, components, registry, access_log=AccessLog(write=access_lines.append)
     )
 
 

@@ -53,12 +53,9 @@ def make_app(settings: Settings, access_lines: list[bytes]) -> Iterator[Any]:
         built.append(components)
         app = create_app(
             changed,
-            components.service,
+            components,
             CollectorRegistry(),
-            components.monitor,
-            components.experiment,
             access_log=AccessLog(write=access_lines.append),
-            rollouts=components.rollouts,
         )
         return app, components
 

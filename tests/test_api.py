@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -155,10 +156,13 @@ class BrokenPredictor:
 
 
 def test_unexpected_failure_is_500_with_request_id_and_no_traceback(
-    settings: Settings, service: PredictionService, registry: CollectorRegistry
+    settings: Settings,
+    service: PredictionService,
+    registry: CollectorRegistry,
+    components: Components,
 ) -> None:
     service._predictors = {"v1": BrokenPredictor(), "v2": BrokenPredictor()}  # type: ignore[dict-item]
-    client = create_app(settings, service, registry).test_client()
+    client = create_app(settings, components, registry).test_client()
     response = post(client, {"features": SETOSA_ROW})
     assert response.status_code == 500
     body = response.get_json()
@@ -182,10 +186,13 @@ def test_health_ready_config_models(client: FlaskClient) -> None:
 
 
 def test_ready_is_503_when_models_are_not_loaded(
-    settings: Settings, service: PredictionService, registry: CollectorRegistry
+    settings: Settings,
+    service: PredictionService,
+    registry: CollectorRegistry,
+    components: Components,
 ) -> None:
     service._predictors = {}
-    response = create_app(settings, service, registry).test_client().get("/ready")
+    response = create_app(settings, components, registry).test_client().get("/ready")
     assert response.status_code == 503
     assert response.get_json()["code"] == "not_ready"
 
@@ -224,10 +231,10 @@ def test_metrics_endpoint_exposes_every_metric(client: FlaskClient) -> None:
 
 
 def test_app_factory_builds_independent_apps(
-    app: Flask, settings: Settings, service: PredictionService
+    app: Flask, settings: Settings, components: Components
 ) -> None:
     other_registry = CollectorRegistry()
-    other = create_app(settings, service, other_registry)
+    other = create_app(settings, components, other_registry)
     assert other is not app
     assert other.config["MAX_CONTENT_LENGTH"] == settings.max_body_bytes
 
@@ -258,9 +265,10 @@ def test_rejected_inputs_are_recorded_for_drift(client: FlaskClient) -> None:
 
 
 def test_drift_without_a_prediction_log_is_503(
-    settings: Settings, service: PredictionService, registry: CollectorRegistry
+    settings: Settings, components: Components, registry: CollectorRegistry
 ) -> None:
-    response = create_app(settings, service, registry, monitor=None).test_client().get("/drift")
+    without_log = replace(components, monitor=None)
+    response = create_app(settings, without_log, registry).test_client().get("/drift")
     assert (response.status_code, response.get_json()["code"]) == (503, "drift_unavailable")
 
 

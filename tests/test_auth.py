@@ -11,11 +11,9 @@ from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
 from mlops_pipeline.api import create_app
+from mlops_pipeline.bootstrap import Components
 from mlops_pipeline.config import Settings
-from mlops_pipeline.experiment.service import ExperimentService
-from mlops_pipeline.monitoring.drift_monitor import DriftMonitor
 from mlops_pipeline.protocol.access_log import AccessLog
-from mlops_pipeline.serving.service import PredictionService
 
 from helpers import ADMIN, ADMIN_TOKEN, FEEDBACK, FEEDBACK_TOKEN, JSON, SETOSA_ROW
 
@@ -34,10 +32,8 @@ def predict(client: FlaskClient) -> str:
 @pytest.fixture
 def build(
     settings: Settings,
-    service: PredictionService,
+    components: Components,
     registry: CollectorRegistry,
-    monitor: DriftMonitor,
-    experiment: ExperimentService,
     access_lines: list[bytes],
 ):  # type: ignore[no-untyped-def]
     """An app over the same collaborators with other token settings."""
@@ -45,7 +41,7 @@ def build(
     def make(**tokens: str | None) -> Flask:
         changed = Settings.model_validate({**settings.model_dump(), **tokens})
         log = AccessLog(write=access_lines.append)
-        return create_app(changed, service, registry, monitor, experiment, access_log=log)
+        return create_app(changed, components, registry, access_log=log)
 
     return make
 

@@ -205,12 +205,11 @@ def test_weights_need_the_admin_token(
 
 def test_admin_is_disabled_without_a_configured_token(
     settings: Settings,
-    service: PredictionService,
+    components: Components,
     registry: CollectorRegistry,
-    experiment: ExperimentService,
 ) -> None:
     open_settings = settings.model_copy(update={"admin_token": None})
-    client = create_app(open_settings, service, registry, None, experiment).test_client()
+    client = create_app(open_settings, components, registry).test_client()
     response = client.put("/config/weights", json={"v1": 0.2, "v2": 0.8}, headers=ADMIN)
     assert (response.status_code, response.get_json()["code"]) == (403, "admin_disabled")
     assert "disabled" in response.get_json()["error"]
@@ -260,9 +259,9 @@ def test_shadow_scores_in_the_background_and_reports_agreement(
     settings: Settings, shadowed: tuple[Components, CollectorRegistry]
 ) -> None:
     components, registry = shadowed
-    service, experiment = components.service, components.experiment
+    service = components.service
     assert service.shadow is not None
-    client = create_app(settings, service, registry, None, experiment).test_client()
+    client = create_app(settings, components, registry).test_client()
     answers = [predict(client, row) for row in (SETOSA_ROW, VERSICOLOR_ROW) * 20]
     assert {a["model_version"] for a in answers} == {"v1"}  # the response is the primary's
     service.shadow.drain()

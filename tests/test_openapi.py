@@ -48,17 +48,7 @@ def module_app(artifacts_dir: Any, tmp_path_factory: pytest.TempPathFactory) -> 
     registry = CollectorRegistry()
     upgrade(database_url(settings))
     components = build_components(settings, Metrics(registry))
-    return create_app(
-        settings,
-        components.service,
-        registry,
-        components.monitor,
-        components.experiment,
-        rollouts=components.rollouts,
-        shadow_switch=components.shadow_switch,
-        runtime=components.storage.runtime if components.storage is not None else None,
-        retrains=components.storage.retrains if components.storage is not None else None,
-    )
+    return create_app(settings, components, registry)
 
 
 def test_openapi_lists_every_route(client: FlaskClient, app: Flask) -> None:

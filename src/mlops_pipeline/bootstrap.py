@@ -1,10 +1,14 @@
-"""Wire the serving object graph from settings: artifacts -> predictors -> router -> service."""
+"""Wire the serving object graph from settings: artifacts -> predictors -> router -> service.
+
+The composition root: the only module that builds ``Components`` (components.py) and the
+processes serving with them (an HTTP worker, the gRPC service, the monitor).
+"""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
@@ -12,20 +16,21 @@ from prometheus_client import CollectorRegistry
 from mlops_pipeline.api import create_app
 from mlops_pipeline.api.inference import WSGIApp
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
+from mlops_pipeline.components import RETRAIN_POLL_SECONDS, Components
 from mlops_pipeline.config import Settings, database_url, worker_threads
 from mlops_pipeline.credentials import token_problems
 from mlops_pipeline.delivery.service import RolloutService
 from mlops_pipeline.experiment.service import ExperimentService
 from mlops_pipeline.monitoring.drift import Reference
-from mlops_pipeline.monitoring.drift_monitor import DriftMonitor, Refresher
-from mlops_pipeline.monitoring.leader import LeaderElection, Monitor, Task, monitor_identity
+from mlops_pipeline.monitoring.drift_monitor import DriftMonitor
+from mlops_pipeline.monitoring.leader import LeaderElection, Monitor, monitor_identity
 from mlops_pipeline.monitoring.metrics import Metrics, exposition_registry, multiprocess_enabled
 from mlops_pipeline.monitoring.reference import ChampionReference
+from mlops_pipeline.monitoring.reports import FreshReports
 from mlops_pipeline.monitoring.retention import DAY, LogPruner, Policy
 from mlops_pipeline.protocol.access_log import AccessLog
 from mlops_pipeline.protocol.clients import ClientKeys
-from mlops_pipeline.retraining.service import Retrainer, retrain_plan
-from mlops_pipeline.retraining.worker import RetrainWorker
+from mlops_pipeline.retraining.queue import RetrainQueue
 from mlops_pipeline.serving.inference import OnnxPredictor
 from mlops_pipeline.serving.model_sync import ModelSync
 from mlops_pipeline.serving.routing import ABRouter
@@ -35,6 +40,9 @@ from mlops_pipeline.storage import Storage, Timeouts, open_storage
 
 if TYPE_CHECKING:
     import grpc
+
+# Components moved to components.py; importers of it from here keep working.
+__all__ = ["RETRAIN_POLL_SECONDS", "Components", "build_components"]
 
 
 def serving_weights(settings: Settings, bundle: ArtifactBundle) -> dict[str, float]:
@@ -46,100 +54,6 @@ def serving_weights(settings: Settings, bundle: ArtifactBundle) -> dict[str, flo
             f"trained: {sorted(bundle.versions)}"
         )
     return weights
-
-
-RETRAIN_POLL_SECONDS = 2.0  # queued retrains (API, drift alert) start within this
-
-
-@dataclass(frozen=True)
-class Components:
-    service: PredictionService
-    # Both need the prediction log; None when it is switched off.
-    monitor: DriftMonitor | None
-    experiment: ExperimentService | None
-    storage: Storage | None = None
-    pruner: LogPruner | None = None
-    model_sync: ModelSync | None = None
-    rollouts: RolloutService | None = None
-    shadow_switch: ShadowSwitch | None = None
-
-    def retrainer(self, settings: Settings) -> Retrainer:
-        """Retrains into this process's storage; with a rollout, the candidate is loaded here
-        first (the rollout service checks the versions it compares are served)."""
-        storage, sync, rollouts = self.storage, self.model_sync, self.rollouts
-        if storage is None or sync is None or rollouts is None:
-            raise ValueError("retraining reads the prediction log: enable MLOPS_LOG_PREDICTIONS")
-
-        def start_rollout(candidate: str, baseline: str, actor: str) -> int:
-            sync.sync()
-            return rollouts.start(retrain_plan(candidate, baseline), actor).id
-
-        return Retrainer(storage, settings, start_rollout)
-
-    def close(self) -> None:
-        if self.service.shadow is not None:
-            self.service.shadow.stop()
-        if self.storage is not None:
-            self.storage.close()
-
-    def background_tasks(self, settings: Settings) -> list[tuple[float, Callable[[], object]]]:
-        """What a serving worker does periodically: only adopt the stored split (one indexed
-        single-row read). Drift, the experiment report and retention run in `mlops monitor`."""
-        tasks: list[tuple[float, Callable[[], object]]] = []
-        if self.model_sync is not None:  # before the split: a split may name a new version
-            tasks.append((settings.model_sync_seconds, self.model_sync.sync))
-        if self.shadow_switch is not None:
-            tasks.append((settings.model_sync_seconds, self.shadow_switch.sync))
-        if self.experiment is not None:
-            tasks.append((settings.weights_sync_seconds, self.experiment.sync_weights))
-        return tasks
-
-    def monitor_tasks(self, settings: Settings, identity: str | None = None) -> list[Task]:
-        """The leader monitor's work: reports every replica serves, and the gauges.
-
-        ``identity``: the monitor's, recorded on the retrains it runs (a new leader reclaims
-        another's)."""
-        tasks: list[Task] = []
-        drift, experiment = self.monitor, self.experiment
-        if self.model_sync is not None:
-            tasks.append(Task("models", settings.model_sync_seconds, self.model_sync.sync))
-        drift_interval = max(settings.drift_interval_seconds, 1.0)
-        if drift is not None:
-            tasks.append(
-                Task(
-                    "drift",
-                    drift_interval,
-                    lambda: {**drift.refresh().to_json(), "source": "monitor"},
-                    "drift",
-                )
-            )
-        if experiment is not None:
-
-            def experiment_report() -> dict[str, object]:
-                experiment.sync_weights()  # the report compares traffic with the current split
-                return {**experiment.report().to_json(), "source": "monitor"}
-
-            tasks.append(
-                Task(
-                    "experiment",
-                    settings.experiment_interval_seconds,
-                    experiment_report,
-                    report="experiment",
-                )
-            )
-        if self.pruner is not None:
-            tasks.append(Task("retention", settings.log_prune_interval_seconds, self.pruner.prune))
-        if self.rollouts is not None:
-            tasks.append(Task("rollout", settings.rollout_interval_seconds, self.rollouts.tick))
-        if self.storage is not None:
-            worker = RetrainWorker(
-                self.storage.retrains,
-                self.retrainer(settings),
-                finished=self.service.metrics.count_retrain,
-                holder=identity,
-            )
-            tasks.append(Task("retrain", RETRAIN_POLL_SECONDS, worker.tick, close=worker.close))
-        return tasks
 
 
 def build_components(
@@ -157,18 +71,34 @@ def build_components(
         serving_weights(settings, bundle),
         rng if rng is not None else random.Random(settings.router_seed),
     )
-    storage = (
-        open_storage(
-            database_url(settings),
-            log_durable=settings.db_durable_commit,
-            timeouts=database_timeouts(settings),
-            # Every request thread and the periodic syncs may each hold a connection.
-            pool_size=worker_threads(settings) + 3,
-        )
-        if settings.log_predictions
-        else None
+    storage = open_log(settings)
+    service = build_service(settings, bundle, predictors, router, storage, metrics)
+    if storage is None:
+        return Components(service, None, None)
+    return build_logged(settings, bundle, router, service, storage, metrics, publish_gauges)
+
+
+def open_log(settings: Settings) -> Storage | None:
+    """The prediction log's storage (connects on first use); None when it is switched off."""
+    if not settings.log_predictions:
+        return None
+    return open_storage(
+        database_url(settings),
+        log_durable=settings.db_durable_commit,
+        timeouts=database_timeouts(settings),
+        # Every request thread and the periodic syncs may each hold a connection.
+        pool_size=worker_threads(settings) + 3,
     )
-    store = storage.predictions if storage is not None else None
+
+
+def build_service(
+    settings: Settings,
+    bundle: ArtifactBundle,
+    predictors: dict[str, OnnxPredictor],
+    router: ABRouter,
+    storage: Storage | None,
+    metrics: Metrics,
+) -> PredictionService:
     metrics.initialise(
         {
             name: (version.metadata.algorithm or "unknown", version.metadata.onnx_file_hash or "")
@@ -177,10 +107,10 @@ def build_components(
         bundle.class_names,
         router.weights,
     )
-    service = PredictionService(
+    return PredictionService(
         predictors,
         router,
-        store,
+        storage.predictions if storage is not None else None,
         metrics,
         feature_names=bundle.feature_names,
         class_names=bundle.class_names,
@@ -193,67 +123,113 @@ def build_components(
         failures=storage.failures if storage is not None else None,
         inference_timeout_ms=settings.inference_timeout_ms,
     )
-    monitor = experiment = None
-    if storage is not None and store is not None:
-        experiment = ExperimentService(
-            storage,
-            router,
-            metrics,
-            versions=list(bundle.versions),
-            class_names=bundle.class_names,
-            publish_gauges=publish_gauges,
-        )
-        trained = Reference.from_training_stats(bundle.training_stats)
-        monitor = DriftMonitor(
-            trained,
-            store,
-            metrics if publish_gauges else None,
-            window=settings.drift_window,
-            min_window=settings.drift_min_window,
-            threshold=settings.drift_threshold,
-            max_client_share=settings.drift_max_client_share,
-            references=ChampionReference(
-                trained, set(bundle.versions), storage.models, stored_weights(storage, router)
-            ),
-        )
-    pruner = None
-    if storage is not None:
-        policy = Policy(
-            max_age_seconds=settings.log_retention_days * DAY,
-            max_rows=settings.log_max_rows,
-            protected_newest=settings.drift_window,
-            chunk=settings.log_prune_chunk_rows,
-        )
-        pruner = LogPruner(storage, policy, metrics, alert_bytes=settings.log_alert_bytes)
-    model_sync = rollouts = None
-    if storage is not None:
-        on_change = experiment.set_versions if experiment is not None else None
-        model_sync = ModelSync(storage.models, service, on_change)
-        model_sync.sync()  # versions registered before this process started serve from the start
-        rollouts = RolloutService(
-            storage,
-            lambda: service.versions,
-            stored_weights(storage, router),
-            metrics,
-            AccessLog(enabled=True).record,
-            publish_gauges=publish_gauges,
-        )
-    shadow_switch = None
-    if storage is not None:
-        shadow_store = storage.shadow
 
-        def make_shadow(version: str) -> ShadowScorer | None:
-            predictor = service.predictor(version)
-            return None if predictor is None else ShadowScorer(predictor, shadow_store, metrics)
 
-        def install(scorer: ShadowScorer | None) -> None:
-            service.shadow = scorer
-
-        shadow_switch = ShadowSwitch(storage.runtime, lambda: service.shadow, install, make_shadow)
-        shadow_switch.sync()
-    return Components(
-        service, monitor, experiment, storage, pruner, model_sync, rollouts, shadow_switch
+def build_logged(
+    settings: Settings,
+    bundle: ArtifactBundle,
+    router: ABRouter,
+    service: PredictionService,
+    storage: Storage,
+    metrics: Metrics,
+    publish_gauges: bool,
+) -> Components:
+    """Everything that reads or writes the prediction log, around the service."""
+    rollouts = RolloutService(
+        storage,
+        lambda: service.versions,
+        stored_weights(storage, router),
+        metrics,
+        AccessLog(enabled=True).record,
+        publish_gauges=publish_gauges,
     )
+    experiment = ExperimentService(
+        storage,
+        router,
+        metrics,
+        versions=list(bundle.versions),
+        class_names=bundle.class_names,
+        publish_gauges=publish_gauges,
+        abort_rollout=rollout_aborter(rollouts),
+    )
+    monitor = build_drift_monitor(
+        settings, bundle, router, storage, metrics if publish_gauges else None
+    )
+    pruner = LogPruner(storage, retention(settings), metrics, alert_bytes=settings.log_alert_bytes)
+    model_sync = ModelSync(storage.models, service, experiment.set_versions)
+    model_sync.sync()  # versions registered before this process started serve from the start
+    shadow_switch = build_shadow_switch(service, storage, metrics)
+    shadow_switch.sync()
+    return Components(
+        service,
+        monitor,
+        experiment,
+        storage=storage,
+        pruner=pruner,
+        model_sync=model_sync,
+        rollouts=rollouts,
+        shadow_switch=shadow_switch,
+        reports=FreshReports(storage.reports, settings.report_max_age_seconds),
+        retrains=RetrainQueue(storage.retrains),
+    )
+
+
+def build_drift_monitor(
+    settings: Settings,
+    bundle: ArtifactBundle,
+    router: ABRouter,
+    storage: Storage,
+    gauges: Metrics | None,
+) -> DriftMonitor:
+    trained = Reference.from_training_stats(bundle.training_stats)
+    return DriftMonitor(
+        trained,
+        storage.predictions,
+        gauges,
+        window=settings.drift_window,
+        min_window=settings.drift_min_window,
+        threshold=settings.drift_threshold,
+        max_client_share=settings.drift_max_client_share,
+        references=ChampionReference(
+            trained, set(bundle.versions), storage.models, stored_weights(storage, router)
+        ),
+    )
+
+
+def retention(settings: Settings) -> Policy:
+    return Policy(
+        max_age_seconds=settings.log_retention_days * DAY,
+        max_rows=settings.log_max_rows,
+        protected_newest=settings.drift_window,
+        chunk=settings.log_prune_chunk_rows,
+    )
+
+
+def rollout_aborter(rollouts: RolloutService) -> Callable[[str], int | None]:
+    """What a manual change of the split calls to take it back from a running rollout."""
+
+    def abort(actor: str) -> int | None:
+        aborted = rollouts.abort_if_running(actor)  # one that just ended is no error
+        return None if aborted is None else aborted.id
+
+    return abort
+
+
+def build_shadow_switch(
+    service: PredictionService, storage: Storage, metrics: Metrics
+) -> ShadowSwitch:
+    shadow_store = storage.shadow
+
+    def make_shadow(version: str) -> ShadowScorer | None:
+        predictor = service.predictor(version)
+        if predictor is None:
+            return None
+        return ShadowScorer(predictor, shadow_store, metrics).start()
+
+    def install(scorer: ShadowScorer | None) -> None:
+        service.shadow = scorer
+
+    return ShadowSwitch(storage.runtime, lambda: service.shadow, install, make_shadow)
 
 
 def database_timeouts(settings: Settings) -> Timeouts:
@@ -290,34 +266,42 @@ def build_shadow(
         )
     if storage is None:
         raise ValueError("shadow mode records agreement in the prediction log: enable it")
-    return ShadowScorer(predictors[settings.shadow_version], storage.shadow, metrics)
+    return ShadowScorer(predictors[settings.shadow_version], storage.shadow, metrics).start()
 
 
-def build_app(settings: Settings) -> WSGIApp:
-    """The production app: multiprocess metrics when the start script asked for them."""
+def serving_metrics() -> tuple[Metrics, CollectorRegistry]:
+    """Multiprocess metrics when the start script asked for them (workers share their files)."""
+    if multiprocess_enabled():
+        return Metrics(registry=None), exposition_registry()
+    registry = CollectorRegistry()
+    return Metrics(registry), registry
+
+
+@dataclass(frozen=True)
+class HttpWorker:
+    """One HTTP worker's app and what it runs on; ``close`` at the worker's exit (wsgi.py)."""
+
+    app: WSGIApp
+    components: Components
+
+    def close(self) -> None:
+        self.components.close()
+
+
+def build_worker(settings: Settings) -> HttpWorker:
+    """The production app, its periodic syncs started."""
     problems = token_problems(settings)
     if problems:  # `mlops serve` says so first; this guards a server started some other way
         raise ValueError("; ".join(problems))
-    if multiprocess_enabled():
-        metrics, registry = Metrics(registry=None), exposition_registry()
-    else:
-        registry = CollectorRegistry()
-        metrics = Metrics(registry)
+    metrics, registry = serving_metrics()
     components = build_components(settings, metrics, publish_gauges=False)
-    for task in components.background_tasks(settings):
-        Refresher([task]).start()
-    return create_app(
-        settings,
-        components.service,
-        registry,
-        components.monitor,
-        components.experiment,
-        reports=components.storage.reports if components.storage is not None else None,
-        rollouts=components.rollouts,
-        shadow_switch=components.shadow_switch,
-        runtime=components.storage.runtime if components.storage is not None else None,
-        retrains=components.storage.retrains if components.storage is not None else None,
-    )
+    components.start(settings)
+    return HttpWorker(create_app(settings, components, registry), components)
+
+
+def build_app(settings: Settings) -> WSGIApp:
+    """The production app alone (benchmarks); a server uses ``build_worker`` to close it."""
+    return build_worker(settings).app
 
 
 def build_grpc(settings: Settings) -> GrpcProcess:
@@ -327,9 +311,7 @@ def build_grpc(settings: Settings) -> GrpcProcess:
 
     metrics = Metrics(registry=None) if multiprocess_enabled() else Metrics(CollectorRegistry())
     components = build_components(settings, metrics, publish_gauges=False)
-    refreshers = [Refresher([task]) for task in components.background_tasks(settings)]
-    for refresher in refreshers:
-        refresher.start()
+    components.start(settings)
     servicer = InferenceServicer(
         components.service,
         metrics,
@@ -341,18 +323,15 @@ def build_grpc(settings: Settings) -> GrpcProcess:
     server, _port = grpc_server(
         servicer, settings.host, settings.grpc_port, settings.max_body_bytes
     )
-    return GrpcProcess(server, components, refreshers)
+    return GrpcProcess(server, components)
 
 
 @dataclass(frozen=True)
 class GrpcProcess:
     server: grpc.Server
     components: Components
-    refreshers: list[Refresher] = field(default_factory=list)
 
     def close(self) -> None:
-        for refresher in self.refreshers:
-            refresher.stop()
         self.components.close()
 
 

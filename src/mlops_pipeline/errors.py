@@ -209,3 +209,11 @@ class InferenceTimeout(ModelFailure):
 
     status = 504
     code = "inference_timeout"
+
+
+class StoreUnavailable(RuntimeError):
+    """The database cannot take the write (disk full, read-only, unreachable, locked too long).
+
+    Not an ApiError: the storage layer raises it, and each transport maps it to its own answer
+    (HTTP 503 with a generic message; the cause goes to the server log only).
+    """

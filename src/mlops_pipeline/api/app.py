@@ -2,69 +2,67 @@
 
 from __future__ import annotations
 
-import logging
 import time
 
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CollectorRegistry
-from werkzeug.exceptions import HTTPException
 
 from mlops_pipeline.api.auth import Guard
+from mlops_pipeline.api.error_answers import error_answer
 from mlops_pipeline.api.inference import (
     MODEL_VERSION,
     REQUEST_ID,
     STARTED,
     FastPath,
     InferenceEndpoints,
-    new_request_id,
 )
 from mlops_pipeline.api.retrains import build_retrain_blueprint
 from mlops_pipeline.api.rollouts import build_rollout_blueprint
 from mlops_pipeline.api.routes import build_blueprint
+from mlops_pipeline.components import Components
 from mlops_pipeline.config import Settings
-from mlops_pipeline.delivery.service import RolloutService
-from mlops_pipeline.errors import ApiError, StorageUnavailable
-from mlops_pipeline.experiment.service import ExperimentService
-from mlops_pipeline.monitoring.drift_monitor import DriftMonitor
-from mlops_pipeline.monitoring.metrics import bounded_method
-from mlops_pipeline.protocol.access_log import AccessLog
-from mlops_pipeline.serving.service import PredictionService
-from mlops_pipeline.serving.shadow import ShadowSwitch
-from mlops_pipeline.storage import StoreUnavailable
-from mlops_pipeline.storage.reports import ReportStore
-from mlops_pipeline.storage.retrains import RetrainStore
-from mlops_pipeline.storage.runtime import RuntimeSettings
-
-logger = logging.getLogger(__name__)
-
-# Werkzeug's exceptions for client mistakes, mapped to this API's stable error codes.
-HTTP_ERROR_CODES = {
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-}
+from mlops_pipeline.monitoring.metrics import Metrics, bounded_method
+from mlops_pipeline.protocol.access_log import AccessLog, new_request_id
 
 
 def create_app(
     settings: Settings,
-    service: PredictionService,
+    components: Components,
     registry: CollectorRegistry,
-    monitor: DriftMonitor | None = None,
-    experiment: ExperimentService | None = None,
     access_log: AccessLog | None = None,
-    reports: ReportStore | None = None,
-    rollouts: RolloutService | None = None,
-    shadow_switch: ShadowSwitch | None = None,
-    runtime: RuntimeSettings | None = None,
-    retrains: RetrainStore | None = None,
 ) -> Flask:
+    """``registry``: what /metrics exposes (the multiprocess collector under a server)."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    metrics = service.metrics
+    metrics = components.service.metrics
     log = access_log if access_log is not None else AccessLog(enabled=settings.access_log)
     guard = Guard.from_settings(settings, log)
+    add_request_hooks(app, metrics, log)
+    add_error_handlers(app, metrics)
+    endpoints = InferenceEndpoints(settings, components.service, log)
+    app.register_blueprint(build_blueprint(settings, components, registry, guard, endpoints))
+    experiment = components.experiment
+    app.register_blueprint(
+        build_rollout_blueprint(
+            components.rollouts,
+            guard,
+            settings.max_body_bytes,
+            experiment.sync_weights if experiment is not None else (lambda: None),
+        )
+    )
+    app.register_blueprint(
+        build_retrain_blueprint(components.retrains, guard, settings.max_body_bytes)
+    )
+    # The inference paths skip Flask's per-request machinery (see api/inference.py).
+    app.wsgi_app = FastPath(  # type: ignore[method-assign]
+        app.wsgi_app, endpoints, metrics, log
+    )
+    return app
+
+
+def add_request_hooks(app: Flask, metrics: Metrics, log: AccessLog) -> None:
+    """Every request Flask handles gets an id, a latency sample and an access-log line."""
 
     @app.before_request
     def start_request() -> None:
@@ -94,65 +92,12 @@ def create_app(
             )
         return response
 
-    def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
-        metrics.count_error(code)
-        return jsonify(error=message, code=code), status
 
-    @app.errorhandler(ApiError)
-    def api_error(error: ApiError) -> tuple[Response, int]:
-        return error_response(error.status, error.code, error.message)
-
-    @app.errorhandler(StoreUnavailable)
-    def storage_error(error: StoreUnavailable) -> tuple[Response, int]:
-        logger.error("storage unavailable: %s", error)
-        mapped = StorageUnavailable("the database cannot answer now; retry later")
-        return error_response(mapped.status, mapped.code, mapped.message)
-
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> tuple[Response, int]:
-        status = error.code or 500
-        code = HTTP_ERROR_CODES.get(status, "bad_request" if status < 500 else "internal_error")
-        return error_response(status, code, error.description or error.name)
+def add_error_handlers(app: Flask, metrics: Metrics) -> None:
+    """Whatever a route raises answers as api/error_answers.py decides, written by ``jsonify``
+    (Werkzeug's own exceptions, 404 and 405 among them, reach this handler too)."""
 
     @app.errorhandler(Exception)
-    def unexpected_error(error: Exception) -> tuple[Response, int]:
-        request_id = request.environ.get(REQUEST_ID, "")
-        logger.exception("unhandled error in request %s", request_id)
-        metrics.count_error("internal_error")
-        body = {
-            "error": "internal error; the server log has details",
-            "code": "internal_error",
-            "request_id": request_id,
-        }
-        return jsonify(body), 500
-
-    endpoints = InferenceEndpoints(settings, service, log)
-    app.register_blueprint(
-        build_blueprint(
-            settings,
-            service,
-            registry,
-            guard,
-            monitor,
-            experiment,
-            reports,
-            endpoints,
-            rollouts,
-            shadow_switch,
-            runtime,
-        )
-    )
-    app.register_blueprint(
-        build_rollout_blueprint(
-            rollouts,
-            guard,
-            settings.max_body_bytes,
-            experiment.sync_weights if experiment is not None else (lambda: None),
-        )
-    )
-    app.register_blueprint(build_retrain_blueprint(retrains, guard, settings.max_body_bytes))
-    # The inference paths skip Flask's per-request machinery (see api/inference.py).
-    app.wsgi_app = FastPath(  # type: ignore[method-assign]
-        app.wsgi_app, endpoints, metrics, log
-    )
-    return app
+    def error(exc: Exception) -> tuple[Response, int]:
+        status, fields = error_answer(exc, request.environ.get(REQUEST_ID, ""), metrics)
+        return jsonify(fields), status

@@ -1,11 +1,20 @@
-"""gunicorn hooks (MLOPS_SERVER=gunicorn): keep multiprocess metrics correct.
+"""gunicorn hooks (MLOPS_SERVER=gunicorn): keep multiprocess metrics correct, close workers.
 
 The WSGI entry freezes the loaded app for the garbage collector under either server.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    # In the exiting worker: stop its threads and close its connections (wsgi.py also registers
+    # this at exit; closing twice is harmless). Not loaded means the app never started.
+    entry = sys.modules.get("mlops_pipeline.wsgi")
+    if entry is not None:
+        entry.worker.close()
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -7,7 +7,6 @@ The API only queues: the leading `mlops monitor` claims the run within seconds a
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -20,16 +19,15 @@ from mlops_pipeline.errors import (
     InvalidRetrain,
     RetrainConflict,
 )
-from mlops_pipeline.storage.records import RetrainRun
-from mlops_pipeline.storage.retrains import FAILED, RetrainBusy, RetrainStore
+from mlops_pipeline.retraining.queue import FAILED, RetrainBusy, RetrainQueue, RetrainRun
 
 FIELDS = {"version", "since_days", "rollout"}
 
 
-def build_retrain_blueprint(runs: RetrainStore | None, guard: Guard, max_bytes: int) -> Blueprint:
+def build_retrain_blueprint(runs: RetrainQueue | None, guard: Guard, max_bytes: int) -> Blueprint:
     blueprint = Blueprint("retrains", __name__)
 
-    def store() -> RetrainStore:
+    def retrains() -> RetrainQueue:
         if runs is None:
             raise ExperimentUnavailable(
                 "retraining needs the prediction log (MLOPS_LOG_PREDICTIONS)"
@@ -41,7 +39,7 @@ def build_retrain_blueprint(runs: RetrainStore | None, guard: Guard, max_bytes: 
         actor = guard.require(Role.ADMIN)
         version, since_days, rollout = parse_request(read_json(request.environ, max_bytes))
         try:
-            run = store().open("api", actor, version, rollout, since_days, time.time())
+            run = retrains().queue(actor, version, rollout, since_days)
         except RetrainBusy as exc:
             raise RetrainConflict(f"{exc}; GET /retrains shows it") from None
         guard.log.event("retrain_queued", actor=actor, run_id=run.id, version=version)
@@ -51,7 +49,7 @@ def build_retrain_blueprint(runs: RetrainStore | None, guard: Guard, max_bytes: 
     def history() -> Response:
         admin = guard.admin_view()
         limit = int_parameter("limit", default=20, low=1, high=200)
-        return jsonify(retrains=[describe(run, admin) for run in store().recent(limit)])
+        return jsonify(retrains=[describe(run, admin) for run in retrains().recent(limit)])
 
     return blueprint
 

@@ -1,12 +1,13 @@
-"""Routes: parse, delegate to the service, serialize. No business logic here.
+"""Routes: parse, delegate to the services, serialize. No business logic here.
 
 Handlers close over their collaborators instead of looking them up through ``current_app``:
 each context-local lookup costs about as much as the model itself on the /predict path.
+Each area's routes are added by a function of its own; ``build_blueprint`` calls them in turn.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -16,8 +17,8 @@ from mlops_pipeline.api.auth import Guard, Role
 from mlops_pipeline.api.bodies import int_parameter, read_json
 from mlops_pipeline.api.inference import MODEL_VERSION, InferenceEndpoints
 from mlops_pipeline.api.openapi import openapi_spec
+from mlops_pipeline.components import Components
 from mlops_pipeline.config import Settings
-from mlops_pipeline.delivery.service import RolloutService
 from mlops_pipeline.errors import (
     DriftUnavailable,
     ExperimentUnavailable,
@@ -25,45 +26,28 @@ from mlops_pipeline.errors import (
     RolloutConflict,
     UnknownVersion,
 )
-from mlops_pipeline.experiment.service import ExperimentService
-from mlops_pipeline.monitoring.drift_monitor import DriftMonitor
-from mlops_pipeline.protocol.v2 import (
-    ModelNotFound,
-    model_metadata,
-)
-from mlops_pipeline.serving.service import PredictionService
-from mlops_pipeline.serving.shadow import SHADOW_SETTING, ShadowSwitch
+from mlops_pipeline.experiment.service import ExperimentService, RolloutControlsWeights
+from mlops_pipeline.protocol.v2 import check_model, model_metadata
 from mlops_pipeline.serving.validation import (
     parse_feedback,
     parse_weights,
 )
-from mlops_pipeline.storage import StoreUnavailable
-from mlops_pipeline.storage.reports import ReportStore
-from mlops_pipeline.storage.runtime import RuntimeSettings
-from mlops_pipeline.storage.weights import RolloutControlsWeights
 
 MAX_LOG_LIMIT = 1_000
 
 
 def build_blueprint(
     settings: Settings,
-    service: PredictionService,
+    components: Components,
     registry: CollectorRegistry,
     guard: Guard,
-    monitor: DriftMonitor | None,
-    experiment: ExperimentService | None = None,
-    reports: ReportStore | None = None,
     endpoints: InferenceEndpoints | None = None,
-    rollouts: RolloutService | None = None,
-    shadow_switch: ShadowSwitch | None = None,
-    runtime: RuntimeSettings | None = None,
 ) -> Blueprint:
     blueprint = Blueprint("api", __name__)
-    max_bytes = settings.max_body_bytes
-    endpoints = endpoints or InferenceEndpoints(settings, service)
+    endpoints = endpoints or InferenceEndpoints(settings, components.service)
 
     def json_body() -> Any:
-        return read_json(request.environ, max_bytes)
+        return read_json(request.environ, settings.max_body_bytes)
 
     def inference_answer(version: str | None = None) -> Response:
         # Normally answered by FastPath before Flask sees the request; the same code either way.
@@ -76,6 +60,18 @@ def build_blueprint(
     def predict() -> Response:
         return inference_answer()
 
+    add_service_routes(blueprint, components, guard)
+    add_report_routes(blueprint, settings, components)
+    add_control_routes(blueprint, components, guard, json_body)
+    add_v2_routes(blueprint, settings, components, inference_answer)
+    add_document_routes(blueprint, settings, components, registry)
+    return blueprint
+
+
+def add_service_routes(blueprint: Blueprint, components: Components, guard: Guard) -> None:
+    """Liveness, readiness and what is served."""
+    service = components.service
+
     @blueprint.get("/health")
     def health() -> Response:
         # Liveness: this process answers. Never the database: an outage is no reason to restart.
@@ -85,7 +81,7 @@ def build_blueprint(
     def ready() -> Response:
         if not service.ready:
             raise NotReady("models are not loaded")
-        if runtime is not None and not runtime.reachable():
+        if not components.database_answers():
             raise NotReady("the database does not answer")
         return jsonify(status="ready", versions=service.versions)
 
@@ -104,8 +100,27 @@ def build_blueprint(
         rows = service.recent_predictions(limit)
         return jsonify(predictions=rows, count=len(rows))
 
+
+def experiment_of(components: Components) -> ExperimentService:
+    if components.experiment is None:
+        raise ExperimentUnavailable("experiments need the prediction log (MLOPS_LOG_PREDICTIONS)")
+    return components.experiment
+
+
+def add_report_routes(blueprint: Blueprint, settings: Settings, components: Components) -> None:
+    """Drift and the experiment: the leader monitor's report while fresh, else this replica's."""
+
+    def monitor_report(name: str) -> Response | None:
+        """The leader monitor's report, byte for byte the same on every replica, while fresh.
+
+        Without a fresh one (no monitor running, as in a single process) the replica computes.
+        """
+        body = components.reports.current(name) if components.reports is not None else None
+        return None if body is None else Response(body, mimetype="application/json")
+
     @blueprint.get("/drift")
     def drift() -> Response:
+        monitor = components.monitor
         if monitor is None:
             raise DriftUnavailable(
                 "drift detection needs the prediction log (MLOPS_LOG_PREDICTIONS)"
@@ -116,53 +131,45 @@ def build_blueprint(
         latest = monitor.latest(max_age_seconds=settings.drift_interval_seconds)
         return jsonify({**latest.to_json(), "source": "replica"})
 
-    def monitor_report(name: str) -> Response | None:
-        """The leader monitor's report, byte for byte the same on every replica, while fresh.
+    @blueprint.get("/experiment")
+    def experiment_report() -> Response:
+        experiment = experiment_of(components)
+        stored = monitor_report("experiment")
+        if stored is not None:
+            return stored
+        return jsonify({**experiment.report().to_json(), "source": "replica"})
 
-        Without a fresh one (no monitor running, as in a single process) the replica computes.
-        """
-        if reports is None:
-            return None
-        try:
-            stored = reports.load(name)
-        except StoreUnavailable:
-            return None  # the replica computes its own (which may fail the same way, as a 503)
-        if stored is None or time.time() - stored.computed_at > settings.report_max_age_seconds:
-            return None
-        return Response(stored.body, mimetype="application/json")
 
-    def experiment_service() -> ExperimentService:
-        if experiment is None:
-            raise ExperimentUnavailable(
-                "experiments need the prediction log (MLOPS_LOG_PREDICTIONS)"
-            )
-        return experiment
+def add_control_routes(
+    blueprint: Blueprint, components: Components, guard: Guard, json_body: Callable[[], Any]
+) -> None:
+    """What people change at run time: labels, the split, the shadow version."""
+    service = components.service
 
     @blueprint.post("/feedback")
     def feedback() -> Response:
         guard.require(Role.FEEDBACK)
         payload = json_body()
-        results = experiment_service().record_feedback(parse_feedback(payload, service.class_names))
+        results = experiment_of(components).record_feedback(
+            parse_feedback(payload, service.class_names)
+        )
         return jsonify(results if isinstance(payload, list) else results[0])
-
-    @blueprint.get("/experiment")
-    def experiment_report() -> Response:
-        service = experiment_service()
-        stored = monitor_report("experiment")
-        if stored is not None:
-            return stored
-        return jsonify({**service.report().to_json(), "source": "replica"})
 
     @blueprint.put("/config/weights")
     def change_weights() -> Response:
         actor = guard.require(Role.ADMIN)
         weights = parse_weights(json_body(), service.versions)
-        if request.args.get("abort_rollout") == "true" and rollouts is not None:
-            aborted = rollouts.abort_if_running(actor)  # one that just ended is no error
-            if aborted is not None:
-                guard.log.event("rollout_aborted", actor=actor, rollout_id=aborted.id)
+
+        def aborted(rollout_id: int) -> None:
+            guard.log.event("rollout_aborted", actor=actor, rollout_id=rollout_id)
+
         try:
-            old, new = experiment_service().change_weights(weights, actor)
+            old, new = experiment_of(components).change_weights(
+                weights,
+                actor,
+                abort_rollout=request.args.get("abort_rollout") == "true",
+                on_abort=aborted,
+            )
         except RolloutControlsWeights:
             raise RolloutConflict(
                 "a rollout controls the split; abort it (POST /rollouts/current/abort, or PUT"
@@ -185,10 +192,9 @@ def build_blueprint(
                 f'send {{"version": V}} with V a served version {service.versions}, or null'
                 " to switch shadow scoring off"
             )
-        if shadow_switch is None or runtime is None:
+        if components.shadow_switch is None:
             raise ExperimentUnavailable("shadow scoring records to the prediction log: enable it")
-        runtime.set(SHADOW_SETTING, version, actor, time.time())
-        shadow_switch.sync()
+        components.shadow_switch.set(version, actor)
         guard.log.event("shadow_changed", actor=actor, version=version)
         return jsonify(shadow_version=version)
 
@@ -196,7 +202,7 @@ def build_blueprint(
     def weight_history() -> Response:
         guard.require(Role.ADMIN)  # actors' names and addresses
         limit = int_parameter("limit", default=100, low=1, high=MAX_LOG_LIMIT)
-        changes = experiment_service().history(limit)
+        changes = experiment_of(components).history(limit)
         return jsonify(
             changes=[
                 {
@@ -210,9 +216,18 @@ def build_blueprint(
             ]
         )
 
+
+def add_v2_routes(
+    blueprint: Blueprint,
+    settings: Settings,
+    components: Components,
+    inference_answer: Callable[[str | None], Response],
+) -> None:
+    """The Open Inference Protocol's REST face (its infer path shares /predict's code)."""
+    service = components.service
+
     def known_model(name: str) -> None:
-        if name != settings.model_name:
-            raise ModelNotFound(f"no model {name!r}; this server serves {settings.model_name!r}")
+        check_model(name, settings.model_name)
 
     @blueprint.get("/v2/health/live")
     def v2_live() -> Response:
@@ -222,7 +237,7 @@ def build_blueprint(
     def v2_ready() -> Response:
         if not service.ready:
             raise NotReady("models are not loaded")
-        if runtime is not None and not runtime.reachable():
+        if not components.database_answers():
             raise NotReady("the database does not answer")
         return jsonify(ready=True)
 
@@ -246,6 +261,12 @@ def build_blueprint(
         known_model(name)
         return inference_answer(version)
 
+
+def add_document_routes(
+    blueprint: Blueprint, settings: Settings, components: Components, registry: CollectorRegistry
+) -> None:
+    """The API's description and the Prometheus exposition."""
+    service = components.service
     spec = openapi_spec(settings.model_name, list(service.feature_names), len(service.class_names))
 
     @blueprint.get("/openapi.json")
@@ -255,5 +276,3 @@ def build_blueprint(
     @blueprint.get("/metrics")
     def metrics() -> Response:
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
-
-    return blueprint

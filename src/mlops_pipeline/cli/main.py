@@ -15,6 +15,7 @@ from mlops_pipeline.cli.common import CliError, settings_from
 from mlops_pipeline.cli.training import run_train
 from mlops_pipeline.cli.up import SERVER_FLAGS, run_up
 from mlops_pipeline.config import Settings
+from mlops_pipeline.logs import configure_logging
 
 if TYPE_CHECKING:
     from mlops_pipeline.bootstrap import Components
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    configure_logging()  # every subcommand's process (monitor, gRPC, retrain) starts here
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

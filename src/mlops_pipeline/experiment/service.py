@@ -42,7 +42,10 @@ from mlops_pipeline.storage.records import (
     StoredWeights,
     WeightChange,
 )
-from mlops_pipeline.storage.weights import VersionRetired
+from mlops_pipeline.storage.weights import RolloutControlsWeights, VersionRetired
+
+# Raised by change_weights; re-exported so callers mapping it to an answer need not import storage.
+__all__ = ["ExperimentService", "RolloutControlsWeights"]
 
 logger = logging.getLogger(__name__)
 LATENCY_SAMPLE = 10_000
@@ -62,7 +65,10 @@ class ExperimentService:
         srm_alpha: float = 0.001,
         clock: Callable[[], float] = time.time,
         publish_gauges: bool = True,
+        abort_rollout: Callable[[str], int | None] | None = None,
     ) -> None:
+        """``abort_rollout(actor)``: stop the running rollout, returning its id (None when none
+        still runs); a change of the split may ask for it first."""
         # The accuracy and sample-ratio gauges come from one place (the monitor): replicas that
         # computed their own would export disagreeing values.
         self._publish_gauges = publish_gauges
@@ -82,6 +88,7 @@ class ExperimentService:
             srm_alpha,
         )
         self._clock = clock
+        self._abort_rollout = abort_rollout
         self._applied_version = 0
         self._reported_version = 0  # the stored split last logged as one this replica can't serve
         self.sync_weights()
@@ -170,13 +177,24 @@ class ExperimentService:
         )  # fmt: skip
 
     def change_weights(
-        self, weights: dict[str, float], actor: str
+        self,
+        weights: dict[str, float],
+        actor: str,
+        abort_rollout: bool = False,
+        on_abort: Callable[[int], None] | None = None,
     ) -> tuple[dict[str, float], dict[str, float]]:
         """Store and apply a new split; return (the split it replaced, the new one).
 
         Raises RolloutControlsWeights when a rollout runs and UnknownVersion when the split gives
         traffic to a retired version (both checked in the same transaction as the write).
+        ``abort_rollout`` first stops a running rollout (one that ended meanwhile is no error);
+        ``on_abort`` hears its id before the split changes, so the abort is recorded even when
+        the change then fails (another rollout started in between).
         """
+        if abort_rollout and self._abort_rollout is not None:
+            aborted = self._abort_rollout(actor)
+            if aborted is not None and on_abort is not None:
+                on_abort(aborted)
         try:
             old, stored = self._weights.change(
                 self._router.weights, weights, actor, self._clock(), unless_rollout=True

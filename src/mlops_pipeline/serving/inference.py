@@ -124,6 +124,8 @@ class Watchdog:
         self._busy = threading.Event()
         self._pid: int | None = None
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def arm(self, options: Any, deadline: float) -> int:
         if self._pid != os.getpid():  # first use, or a forked worker: the thread did not follow
@@ -142,12 +144,28 @@ class Watchdog:
             if self._pid == os.getpid():
                 return
             self._runs, self._busy = {}, threading.Event()  # a parent's may be mid-use
+            self._stop = threading.Event()
             self._pid = os.getpid()
-            threading.Thread(target=self._watch, name="inference-budget", daemon=True).start()
+            self._thread = threading.Thread(
+                target=self._watch, args=(self._stop,), name="inference-budget", daemon=True
+            )
+            self._thread.start()
 
-    def _watch(self) -> None:
+    def close(self) -> None:
+        """End this process's thread (a worker's exit); a later ``arm`` starts a new one."""
+        with self._lock:
+            thread = self._thread if self._pid == os.getpid() else None
+            self._pid, self._thread = None, None
+            self._stop.set()
+            self._busy.set()  # wake it from its idle wait so it sees the stop
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def _watch(self, stop: threading.Event) -> None:
         while True:
             self._busy.wait()
+            if stop.is_set():
+                return
             runs = list(self._runs.copy().values())
             now = time.monotonic()
             for deadline, options in runs:

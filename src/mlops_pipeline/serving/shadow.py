@@ -50,7 +50,12 @@ class ShadowScorer:
         self._clock = clock
         self._queue: queue.Queue[ShadowJob | None] = queue.Queue(maxsize=capacity)
         self._thread = threading.Thread(target=self._run, name="shadow", daemon=True)
-        self._thread.start()
+
+    def start(self) -> ShadowScorer:
+        """Start scoring in the background (jobs submitted before wait in the queue)."""
+        if not self._thread.is_alive() and self._thread.ident is None:
+            self._thread.start()
+        return self
 
     def submit(self, job: ShadowJob) -> None:
         if job.primary_version == self.version:
@@ -66,9 +71,11 @@ class ShadowScorer:
         while self._queue.unfinished_tasks and time.monotonic() < deadline:
             time.sleep(0.005)
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float = 5.0) -> None:
         """Finish the queued work, then end the thread; never blocks past ``timeout`` (a full
         queue behind a slow database must not hang a request that switched the shadow off)."""
+        if self._thread.ident is None or not self._thread.is_alive():
+            return  # never started, or closed already
         with contextlib.suppress(queue.Full):
             self._queue.put(None, timeout=timeout)
         self._thread.join(timeout=timeout)
@@ -98,7 +105,7 @@ class ShadowScorer:
 class ShadowSwitch:
     """Adopt the shadow version stored at run time (`PUT /config/shadow`) in this process.
 
-    ``make`` builds a scorer for a served version; the old scorer's thread is stopped.
+    ``make`` builds a started scorer for a served version; the old scorer's thread is stopped.
     """
 
     def __init__(
@@ -132,4 +139,9 @@ class ShadowSwitch:
             return  # not served here (yet): the model sync may still be loading it
         self._install(replacement)
         if scorer is not None:
-            scorer.stop()
+            scorer.close()
+
+    def set(self, version: str | None, actor: str) -> None:
+        """Store the shadow version for every replica (None: off) and adopt it here at once."""
+        self._settings.set(SHADOW_SETTING, version, actor, time.time())
+        self.sync()

@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+# Defined outside storage so that callers mapping it to an answer (the HTTP and gRPC layers)
+# need not import the storage package; re-exported here for the backends that raise it.
+from mlops_pipeline.errors import StoreUnavailable as StoreUnavailable
+
 T = TypeVar("T")
 Row = tuple[Any, ...]
 Params = Sequence[Any]
-
-
-class StoreUnavailable(RuntimeError):
-    """The database cannot take the write (disk full, read-only, unreachable, locked too long)."""
 
 
 class DuplicateKey(RuntimeError):
