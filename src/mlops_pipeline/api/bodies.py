@@ -18,6 +18,7 @@ from mlops_pipeline.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from mlops_pipeline.protocol.client_errors import echo
 
 READ_CHUNK = 64 * 1024
 MAX_DIGITS = 18  # any limit or byte count fits; int() of it stays cheap
@@ -106,11 +107,3 @@ def int_parameter(name: str, default: int, low: int, high: int) -> int:
     ):
         raise InvalidParameter(f"{name} must be an integer from {low} to {high}, got {echo(raw)}")
     return int(raw)
-
-
-def echo(value: str, limit: int = 40) -> str:
-    """``value`` quoted for an error message, cut at ``limit`` characters: an error repeats
-    what the client sent without letting a megabyte of it into the answer or the log."""
-    if len(value) <= limit:
-        return repr(value)
-    return f"{value[:limit]!r}… ({len(value)} characters)"

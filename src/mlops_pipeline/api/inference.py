@@ -8,8 +8,6 @@ implementation: the ``FastPath`` middleware calls it for those two paths, and th
 
 from __future__ import annotations
 
-import logging
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,30 +18,25 @@ import numpy as np
 import orjson
 
 from mlops_pipeline.api.bodies import is_json_media_type, parse_json, read_body, read_json
+from mlops_pipeline.api.error_answers import error_answer
 from mlops_pipeline.config import Settings
 from mlops_pipeline.errors import (
-    ApiError,
-    InternalError,
     InvalidFeatureValue,
-    StorageUnavailable,
     Unauthorized,
     UnsupportedMediaType,
     WrongFeatureCount,
 )
 from mlops_pipeline.monitoring.metrics import Metrics
-from mlops_pipeline.protocol.access_log import AccessLog
+from mlops_pipeline.protocol.access_log import AccessLog, new_request_id
 from mlops_pipeline.protocol.clients import ClientKeys, anonymous_identity
 from mlops_pipeline.protocol.v2 import (
-    ModelNotFound,
+    check_version,
     infer_response,
     parse_infer_request,
     split_binary_body,
 )
 from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.serving.validation import PredictRequest, parse_predict_request
-from mlops_pipeline.storage import StoreUnavailable
-
-logger = logging.getLogger(__name__)
 
 # Keys this app adds to the WSGI environ of each request.
 REQUEST_ID = "mlops.request_id"
@@ -55,34 +48,9 @@ JSON_HEADERS = ("Content-Type", "application/json")
 STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 
 
-def new_request_id() -> str:
-    """32 hex digits: a millisecond timestamp, then 80 random bits.
-
-    Time-ordered ids append to the right edge of the log's index instead of landing on random
-    pages, which makes the per-request insert measurably cheaper.
-    """
-    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
-
-
 def dumps(body: Any) -> bytes:
     # numpy arrays serialized directly: a 10,000-row answer in ~5 ms instead of ~100 ms.
     return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-def error_body(error: ApiError) -> bytes:
-    return dumps({"error": error.message, "code": error.code})
-
-
-def client_error(exc: Exception, request_id: str) -> ApiError:
-    """Any exception as the error a client sees (REST or gRPC). Call it inside ``except``: a
-    fault of ours is logged here, once, with its traceback; a client's mistake is not."""
-    if isinstance(exc, ApiError):
-        return exc
-    if isinstance(exc, StoreUnavailable):
-        logger.error("storage unavailable: %s", exc)
-        return StorageUnavailable("the database cannot answer now; retry later")
-    logger.exception("unhandled error in request %s", request_id)
-    return InternalError("internal error; the server log has details")
 
 
 @dataclass(frozen=True)
@@ -122,13 +90,8 @@ class InferenceEndpoints:
                 return self._predict(environ)
             return self._infer(environ, version)
         except Exception as exc:
-            request_id = environ.get(REQUEST_ID, "")
-            error = client_error(exc, request_id)
-            self._metrics.count_error(error.code)
-            body = {"error": error.message, "code": error.code}
-            if isinstance(error, InternalError):
-                body["request_id"] = request_id
-            return Answer(error.status, dumps(body))
+            status, fields = error_answer(exc, environ.get(REQUEST_ID, ""), self._metrics)
+            return Answer(status, dumps(fields))
 
     def _identify(self, environ: dict[str, Any], path: str) -> str | None:
         """The prediction key's name, None when anyone may predict (the anonymous identity needs
@@ -187,9 +150,8 @@ class InferenceEndpoints:
 
     def _infer(self, environ: dict[str, Any], version: str | None) -> Answer:
         service = self._service
-        if version is not None and version not in service.versions:
-            name = self._settings.model_name
-            raise ModelNotFound(f"model {name!r} has no version {version!r}")
+        if version is not None:  # the model's name: checked by the route (api/routes.py)
+            check_version(self._settings.model_name, version, service.versions)
         client = self._identify(environ, environ.get("PATH_INFO", ""))
         if version is not None:
             self._clients.check_pin(

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mlops_pipeline.protocol.client_errors import error_fields
 from mlops_pipeline.storage.retrains import RetrainBusy, RetrainStore
 
 logger = logging.getLogger(__name__)
@@ -53,19 +54,19 @@ class DriftWebhook:
 
     def handle(self, authorization: str | None, body: bytes) -> Answer:
         if not self.authorized(authorization):
-            return 401, {"error": "a valid bearer token is required", "code": "unauthorized"}
+            return 401, error_fields("unauthorized", "a valid bearer token is required")
         if len(body) > MAX_BODY:
-            return 413, {"error": "body too large", "code": "payload_too_large"}
+            return 413, error_fields("payload_too_large", "body too large")
         try:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError):
-            return 400, {"error": "the body is not JSON", "code": "invalid_json"}
+            return 400, error_fields("invalid_json", "the body is not JSON")
         except RecursionError:  # [[[…]]] thousands deep: the client's mistake, not a 500
-            return 400, {"error": "the body is nested too deeply", "code": "invalid_json"}
+            return 400, error_fields("invalid_json", "the body is nested too deeply")
         alerts = payload.get("alerts") if isinstance(payload, dict) else None
         if not isinstance(alerts, list):
             error = "not an Alertmanager webhook: no alerts list"
-            return 400, {"error": error, "code": "bad_request"}
+            return 400, error_fields("bad_request", error)
         firing = [
             alert
             for alert in alerts

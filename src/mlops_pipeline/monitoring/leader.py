@@ -28,6 +28,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
+from mlops_pipeline.protocol.client_errors import error_fields
 from mlops_pipeline.storage.database import Lock
 from mlops_pipeline.storage.reports import ReportStore
 
@@ -137,11 +138,14 @@ REQUEST_DEADLINE_SECONDS = 15.0
 # slow clients holds at most this many threads (Prometheus and Alertmanager need a few), and
 # the deadline frees each within REQUEST_DEADLINE_SECONDS.
 MAX_CONNECTIONS = 32
+# Error bodies are the shape every HTTP server of the project answers with (error_fields),
+# serialized as this server writes all its JSON; the fixed ones once, at import.
+BUSY_BODY = json.dumps(error_fields("overload", "too many connections")).encode()
 BUSY = (
     b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-    b"Connection: close\r\nContent-Length: 53\r\n\r\n"
-    b'{"error": "too many connections", "code": "overload"}'
+    b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(BUSY_BODY), BUSY_BODY)
 )
+NOT_FOUND_BODY = json.dumps(error_fields("not_found", "not found")).encode()
 
 
 class PostHandler(Protocol):
@@ -180,7 +184,7 @@ def status_server(
             start_response("200 OK", [("Content-Type", "application/json")])
             return [payload]
         start_response("404 Not Found", [("Content-Type", "application/json")])
-        return [b'{"error": "not found", "code": "not_found"}']
+        return [NOT_FOUND_BODY]
 
     server = make_server(host, port, app, _ThreadingServer, handler_class=_QuietHandler)
     server.request_deadline = deadline
@@ -267,21 +271,21 @@ class _DeadlineReader(io.RawIOBase):
 def _post(handler: PostHandler, environ: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     authorization = environ.get("HTTP_AUTHORIZATION")
     if not handler.authorized(authorization):
-        return 401, {"error": "a valid bearer token is required", "code": "unauthorized"}
+        return 401, error_fields("unauthorized", "a valid bearer token is required")
     raw = environ.get("CONTENT_LENGTH") or "0"
     # The length first: int() refuses more than 4,300 digits with a ValueError (a 500).
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
-        return 400, {"error": "Content-Length must be a byte count", "code": "bad_request"}
+        return 400, error_fields("bad_request", "Content-Length must be a byte count")
     if int(raw) > MAX_POST_BYTES:
-        return 413, {"error": "a body of at most 1 MiB is required", "code": "payload_too_large"}
+        return 413, error_fields("payload_too_large", "a body of at most 1 MiB is required")
     length = int(raw)
     try:
         body = environ["wsgi.input"].read(length)
     except OSError:  # the deadline passed, or the client went away, mid-body
-        return 408, {"error": "the body did not arrive in time", "code": "request_timeout"}
+        return 408, error_fields("request_timeout", "the body did not arrive in time")
     try:
         return handler.handle(authorization, body)
     except Exception:
         logger.exception("monitor POST handler failed")
         # 5xx: Alertmanager retries, which is right for the database being away a moment.
-        return 500, {"error": "internal error; see the monitor log", "code": "internal_error"}
+        return 500, error_fields("internal_error", "internal error; see the monitor log")

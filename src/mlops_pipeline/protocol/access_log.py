@@ -1,8 +1,8 @@
-"""Structured request and security logs: one JSON object per line on stderr.
+"""Structured request and security logs: one JSON object per line on stderr, and request ids.
 
-A reviewer can grep one request (``request_id`` equals the ``X-Request-ID`` header) or every
-security event (``"event": "auth_failure"``). Client-chosen text (method, actor) arrives bounded;
-tokens are never passed here.
+A reviewer can grep one request (``request_id`` equals the ``X-Request-ID`` header, or the
+``x-request-id`` trailer over gRPC) or every security event (``"event": "auth_failure"``).
+Client-chosen text (method, actor) arrives bounded; tokens are never passed here.
 """
 
 from __future__ import annotations
@@ -34,6 +34,15 @@ def _timestamp(now: float) -> str:
         prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
         _SECOND[0] = (second, prefix)
     return f"{prefix}.{int((now - second) * 1000):03d}Z"
+
+
+def new_request_id() -> str:
+    """32 hex digits: a millisecond timestamp, then 80 random bits.
+
+    Time-ordered ids append to the right edge of the log's index instead of landing on random
+    pages, which makes the per-request insert measurably cheaper.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 class AccessLog:

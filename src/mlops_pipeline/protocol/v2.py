@@ -1,4 +1,5 @@
-"""Open Inference Protocol (KServe V2) REST: request parsing and response shapes, no HTTP here.
+"""Open Inference Protocol (KServe V2): which model and version a call names, the tensor checks,
+the REST (JSON) request and response shapes. No transport here: REST and gRPC both use it.
 
 Only the subset a tabular classifier needs: one FP32/FP64 input tensor of shape [N, n_features],
 data flattened (row-major) or nested, or raw little-endian bytes (the binary tensor data
@@ -9,6 +10,7 @@ or as raw bytes when the request asks. The gRPC service reuses the tensor checks
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,8 @@ from mlops_pipeline.errors import BatchTooLarge, ModelNotFound, ProtocolError
 __all__ = [
     "ModelNotFound",
     "ProtocolError",
+    "check_model",
+    "check_version",
     "infer_response",
     "parse_infer_request",
     "split_binary_body",
@@ -50,6 +54,25 @@ class InferRequest:
     id: str | None
     rows: NDArray[np.float64]
     outputs: tuple[Output, ...] = ALL_JSON
+
+
+def check_model(name: str, served: str, quote: Callable[[str], str] = repr) -> None:
+    """ModelNotFound unless the call names the model this server serves.
+
+    ``quote`` writes the client's text into the message: gRPC passes ``echo`` (bounded: a
+    megabyte of name in a status trailer exceeds the client's metadata limit and would turn
+    NOT_FOUND into RESOURCE_EXHAUSTED); REST repeats the path segment whole, as it always has.
+    """
+    if name != served:
+        raise ModelNotFound(f"no model {quote(name)}; this server serves {served!r}")
+
+
+def check_version(
+    name: str, version: str, versions: Collection[str], quote: Callable[[str], str] = repr
+) -> None:
+    """ModelNotFound unless ``version`` is served ("": none named, any version may answer)."""
+    if version and version not in versions:
+        raise ModelNotFound(f"model {quote(name)} has no version {quote(version)}")
 
 
 def split_binary_body(body: bytes, header_length: str) -> tuple[bytes, bytes]:

@@ -1,8 +1,10 @@
 """The V2 gRPC servicer: the same prediction service, router, log and metrics as the REST API.
 
-Each RPC maps the project's errors to gRPC status codes: a client mistake is INVALID_ARGUMENT
-(or NOT_FOUND for a model or version that is not served), a database that cannot take the log
-write is UNAVAILABLE, anything else INTERNAL with the request id; never a traceback.
+Each RPC maps the project's errors to gRPC status codes (``status_of``, the one place): a client
+mistake is INVALID_ARGUMENT (or NOT_FOUND for a model or version that is not served), a database
+that cannot take the log write is UNAVAILABLE, anything else INTERNAL with the request id; never
+a traceback. What an error is, and what the client may be told, comes from protocol/, which the
+REST API shares.
 """
 
 from __future__ import annotations
@@ -15,13 +17,12 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from mlops_pipeline import __version__
-from mlops_pipeline.api.bodies import echo
-from mlops_pipeline.api.inference import client_error, new_request_id
-from mlops_pipeline.errors import InternalError, ModelNotFound, Unauthorized
+from mlops_pipeline.errors import ApiError, ProtocolError, Unauthorized
 from mlops_pipeline.monitoring.metrics import Metrics
-from mlops_pipeline.protocol.access_log import AccessLog
+from mlops_pipeline.protocol.access_log import AccessLog, new_request_id
+from mlops_pipeline.protocol.client_errors import client_error, echo, shows_request_id
 from mlops_pipeline.protocol.clients import ClientKeys
-from mlops_pipeline.protocol.v2 import model_metadata
+from mlops_pipeline.protocol.v2 import check_model, check_version, model_metadata
 from mlops_pipeline.rpc.tensors import infer_response, request_rows, requested_names
 from mlops_pipeline.rpc.v2 import grpc_predict_v2_pb2 as pb
 from mlops_pipeline.serving.service import PredictionService
@@ -76,25 +77,17 @@ class InferenceServicer:
         method = getattr(self, name)
 
         def handle(data: bytes, context: grpc.ServicerContext) -> Any:
-            started = self._timer()
             try:
                 request = request_type.FromString(data)
             except DecodeError:
-                elapsed = self._timer() - started
-                self._metrics.count_error("invalid_inference_request")
-                self._metrics.observe_request(f"/{SERVICE}/{name}", "POST", 400, elapsed)
-                # Logged like every other refused call: a client probing with garbage is seen.
-                request_id = new_request_id()
-                context.set_trailing_metadata((("x-request-id", request_id),))
-                self._log.request(
-                    request_id, "POST", f"/{SERVICE}/{name}", 400, elapsed * 1000,
-                    context.peer(), None,
-                )  # fmt: skip
-                context.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    f"the request is not a valid {request_type.DESCRIPTOR.full_name} message",
-                )
+                # Answered, counted and logged like every other refused call: a client probing
+                # with garbage is seen.
+                return self._answer(name, context, undecodable)
             return method(request, context)
+
+        def undecodable() -> Any:
+            full_name = request_type.DESCRIPTOR.full_name
+            raise ProtocolError(f"the request is not a valid {full_name} message")
 
         return handle
 
@@ -175,12 +168,9 @@ class InferenceServicer:
             raise
 
     def _known(self, name: str, version: str) -> None:
-        # Names echoed bounded: a megabyte of name in the status message would exceed the
-        # client's metadata limit and turn NOT_FOUND into RESOURCE_EXHAUSTED.
-        if name != self._model_name:
-            raise ModelNotFound(f"no model {echo(name)}; this server serves {self._model_name!r}")
-        if version and version not in self._service.versions:
-            raise ModelNotFound(f"model {echo(name)} has no version {echo(version)}")
+        # Names echoed bounded: a status message travels in a size-limited trailer.
+        check_model(name, self._model_name, echo)
+        check_version(name, version, self._service.versions, echo)
 
     def _answer(
         self,
@@ -200,12 +190,8 @@ class InferenceServicer:
         except Exception as exc:
             error = client_error(exc, request_id)
             self._metrics.count_error(error.code)
-            status, message = error.status, error.message
-            code = STATUS_CODES.get(status, grpc.StatusCode.INTERNAL)
-            if isinstance(error, InternalError):
-                message = f"{message} (request {request_id})"
-            if len(message) > MAX_MESSAGE_CHARS:  # whatever else repeats client text
-                message = message[:MAX_MESSAGE_CHARS] + "…"
+            status = error.status
+            code, message = status_of(error, request_id)
         elapsed = self._timer() - started
         self._metrics.observe_request(f"/{SERVICE}/{method}", "POST", status, elapsed)
         if self._log.enabled:
@@ -222,6 +208,17 @@ class InferenceServicer:
         if code is not grpc.StatusCode.OK:
             context.abort(code, message)
         return response
+
+
+def status_of(error: ApiError, request_id: str) -> tuple[grpc.StatusCode, str]:
+    """gRPC's one place where an error becomes what the client sees: the status code its HTTP
+    status maps to, and the message, bounded to fit the trailer it travels in."""
+    message = error.message
+    if shows_request_id(error):
+        message = f"{message} (request {request_id})"
+    if len(message) > MAX_MESSAGE_CHARS:  # whatever else repeats client text
+        message = message[:MAX_MESSAGE_CHARS] + "…"
+    return STATUS_CODES.get(error.status, grpc.StatusCode.INTERNAL), message
 
 
 def _authorization(context: grpc.ServicerContext) -> str | None:
