@@ -32,8 +32,8 @@ serve: install
 test: lint typecheck unit
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks deploy/grafana
+	$(BIN)/ruff format --check src tests benchmarks deploy/grafana
 
 typecheck: install
 	$(BIN)/mypy

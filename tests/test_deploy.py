@@ -45,7 +45,11 @@ DIAGRAM_3_STAGES = [
 
 # --- docker compose --------------------------------------------------------------------------
 
-TOKENS = {"MLOPS_ADMIN_TOKEN": "a" * 43, "MLOPS_FEEDBACK_TOKEN": "f" * 43}
+TOKENS = {
+    "MLOPS_ADMIN_TOKEN": "a" * 43,
+    "MLOPS_FEEDBACK_TOKEN": "f" * 43,
+    "MLOPS_GRAFANA_ADMIN_PASSWORD": "g" * 43,
+}
 TOKEN_VALUE = '${%s:?set %s (python3 -c "import secrets; print(secrets.token_urlsafe(32))")}'
 
 
@@ -104,6 +108,7 @@ def test_compose_services_ports_volumes_network() -> None:
         "prometheus",
         "alertmanager-config",
         "alertmanager",
+        "grafana",
         "proxy",
     }
     # Plain HTTP and plaintext gRPC only on loopback; the proxy is the one public entry.
@@ -114,6 +119,7 @@ def test_compose_services_ports_volumes_network() -> None:
     assert services["ui"]["ports"] == ["${UI_BIND:-127.0.0.1}:8501:8501"]
     assert services["prometheus"]["ports"] == ["${PROMETHEUS_BIND:-127.0.0.1}:9090:9090"]
     assert services["alertmanager"]["ports"] == ["${ALERTMANAGER_BIND:-127.0.0.1}:9093:9093"]
+    assert services["grafana"]["ports"] == ["127.0.0.1:3000:3000"]  # no *_BIND: loopback only
     assert "ports" not in services["alertmanager-config"]
     assert services["proxy"]["ports"] == ["80:80", "443:443", "8443:8443", "8444:8444"]
     assert services["proxy"]["profiles"] == ["production"]
@@ -124,6 +130,7 @@ def test_compose_services_ports_volumes_network() -> None:
         "prometheus-data",
         "alertmanager-config",
         "alertmanager-data",
+        "grafana-data",
     }
     assert COMPOSE["networks"]["mlops-network"]["name"] == "mlops-network"
     for name, service in services.items():
@@ -142,7 +149,7 @@ def test_compose_start_order_and_health() -> None:
     assert services["proxy"]["depends_on"]["api"]["condition"] == "service_healthy"
     assert services["trainer"]["restart"] == "no"
     assert "test -f /artifacts/manifest.json ||" in services["trainer"]["command"][-1]
-    for name in ("prometheus", "alertmanager", "proxy"):
+    for name in ("prometheus", "alertmanager", "grafana", "proxy"):
         assert services[name]["healthcheck"]["test"][0] == "CMD", name
 
 
@@ -150,12 +157,21 @@ def test_compose_pins_images_mounts_config_read_only_and_requires_tokens() -> No
     services = COMPOSE["services"]
     assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", services["prometheus"]["image"])
     assert re.fullmatch(r"nginx:\d+\.\d+\.\d+-alpine", services["proxy"]["image"])
-    for name in ("prometheus", "alertmanager-config", "proxy"):
+    assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", services["grafana"]["image"])
+    for name in ("prometheus", "alertmanager-config", "grafana", "proxy"):
         mounts = [v for v in services[name]["volumes"] if isinstance(v, str) and "deploy/" in v]
         assert mounts, name
         assert all(volume.endswith(":ro") for volume in mounts), name
-    for token in TOKENS:
+    for token in ("MLOPS_ADMIN_TOKEN", "MLOPS_FEEDBACK_TOKEN"):
         assert services["api"]["environment"][token] == TOKEN_VALUE % (token, token), token
+    # Grafana's admin password: required like the tokens (never Grafana's admin/admin), and
+    # only Grafana gets it.
+    token = "MLOPS_GRAFANA_ADMIN_PASSWORD"
+    assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == TOKEN_VALUE % (
+        token,
+        token,
+    )
+    assert sum(token in str(service) for service in services.values()) == 1
     # The UI labels with the feedback token; it never holds the admin token, so reaching the UI
     # is not enough to change the traffic split (its weight form asks for the token).
     ui = services["ui"]["environment"]

@@ -43,14 +43,16 @@ PLACEHOLDERS = {
     ("mlops-alerting", "smtp-username"): "alertmanager",
     ("mlops-alerting", "retrain-url"): f"http://mlops-monitor.{NAMESPACE}.svc:9100/alerts",
     ("mlops-alerting", "retrain-webhook-token"): "r" * 32,
+    ("mlops-grafana", "admin-password"): "g" * 32,
 }
 # Secrets every key of which may be absent: Alertmanager's destinations are each optional
 # (`mlops alerting config` leaves out one whose settings are missing).
 OPTIONAL_SECRETS = {"mlops-alerting"}
 # Variables `mlops alerting config` reads (not Settings): the template's ${MLOPS_ALERT_*}.
 ALERT_VARIABLES = set(VARIABLE.findall(ALERTMANAGER_TEMPLATE.read_text()))
-# Third-party images: each pinned to one exact release, outside the project's own tag.
-THIRD_PARTY_IMAGES = {"prom/alertmanager"}
+# Third-party images: each pinned to one exact release (in its project's tag style), outside the
+# project's own tag.
+THIRD_PARTY_IMAGES = {"prom/alertmanager": r"v\d+\.\d+\.\d+", "grafana/grafana": r"\d+\.\d+\.\d+"}
 
 FILES = sorted(K8S.glob("*.yaml"))
 DOCUMENTS: list[tuple[str, dict[str, Any]]] = [
@@ -499,7 +501,7 @@ def test_images_are_pinned_to_one_release_tag() -> None:
         assert "/" not in tag, (name, image)  # a registry port, no tag
         assert tag not in ("", "latest"), (name, image)
         if repository in THIRD_PARTY_IMAGES:
-            assert re.fullmatch(r"v\d+\.\d+\.\d+", tag), (name, image)
+            assert re.fullmatch(THIRD_PARTY_IMAGES[repository], tag), (name, image)
             continue
         tags.add(tag)
         wanted = "mlops-ui" if name == "mlops-ui" else "mlops-api"

@@ -90,14 +90,24 @@ feedback_token=$(secret "$FEEDBACK_TOKEN_PARAMETER")
 for name in admin_token feedback_token; do
     [[ ${!name} =~ ^[A-Za-z0-9_.~+/=-]{16,512}$ ]] || die "$name from SSM is not a usable token"
 done
+# Grafana's admin password (compose requires one): made once on the instance and kept there,
+# root-only; read it over SSM (`sudo cat /etc/mlops/grafana-admin-password`). Grafana listens
+# on the instance's loopback only: reach it through an SSM or SSH port forward.
+grafana_file=$CONFIG_DIR/grafana-admin-password
+if [[ ! -s $grafana_file ]]; then
+    head -c 32 /dev/urandom | base64 | tr -d '/+=\n' >"$grafana_file"
+fi
+chmod 0600 "$grafana_file"
+grafana_password=$(<"$grafana_file")
 tmp=$(mktemp "$CONFIG_DIR/.compose.env.XXXXXX")
 {
     printf 'REGISTRY=%s\nTAG=%s\n' "$REGISTRY" "$tag"
     printf 'PROMETHEUS_BIND=0.0.0.0\nAPI_DATA=%s\n' "$DATA_DIR/api-data"
     printf 'TLS_CERT_FILE=%s\nTLS_KEY_FILE=%s\n' "$cert" "$key"
     printf 'MLOPS_ADMIN_TOKEN=%s\nMLOPS_FEEDBACK_TOKEN=%s\n' "$admin_token" "$feedback_token"
+    printf 'MLOPS_GRAFANA_ADMIN_PASSWORD=%s\n' "$grafana_password"
 } >"$tmp"
-unset admin_token feedback_token
+unset admin_token feedback_token grafana_password
 chmod 0600 "$tmp"
 mv -f "$tmp" "$ENV_FILE"
 
