@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from mlops_pipeline.bootstrap import Components, build_components, build_monitor
 from mlops_pipeline.cli.main import main
 from mlops_pipeline.config import Settings, database_url
+from mlops_pipeline.delivery.plan import Plan
 from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.retraining.worker import RetrainWorker
 from mlops_pipeline.storage import Storage, open_storage
@@ -154,11 +155,12 @@ def test_a_rollout_start_and_a_weight_change_serialize_on_an_empty_table(
     """Whichever wins, a running rollout's split is the stored one (never the PUT's)."""
     first = {"v2": 0.3, "v1": 0.7}
     put = {"v1": 0.9, "v2": 0.1}
+    plan = Plan("v2", "v1", steps=(0.3, 1.0))
     for round_ in range(ROUNDS):
         _empty(storage)
         start, change = together(
             lambda: storage.rollouts.start(
-                "v2", "v1", {"steps": [0.3, 1.0]}, first, DEFAULT, "started", "alice", 1.0, 0
+                "v2", "v1", plan, first, DEFAULT, "started", "alice", 1.0, 0
             ),
             lambda: storage.weights.change(DEFAULT, put, "bob", 1.0, unless_rollout=True),
         )

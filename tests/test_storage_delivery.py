@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mlops_pipeline.delivery.plan import Plan
 from mlops_pipeline.storage import DuplicateKey, Storage
 from mlops_pipeline.storage.labels import Label
 from mlops_pipeline.storage.records import LoggedPrediction
@@ -34,13 +35,13 @@ def test_models_register_once_and_retire(storage: Storage) -> None:
 def test_one_running_rollout_and_its_audit(storage: Storage) -> None:
     rollouts = storage.rollouts
     first = rollouts.start(
-        "v3", "v2", {"steps": [0.5, 1.0]}, {"v3": 0.5, "v2": 0.5}, {"v1": 0.5, "v2": 0.5},
-        "started", "alice", 100.0, 0,
+        "v3", "v2", Plan("v3", "v2", steps=(0.5, 1.0)), {"v3": 0.5, "v2": 0.5},
+        {"v1": 0.5, "v2": 0.5}, "started", "alice", 100.0, 0,
     )  # fmt: skip
     assert (first.state, first.step, first.weights_before) == ("running", 0, {"v1": 0.5, "v2": 0.5})
     assert storage.weights.current().weights == {"v3": 0.5, "v2": 0.5}  # type: ignore[union-attr]
     with pytest.raises(RolloutRunning):
-        rollouts.start("v3", "v1", {}, {"v3": 1.0}, {}, "again", "bob", 101.0, 0)
+        rollouts.start("v3", "v1", Plan("v3", "v1"), {"v3": 1.0}, {}, "again", "bob", 101.0, 0)
     assert rollouts.transition(first, "advance", "running", 1, {"v3": 1.0}, "next", 102.0)
     moved = rollouts.get(first.id)
     assert moved is not None
@@ -62,7 +63,9 @@ def test_one_running_rollout_and_its_audit(storage: Storage) -> None:
     assert [c.actor for c in storage.weights.history(10)] == [
         "rollout-controller", "rollout-controller", "alice",
     ]  # fmt: skip
-    second = rollouts.start("v3", "v1", {}, {"v3": 0.1, "v1": 0.9}, {}, "again", "bob", 105.0, 0)
+    second = rollouts.start(
+        "v3", "v1", Plan("v3", "v1"), {"v3": 0.1, "v1": 0.9}, {}, "again", "bob", 105.0, 0
+    )
     assert [r.id for r in rollouts.history(5)] == [second.id, first.id]
 
 

@@ -7,8 +7,7 @@ the result); benchmarks/rollout_eval.py runs the same function over simulated tr
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 from mlops_pipeline.delivery.bandit import next_share, probability_better
 from mlops_pipeline.delivery.plan import THOMPSON, Plan
@@ -50,22 +49,48 @@ class Check:
     limit: float | None
     detail: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {"name": self.name, "ok": self.ok, "value": self.value, "limit": self.limit,
                 "detail": self.detail}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The accuracy evidence behind a decision, beside its checks."""
+
+    difference: float  # candidate - baseline, stratified by split
+    labels: dict[str, int]  # over the whole rollout: candidate first, then baseline
+    step_labels: int
+    p_worse: float
+    p_not_inferior: float
+    probability_better: float | None = None  # thompson only
+
+    def to_json(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "difference": self.difference,
+            "labels": self.labels,
+            "step_labels": self.step_labels,
+            "p_worse": self.p_worse,
+            "p_not_inferior": self.p_not_inferior,
+        }
+        if self.probability_better is not None:
+            body["probability_better"] = self.probability_better
+        return body
 
 
 @dataclass(frozen=True)
 class Decision:
     action: str  # hold | advance | promote | rolled_back | weights
     reason: str
-    weights: dict[str, float] | None = None
-    step: int = 0
-    checks: list[Check] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, float] | None
+    step: int
+    checks: list[Check]
+    summary: Summary
 
-    def evidence_json(self) -> dict[str, Any]:
-        return {"checks": [c.to_json() for c in self.checks], **self.summary}
+    def record(self) -> dict[str, object]:
+        """The decision as the rollout keeps it (its last evidence, served as it is)."""
+        return {"action": self.action, "reason": self.reason,
+                "checks": [c.to_json() for c in self.checks], **self.summary.to_json()}  # fmt: skip
 
 
 def decide(
@@ -78,7 +103,7 @@ def decide(
 ) -> Decision:
     totals = _totals(plan, evidence)
     checks, breaches = _guardrails(plan, totals, evidence)
-    strata = [Stratum(b.labelled, b.correct, c.labelled, c.correct) for b, c in totals["pairs"]]
+    strata = [Stratum(b.labelled, b.correct, c.labelled, c.correct) for b, c in totals.pairs]
     difference, variance, n_base, n_cand = stratified_difference(strata)
     margin = plan.guardrails.max_accuracy_drop
     p_worse = msprt_pvalue(difference, variance, 0.0, TAU, side=-1)
@@ -91,13 +116,13 @@ def decide(
               f" shown not worse by more than {margin:.0%}: {not_inferior}"
               f" (p = {p_inferior:.2g}); shown worse: {shown_worse} (p = {p_worse:.2g})")
     )  # fmt: skip
-    summary = {
-        "difference": round(difference, 6),
-        "labels": {plan.candidate: n_cand, plan.baseline: n_base},
-        "step_labels": totals["step_labels"],
-        "p_worse": p_worse,
-        "p_not_inferior": p_inferior,
-    }
+    summary = Summary(
+        round(difference, 6),
+        {plan.candidate: n_cand, plan.baseline: n_base},
+        totals.step_labels,
+        p_worse,
+        p_inferior,
+    )
     if breaches:
         return Decision(ROLLBACK, "; ".join(breaches), None, step, checks, summary)
     if shown_worse:
@@ -122,12 +147,12 @@ def _steps(
     plan: Plan,
     step: int,
     minutes_in_step: float,
-    totals: dict[str, Any],
+    totals: _Totals,
     checks: list[Check],
-    summary: dict[str, Any],
+    summary: Summary,
 ) -> Decision:
     checks.append(
-        Check("labels", totals["step_labels"] >= plan.min_labels_per_step, totals["step_labels"],
+        Check("labels", totals.step_labels >= plan.min_labels_per_step, totals.step_labels,
               plan.min_labels_per_step, "labels collected in this step")
     )  # fmt: skip
     checks.append(
@@ -148,7 +173,7 @@ def _steps(
         )
         reason = (
             f"promoted: every guardrail held and the candidate is {shown}"
-            f" ({summary['difference']:+.1%})"
+            f" ({summary.difference:+.1%})"
         )
         return Decision(
             PROMOTE, reason, {plan.candidate: 1.0}, len(plan.steps) - 1, checks, summary
@@ -161,23 +186,23 @@ def _thompson(
     plan: Plan,
     step: int,
     current_share: float,
-    totals: dict[str, Any],
+    totals: _Totals,
     checks: list[Check],
-    summary: dict[str, Any],
+    summary: Summary,
     rng: random.Random,
 ) -> Decision:
-    cand, base = totals["candidate"], totals["baseline"]
+    cand, base = totals.candidate, totals.baseline
     better = probability_better(cand.correct, cand.labelled, base.correct, base.labelled, rng)
-    summary["probability_better"] = round(better, 4)
+    summary = replace(summary, probability_better=round(better, 4))
     held = all(c.ok for c in checks if c.name != "accuracy")
     accuracy = next(c for c in checks if c.name == "accuracy")
     if held and accuracy.ok and better >= 1 - plan.alpha:
         reason = f"promoted: P(candidate better) = {better:.1%}, not worse by more than the margin"
         return Decision(PROMOTE, reason, {plan.candidate: 1.0}, step + 1, checks, summary)
-    if totals["step_labels"] < plan.min_labels_per_step:
+    if totals.step_labels < plan.min_labels_per_step:
         reason = (
             f"collecting labels for the next update"
-            f" ({totals['step_labels']} of {plan.min_labels_per_step})"
+            f" ({totals.step_labels} of {plan.min_labels_per_step})"
         )
         return Decision(HOLD, reason, None, step, checks, summary)
     share = next_share(current_share, better, plan.floor, plan.max_change)
@@ -198,7 +223,20 @@ class _Arm:
     failures: int = 0
 
 
-def _totals(plan: Plan, evidence: Evidence) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Totals:
+    candidate: _Arm  # the whole rollout
+    baseline: _Arm
+    step_candidate: _Arm  # the current step's split only
+    step_baseline: _Arm
+    pairs: list[tuple[EpochCount, EpochCount]]  # (baseline, candidate) per split: the strata
+
+    @property
+    def step_labels(self) -> int:
+        return self.step_candidate.labelled + self.step_baseline.labelled
+
+
+def _totals(plan: Plan, evidence: Evidence) -> _Totals:
     by_epoch: dict[int, dict[str, EpochCount]] = {}
     for count in evidence.epochs:
         by_epoch.setdefault(count.weights_version, {})[count.version] = count
@@ -218,22 +256,13 @@ def _totals(plan: Plan, evidence: Evidence) -> dict[str, Any]:
     pairs = [(e.get(plan.baseline, empty), e.get(plan.candidate, empty)) for e in by_epoch.values()]
     step_epoch = [evidence.step_weights_version]
     step_c, step_b = arm(plan.candidate, step_epoch), arm(plan.baseline, step_epoch)
-    return {
-        "candidate": arm(plan.candidate),
-        "baseline": arm(plan.baseline),
-        "step_candidate": step_c,
-        "step_baseline": step_b,
-        "step_labels": step_c.labelled + step_b.labelled,
-        "pairs": pairs,
-    }
+    return _Totals(arm(plan.candidate), arm(plan.baseline), step_c, step_b, pairs)
 
 
-def _guardrails(
-    plan: Plan, totals: dict[str, Any], evidence: Evidence
-) -> tuple[list[Check], list[str]]:
+def _guardrails(plan: Plan, totals: _Totals, evidence: Evidence) -> tuple[list[Check], list[str]]:
     """Checks that must hold to advance, and the breaches that roll back at once."""
     limits, checks, breaches = plan.guardrails, [], []
-    cand: _Arm = totals["candidate"]
+    cand = totals.candidate
     attempts = cand.requests + cand.failures
     rate = cand.failures / attempts if attempts else 0.0
     low, _ = rate_bounds(cand.failures, attempts, BREACH_Z)
@@ -261,7 +290,7 @@ def _guardrails(
         Check("p99_ms", enough and p99 is not None and p99 <= limits.max_p99_ms, p99,
               limits.max_p99_ms, f"{len(latencies)} requests in this step")
     )  # fmt: skip
-    step_c, step_b = totals["step_candidate"], totals["step_baseline"]
+    step_c, step_b = totals.step_candidate, totals.step_baseline
     observed = {plan.candidate: step_c.requests, plan.baseline: step_b.requests}
     if evidence.step_units is not None:
         units = evidence.step_units

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -41,8 +42,9 @@ class Plan:
     # instead of holding its first step forever. None: no limit.
     max_labels: int | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        body = asdict(self)
+    def to_json(self) -> dict[str, object]:
+        """The plan as stored with its rollout and served back (every field, in order)."""
+        body: dict[str, object] = asdict(self)
         body["steps"] = list(self.steps)
         return body
 
@@ -54,9 +56,17 @@ class Plan:
         return self.split(self.steps[step])
 
 
-def _number(payload: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
+def _number(
+    payload: Mapping[str, object], key: str, default: float, low: float, high: float
+) -> float:
     value = payload.get(key, default)
-    if type(value) not in (int, float) or not math.isfinite(value) or not low <= value <= high:
+    # type(), not isinstance alone: true and false are not numbers here.
+    if (
+        type(value) not in (int, float)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
         raise InvalidRollout(f"{key!r} must be a number from {low} to {high}, got {value!r}")
     return float(value)
 
@@ -127,7 +137,7 @@ def parse_plan(payload: Any, served: list[str]) -> Plan:
     )
 
 
-def plan_from_json(body: dict[str, Any]) -> Plan:
+def plan_from_json(body: Mapping[str, Any]) -> Plan:
     """A stored plan back into its object (it was validated when the rollout started)."""
     guardrails = Guardrails(**body.get("guardrails", {}))
     return Plan(**{**body, "steps": tuple(body["steps"]), "guardrails": guardrails})

@@ -11,21 +11,33 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from mlops_pipeline.delivery.controller import HOLD, decide
 from mlops_pipeline.delivery.evidence import collect
-from mlops_pipeline.delivery.plan import THOMPSON, parse_plan, plan_from_json
+from mlops_pipeline.delivery.plan import THOMPSON, parse_plan
 from mlops_pipeline.errors import NoRollout, RolloutConflict, UnknownVersion
 from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.storage import Storage
-from mlops_pipeline.storage.records import Rollout
+from mlops_pipeline.storage.records import Rollout, RolloutEvent
 from mlops_pipeline.storage.rollouts import RUNNING, RolloutRunning
 from mlops_pipeline.storage.weights import VersionRetired
+from mlops_pipeline.telemetry.tracing import span
 
 logger = logging.getLogger(__name__)
 ABORTED = "aborted"
 FINAL_STATES = {"promote": "promoted", "rolled_back": "rolled_back"}
+
+
+@dataclass(frozen=True)
+class RolloutView:
+    """A rollout with what is shown beside it: its audit trail (oldest first) and, while it
+    runs, the split this process routes under."""
+
+    rollout: Rollout
+    events: list[RolloutEvent]
+    weights: dict[str, float] | None
 
 
 class RolloutService:
@@ -35,7 +47,7 @@ class RolloutService:
         versions: Callable[[], list[str]],
         current_weights: Callable[[], dict[str, float]],
         metrics: Metrics | None,
-        log: Callable[[dict[str, Any]], None] | None = None,
+        log: Callable[[dict[str, object]], None] | None = None,
         publish_gauges: bool = True,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -60,7 +72,7 @@ class RolloutService:
         newest = self._storage.predictions.newest_id(0) or 0
         try:
             rollout = self._storage.rollouts.start(
-                plan.candidate, plan.baseline, plan.to_json(), first, self._weights(),
+                plan.candidate, plan.baseline, plan, first, self._weights(),
                 reason, actor, self._clock(), newest,
             )  # fmt: skip
         except RolloutRunning:
@@ -109,48 +121,17 @@ class RolloutService:
     def running(self) -> Rollout | None:
         return self._storage.rollouts.current()
 
-    def describe(self, rollout: Rollout, reveal_actor: bool = False) -> dict[str, Any]:
-        """The rollout as JSON; who started it only for admins (names and addresses)."""
-        plan = plan_from_json(rollout.plan)
-        body: dict[str, Any] = {
-            "id": rollout.id,
-            "candidate": rollout.candidate,
-            "baseline": rollout.baseline,
-            "state": rollout.state,
-            "policy": plan.policy,
-            "step": rollout.step,
-            "step_share": plan.steps[rollout.step] if plan.policy != THOMPSON else None,
-            "plan": rollout.plan,
-            "weights_before": rollout.weights_before,
-            "started_at": rollout.started_at,
-            "step_started_at": rollout.step_started_at,
-            "ended_at": rollout.ended_at,
-            "reason": rollout.reason,
-            "actor": rollout.actor if reveal_actor else None,
-            "evidence": rollout.last_evidence,
-            "events": [
-                {
-                    "at": e.at,
-                    "event": e.event,
-                    "state": e.state,
-                    "step": e.step,
-                    "weights": e.weights,
-                    "reason": e.reason,
-                }
-                for e in self._storage.rollouts.events(rollout.id)
-            ],
-        }
-        if rollout.state == RUNNING:
-            body["weights"] = self._weights()
-        return body
+    def view(self, rollout: Rollout) -> RolloutView:
+        weights = self._weights() if rollout.state == RUNNING else None
+        return RolloutView(rollout, self._storage.rollouts.events(rollout.id), weights)
 
     def history(self, limit: int) -> list[Rollout]:
         return self._storage.rollouts.history(limit)
 
     # --- what the monitor's leader does -------------------------------------------------------
 
-    def tick(self) -> dict[str, Any] | None:
-        """Decide on the running rollout and apply the decision; the decision as JSON."""
+    def tick(self) -> dict[str, object] | None:
+        """Decide on the running rollout and apply the decision; the decision as it is kept."""
         rollout = self._storage.rollouts.current()
         if rollout is None:
             latest = self._storage.rollouts.latest()
@@ -159,16 +140,19 @@ class RolloutService:
                     latest.state if latest else None, latest.step if latest else -1
                 )
             return None
-        plan = plan_from_json(rollout.plan)
+        plan = rollout.plan
         weights = self._weights()
         share = weights.get(plan.candidate, 0.0)
         step_weights = {plan.candidate: share, plan.baseline: weights.get(plan.baseline, 0.0)}
-        evidence = collect(self._storage, rollout, step_weights)
-        now = self._clock()
-        decision = decide(
-            plan, rollout.step, (now - rollout.step_started_at) / 60, share, evidence, self._rng
-        )
-        record = {"action": decision.action, "reason": decision.reason, **decision.evidence_json()}
+        with span("rollout.decide", {"mlops.rollout_id": rollout.id}) as deciding:
+            evidence = collect(self._storage, rollout, step_weights)
+            now = self._clock()
+            decision = decide(
+                plan, rollout.step, (now - rollout.step_started_at) / 60, share, evidence, self._rng
+            )
+            deciding.set_attribute("mlops.rollout.action", decision.action)
+            deciding.set_attribute("mlops.rollout.step", rollout.step)
+        record = decision.record()
         if decision.action == HOLD:
             self._storage.rollouts.note(rollout, decision.reason, record)
             if self._gauges is not None:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:  # the plan's type only; storage/rollouts.py parses it
+    from mlops_pipeline.delivery.plan import Plan
 
 ROUTED = "routed"  # the A/B router chose the version (randomly or by sticky user)
 PINNED = "pinned"  # the caller named the version
@@ -94,7 +98,7 @@ class Rollout:
     id: int
     candidate: str
     baseline: str
-    plan: dict[str, object]
+    plan: Plan  # parsed once as the row is read: the controller ticks on the typed value
     state: str  # running | promoted | rolled_back | aborted
     step: int  # index into the plan's steps (bandit: the number of weight updates)
     step_started_at: float

@@ -8,8 +8,8 @@ transaction) and appends its event, so the audit can never disagree with what wa
 from __future__ import annotations
 
 import json
-from typing import Any
 
+from mlops_pipeline.delivery.plan import Plan, plan_from_json
 from mlops_pipeline.storage.database import Cursor, Database, DuplicateKey, Row
 from mlops_pipeline.storage.records import Rollout, RolloutEvent
 from mlops_pipeline.storage.weights import lock_split, write_weights
@@ -34,7 +34,7 @@ class RolloutStore:
         self,
         candidate: str,
         baseline: str,
-        plan: dict[str, Any],
+        plan: Plan,
         weights: dict[str, float],
         default_weights: dict[str, float],
         reason: str,
@@ -54,7 +54,7 @@ class RolloutStore:
                 " reason, actor, first_log_id) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " RETURNING id",
                 (
-                    candidate, baseline, json.dumps(plan), RUNNING, now, version, version,
+                    candidate, baseline, json.dumps(plan.to_json()), RUNNING, now, version, version,
                     json.dumps(old), now, reason, actor, first_log_id,
                 ),
             )  # fmt: skip
@@ -80,7 +80,7 @@ class RolloutStore:
         reason: str,
         now: float,
         actor: str = "rollout-controller",
-        evidence: dict[str, Any] | None = None,
+        evidence: dict[str, object] | None = None,
     ) -> bool:
         """Apply ``weights``, move the rollout, record the event; False if it is not running."""
 
@@ -114,7 +114,7 @@ class RolloutStore:
 
         return self._db.transaction(write)
 
-    def note(self, rollout: Rollout, reason: str, evidence: dict[str, Any]) -> None:
+    def note(self, rollout: Rollout, reason: str, evidence: dict[str, object]) -> None:
         """Keep the latest decision's reason and evidence (no transition: nothing audited)."""
         self._db.execute(
             "UPDATE rollouts SET reason = ?, last_evidence = ? WHERE id = ? AND state = ?",
@@ -175,7 +175,7 @@ def _rollout(row: Row) -> Rollout:
         id=int(row[0]),
         candidate=row[1],
         baseline=row[2],
-        plan=json.loads(row[3]),
+        plan=plan_from_json(json.loads(row[3])),
         state=row[4],
         step=int(row[5]),
         step_started_at=float(row[6]),
