@@ -58,6 +58,37 @@ def _accepted(operation: dict[str, Any]) -> dict[str, Any]:
 
 
 def openapi_spec(model_name: str, feature_names: list[str], n_classes: int) -> dict[str, Any]:
+    # Paths in the order they are listed (the document is served with its keys unsorted).
+    paths: dict[str, Any] = {
+        **_serving_paths(feature_names, n_classes),
+        **_delivery_paths(),
+        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": METRICS_OK}}},
+        "/openapi.json": {"get": _operation("This description", OBJECT)},
+        **_v2_paths(model_name),
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "mlops-pipeline API", "version": __version__},
+        "paths": paths,
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }
+
+
+LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+}
+FEW = {**LIMIT, "schema": {"type": "integer", "minimum": 1, "maximum": 200}}
+METRICS_OK = {
+    "description": "Prometheus text format",
+    "content": {"text/plain": {"schema": STRING}},
+}
+
+
+def _predict_body(feature_names: list[str]) -> dict[str, Any]:
+    """One row (a list, or an object by feature name) or a batch of them as ``instances``."""
     width = len(feature_names)
     row = {
         "oneOf": [
@@ -70,7 +101,7 @@ def openapi_spec(model_name: str, feature_names: list[str], n_classes: int) -> d
             },
         ]
     }
-    predict_body = {
+    return {
         "oneOf": [
             {
                 "type": "object",
@@ -87,8 +118,11 @@ def openapi_spec(model_name: str, feature_names: list[str], n_classes: int) -> d
             },
         ]
     }
+
+
+def _predict_ok(n_classes: int) -> dict[str, Any]:
     probabilities = {"type": "array", "items": NUMBER, "minItems": n_classes, "maxItems": n_classes}
-    predict_ok = {
+    return {
         "oneOf": [
             {
                 "type": "object",
@@ -126,68 +160,39 @@ def openapi_spec(model_name: str, feature_names: list[str], n_classes: int) -> d
             },
         ]
     }
-    label = {"oneOf": [{"type": "integer"}, STRING]}
-    feedback_item = {
-        "type": "object",
-        "required": ["request_id", "true_label"],
-        "properties": {
-            "request_id": STRING,
-            "true_label": label,
-            "row_index": {"type": "integer", "minimum": 0},
-        },
-    }
-    tensor = {
-        "type": "object",
-        "required": ["name", "shape", "datatype", "data"],
-        "properties": {
-            "name": STRING,
-            "shape": {"type": "array", "items": {"type": "integer"}},
-            "datatype": {"enum": ["FP32", "FP64"]},
-            "data": {"type": "array"},
-        },
-    }
-    infer_body = {
-        "type": "object",
-        "required": ["inputs"],
-        "properties": {"id": STRING, "inputs": {"type": "array", "items": tensor}},
-    }
-    infer_ok = {
-        "type": "object",
-        "required": ["model_name", "model_version", "outputs"],
-        "properties": {
-            "model_name": STRING,
-            "model_version": STRING,
-            "id": STRING,
-            "outputs": {"type": "array", "items": OBJECT},
-        },
-    }
-    name = {"name": "name", "in": "path", "required": True, "schema": STRING, "example": model_name}
-    limit = {
-        "name": "limit",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-    }
-    few = {**limit, "schema": {"type": "integer", "minimum": 1, "maximum": 200}}
-    metrics_ok = {
-        "description": "Prometheus text format",
-        "content": {"text/plain": {"schema": STRING}},
-    }
-    paths: dict[str, Any] = {
-        "/predict": {"post": _operation("Predict one row or a batch", predict_ok, predict_body)},
+
+
+FEEDBACK_ITEM = {
+    "type": "object",
+    "required": ["request_id", "true_label"],
+    "properties": {
+        "request_id": STRING,
+        "true_label": {"oneOf": [{"type": "integer"}, STRING]},
+        "row_index": {"type": "integer", "minimum": 0},
+    },
+}
+
+
+def _serving_paths(feature_names: list[str], n_classes: int) -> dict[str, Any]:
+    """Prediction, what is served, the reports and the run-time controls."""
+    predict = _operation(
+        "Predict one row or a batch", _predict_ok(n_classes), _predict_body(feature_names)
+    )
+    return {
+        "/predict": {"post": predict},
         "/health": {"get": _operation("Liveness", OBJECT)},
         "/ready": {"get": _operation("Readiness", OBJECT)},
         "/config": {"get": _operation("Weights, versions, features", OBJECT)},
         "/models": {"get": _operation("Metadata of every served version", OBJECT)},
         "/predictions": {
-            "get": _operation("Newest logged predictions", OBJECT, parameters=[limit])
+            "get": _operation("Newest logged predictions", OBJECT, parameters=[LIMIT])
         },
         "/drift": {"get": _operation("Drift report", OBJECT)},
         "/feedback": {
             "post": _operation(
                 "Label logged predictions",
                 {"oneOf": [OBJECT, {"type": "array"}]},
-                {"oneOf": [feedback_item, {"type": "array", "items": feedback_item}]},
+                {"oneOf": [FEEDBACK_ITEM, {"type": "array", "items": FEEDBACK_ITEM}]},
             )
         },
         "/experiment": {"get": _operation("A/B verdict", OBJECT)},
@@ -208,11 +213,25 @@ def openapi_spec(model_name: str, feature_names: list[str], n_classes: int) -> d
             )
         },
         "/config/history": {
-            "get": _operation("Audit of weight changes", OBJECT, parameters=[limit])
+            "get": _operation("Audit of weight changes", OBJECT, parameters=[LIMIT])
         },
+    }
+
+
+def _delivery_paths() -> dict[str, Any]:
+    """Rollouts and retraining."""
+    retrain_body = {
+        "type": "object",
+        "properties": {
+            "version": STRING,
+            "since_days": {"type": "number"},
+            "rollout": {"type": "boolean"},
+        },
+    }
+    return {
         "/rollouts": {
             "get": _operation(
-                "Rollouts, newest first, with their audit trail", OBJECT, parameters=[few]
+                "Rollouts, newest first, with their audit trail", OBJECT, parameters=[FEW]
             ),
             "post": _created(
                 _operation("Start a rollout of a candidate version (admin)", OBJECT, OBJECT, True)
@@ -221,20 +240,13 @@ def openapi_spec(model_name: str, feature_names: list[str], n_classes: int) -> d
         "/rollouts/current": {"get": _operation("The running rollout", OBJECT)},
         "/retrains": {
             "get": _operation(
-                "Retraining runs, newest first (who asked: admin only)", OBJECT, parameters=[few]
+                "Retraining runs, newest first (who asked: admin only)", OBJECT, parameters=[FEW]
             ),
             "post": _accepted(
                 _operation(
                     "Queue a retrain from production labels; the monitor runs it (admin)",
                     OBJECT,
-                    {
-                        "type": "object",
-                        "properties": {
-                            "version": STRING,
-                            "since_days": {"type": "number"},
-                            "rollout": {"type": "boolean"},
-                        },
-                    },
+                    retrain_body,
                     admin=True,
                 )
             ),
@@ -242,8 +254,40 @@ def openapi_spec(model_name: str, feature_names: list[str], n_classes: int) -> d
         "/rollouts/current/abort": {
             "post": _operation("Abort the running rollout (admin)", OBJECT, admin=True)
         },
-        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": metrics_ok}}},
-        "/openapi.json": {"get": _operation("This description", OBJECT)},
+    }
+
+
+TENSOR = {
+    "type": "object",
+    "required": ["name", "shape", "datatype", "data"],
+    "properties": {
+        "name": STRING,
+        "shape": {"type": "array", "items": {"type": "integer"}},
+        "datatype": {"enum": ["FP32", "FP64"]},
+        "data": {"type": "array"},
+    },
+}
+INFER_BODY = {
+    "type": "object",
+    "required": ["inputs"],
+    "properties": {"id": STRING, "inputs": {"type": "array", "items": TENSOR}},
+}
+INFER_OK = {
+    "type": "object",
+    "required": ["model_name", "model_version", "outputs"],
+    "properties": {
+        "model_name": STRING,
+        "model_version": STRING,
+        "id": STRING,
+        "outputs": {"type": "array", "items": OBJECT},
+    },
+}
+
+
+def _v2_paths(model_name: str) -> dict[str, Any]:
+    """The Open Inference Protocol's REST paths."""
+    name = {"name": "name", "in": "path", "required": True, "schema": STRING, "example": model_name}
+    return {
         "/v2/health/live": {"get": _operation("V2 liveness", OBJECT)},
         "/v2/health/ready": {"get": _operation("V2 readiness", OBJECT)},
         "/v2/models/{name}": {
@@ -254,23 +298,17 @@ def openapi_spec(model_name: str, feature_names: list[str], n_classes: int) -> d
         },
         "/v2/models/{name}/infer": {
             "post": {
-                **_operation("V2 inference (A/B routed)", infer_ok, infer_body),
+                **_operation("V2 inference (A/B routed)", INFER_OK, INFER_BODY),
                 "parameters": [name],
             }
         },
         "/v2/models/{name}/versions/{version}/infer": {
             "post": {
-                **_operation("V2 inference on one version", infer_ok, infer_body),
+                **_operation("V2 inference on one version", INFER_OK, INFER_BODY),
                 "parameters": [
                     name,
                     {"name": "version", "in": "path", "required": True, "schema": STRING},
                 ],
             }
         },
-    }
-    return {
-        "openapi": "3.0.3",
-        "info": {"title": "mlops-pipeline API", "version": __version__},
-        "paths": paths,
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }

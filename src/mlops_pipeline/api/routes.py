@@ -63,6 +63,7 @@ def build_blueprint(
     add_service_routes(blueprint, components, guard)
     add_report_routes(blueprint, settings, components)
     add_control_routes(blueprint, components, guard, json_body)
+    add_shadow_route(blueprint, components, guard, json_body)
     add_v2_routes(blueprint, settings, components, inference_answer)
     add_document_routes(blueprint, settings, components, registry)
     return blueprint
@@ -143,7 +144,7 @@ def add_report_routes(blueprint: Blueprint, settings: Settings, components: Comp
 def add_control_routes(
     blueprint: Blueprint, components: Components, guard: Guard, json_body: Callable[[], Any]
 ) -> None:
-    """What people change at run time: labels, the split, the shadow version."""
+    """What people change at run time: labels and the split."""
     service = components.service
 
     @blueprint.post("/feedback")
@@ -178,6 +179,31 @@ def add_control_routes(
         guard.log.event("weights_changed", actor=actor, old=old, new=new)
         return jsonify(weights=new)
 
+    @blueprint.get("/config/history")
+    def weight_history() -> Response:
+        guard.require(Role.ADMIN)  # actors' names and addresses
+        limit = int_parameter("limit", default=100, low=1, high=MAX_LOG_LIMIT)
+        changes = experiment_of(components).history(limit)
+        return jsonify(
+            changes=[
+                {
+                    "id": c.id,
+                    "changed_at": c.changed_at,
+                    "actor": c.actor,
+                    "old": c.old,
+                    "new": c.new,
+                }
+                for c in changes
+            ]
+        )
+
+
+def add_shadow_route(
+    blueprint: Blueprint, components: Components, guard: Guard, json_body: Callable[[], Any]
+) -> None:
+    """Which served version scores every request in the background (or none)."""
+    service = components.service
+
     @blueprint.put("/config/shadow")
     def change_shadow() -> Response:
         actor = guard.require(Role.ADMIN)
@@ -197,24 +223,6 @@ def add_control_routes(
         components.shadow_switch.set(version, actor)
         guard.log.event("shadow_changed", actor=actor, version=version)
         return jsonify(shadow_version=version)
-
-    @blueprint.get("/config/history")
-    def weight_history() -> Response:
-        guard.require(Role.ADMIN)  # actors' names and addresses
-        limit = int_parameter("limit", default=100, low=1, high=MAX_LOG_LIMIT)
-        changes = experiment_of(components).history(limit)
-        return jsonify(
-            changes=[
-                {
-                    "id": c.id,
-                    "changed_at": c.changed_at,
-                    "actor": c.actor,
-                    "old": c.old,
-                    "new": c.new,
-                }
-                for c in changes
-            ]
-        )
 
 
 def add_v2_routes(

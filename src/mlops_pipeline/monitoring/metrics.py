@@ -64,6 +64,18 @@ def exposition_registry() -> CollectorRegistry:
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None) -> None:
+        # Registered in this order, which is the order /metrics lists them in.
+        self._add_serving(registry)
+        self._add_drift(registry)
+        self._add_experiment(registry)
+        self._add_operations(registry)
+        self._add_delivery(registry)
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._inference_cache: dict[str, Any] = {}
+        self._prediction_cache: dict[tuple[str, str], Any] = {}
+
+    def _add_serving(self, registry: CollectorRegistry | None) -> None:
+        """Requests, predictions and the served versions."""
         self.requests = Counter(
             "mlops_requests",
             "HTTP requests answered.",
@@ -110,6 +122,9 @@ class Metrics:
             registry=registry,
             multiprocess_mode="max",
         )
+
+    def _add_drift(self, registry: CollectorRegistry | None) -> None:
+        """Drift over the newest window (the monitor's leader sets them)."""
         self.drift_score = Gauge(
             "mlops_drift_score",
             "Drift score in [0, 1] over the newest window of predictions.",
@@ -148,6 +163,9 @@ class Metrics:
             registry=registry,
             multiprocess_mode="mostrecent",
         )
+
+    def _add_experiment(self, registry: CollectorRegistry | None) -> None:
+        """The A/B experiment and the shadow version."""
         self.model_accuracy = Gauge(
             "mlops_model_accuracy",
             "Accuracy on labelled predictions, per version.",
@@ -178,6 +196,9 @@ class Metrics:
             "Requests the shadow skipped because its queue was full.",
             registry=registry,
         )
+
+    def _add_operations(self, registry: CollectorRegistry | None) -> None:
+        """The prediction log, its retention and which monitor leads."""
         self.log_failures = Counter(
             "mlops_prediction_log_failures",
             "Predictions refused because the log could not take the write (the request got a 503).",
@@ -220,6 +241,9 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
+
+    def _add_delivery(self, registry: CollectorRegistry | None) -> None:
+        """Rollouts, retraining and failing model versions."""
         self.rollout_step = Gauge(
             "mlops_rollout_step",
             "Step index of the newest rollout (-1: none yet).",
@@ -255,9 +279,6 @@ class Metrics:
             ["model_version", "reason"],
             registry=registry,
         )
-        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        self._inference_cache: dict[str, Any] = {}
-        self._prediction_cache: dict[tuple[str, str], Any] = {}
 
     def initialise(
         self,
