@@ -1,7 +1,7 @@
 """Bearer tokens and prediction keys: what makes one strong enough, and how keys are written.
 
 Pure functions over strings, shared by the settings (which refuse malformed keys), the start-up
-checks (which refuse weak tokens) and the prediction role (api/clients.py).
+checks (which refuse weak tokens) and the prediction role (protocol/clients.py).
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ class PredictionBatch:
     latency_ms: float
     assignment: str = ROUTED
     weights_version: int | None = None  # the traffic split it was routed under
-    client_id: str | None = None  # the prediction key's name or "anonymous:..." (api/clients.py)
+    # The prediction key's name or "anonymous:..." (protocol/clients.py).
+    client_id: str | None = None
 
 
 @dataclass(frozen=True)
