@@ -10,12 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from mlops_pipeline.errors import (
-    ApiError,
-    InternalError,
-    StorageUnavailable,
-)
-from mlops_pipeline.storage import StoreUnavailable
+from mlops_pipeline.errors import ApiError, InternalError, StorageUnavailable, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
