@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mlops_pipeline.delivery.controller import HOLD, decide
+from mlops_pipeline.delivery.controller import decide
+from mlops_pipeline.delivery.decision import HOLD
 from mlops_pipeline.delivery.evidence import collect
 from mlops_pipeline.delivery.plan import THOMPSON, parse_plan
 from mlops_pipeline.errors import NoRollout, RolloutConflict, UnknownVersion

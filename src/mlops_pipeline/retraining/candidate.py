@@ -3,6 +3,7 @@ that `mlops models register` (and the retrain) verifies before storing."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,53 @@ from mlops_pipeline.training.trainer import (
 )
 
 
+@dataclass(frozen=True)
+class ProductionLabels:
+    """The labelled production rows a candidate learnt from and was judged on."""
+
+    count: int
+    duplicates_dropped: int
+    train_rows: int
+    holdout_rows: int
+    first_request_at: float
+    last_request_at: float
+    last_labelled_at: float  # what the next retrain must pass to learn something new
+    holdout_from: float
+    since: float | None
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a retrained candidate came from: written into its metadata.json (the "lineage"
+    object VersionMetadata reads back) and printed by `mlops retrain --json`."""
+
+    run_id: int
+    trigger: str
+    base_source: str
+    base_sha256: str
+    base_rows: int
+    same_as_champion: bool  # the base data is the champion's own
+    labels: ProductionLabels
+    champion: str
+    comparison: Comparison
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "run_id": self.run_id,
+            "trigger": self.trigger,
+            "base_data": {
+                "source": self.base_source,
+                "sha256": self.base_sha256,
+                "rows": self.base_rows,
+                "same_as_champion": self.same_as_champion,
+            },
+            "production_labels": asdict(self.labels),
+            "champion": {"version": self.champion, "holdout": self.comparison.champion.to_json()},
+            "candidate": {"holdout": self.comparison.candidate.to_json()},
+            "comparison": self.comparison.to_json(),
+        }
+
+
 def lineage_of(
     run: RetrainRun,
     base: Dataset,
@@ -33,32 +81,23 @@ def lineage_of(
     holdout: LabelledRows,
     since: float,
     comparison: Comparison,
-) -> dict[str, Any]:
+) -> Lineage:
     sha256 = base.content_hash()
-    return {
-        "run_id": run.id,
-        "trigger": run.trigger,
-        "base_data": {
-            "source": base.source,
-            "sha256": sha256,
-            "rows": len(base.labels),
-            "same_as_champion": sha256 == champion.metadata.base_data_sha256,
-        },
-        "production_labels": {
-            "count": len(rows.labels),
-            "duplicates_dropped": duplicates,
-            "train_rows": len(train.labels),
-            "holdout_rows": len(holdout.labels),
-            "first_request_at": float(rows.created_at.min()),
-            "last_request_at": float(rows.created_at.max()),
-            "last_labelled_at": float(rows.labelled_at.max()),
-            "holdout_from": float(holdout.created_at.min()),
-            "since": since or None,
-        },
-        "champion": {"version": champion.version, "holdout": comparison.champion.to_json()},
-        "candidate": {"holdout": comparison.candidate.to_json()},
-        "comparison": comparison.to_json(),
-    }
+    labels = ProductionLabels(
+        count=len(rows.labels),
+        duplicates_dropped=duplicates,
+        train_rows=len(train.labels),
+        holdout_rows=len(holdout.labels),
+        first_request_at=float(rows.created_at.min()),
+        last_request_at=float(rows.created_at.max()),
+        last_labelled_at=float(rows.labelled_at.max()),
+        holdout_from=float(holdout.created_at.min()),
+        since=since or None,
+    )
+    return Lineage(
+        run.id, run.trigger, base.source, sha256, len(base.labels),
+        sha256 == champion.metadata.base_data_sha256, labels, champion.version, comparison,
+    )  # fmt: skip
 
 
 def write_folder(
@@ -71,7 +110,7 @@ def write_folder(
     features: np.ndarray[Any, Any],
     labels: np.ndarray[Any, Any],
     holdout: LabelledRows,
-    lineage: dict[str, Any],
+    lineage: Lineage,
     now: float,
     stats: dict[str, Any],
 ) -> None:
@@ -84,7 +123,7 @@ def write_folder(
             "algorithm": algorithm,
             "params": params,
             "default_weight": 0.0,
-            "evaluation": {"holdout": lineage["comparison"]},
+            "evaluation": {"holdout": lineage.comparison.to_json()},
             "feature_names": list(base.feature_names),
             "class_names": list(base.class_names),
             "training_data": {
@@ -97,7 +136,7 @@ def write_folder(
                 "test_rows": len(holdout.labels),
             },
             "created_at": datetime.fromtimestamp(now, UTC).isoformat(),
-            "lineage": lineage,
+            "lineage": lineage.to_json(),
         },
     )
     artifacts.write_json(folder / artifacts.TRAINING_STATS, stats)

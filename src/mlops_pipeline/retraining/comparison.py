@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,7 +23,7 @@ class Score:
     high: float
     rows: int
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {"accuracy": self.accuracy, "low": self.low, "high": self.high, "rows": self.rows}
 
 
@@ -44,7 +43,7 @@ class Comparison:
             return "worse"
         return "not distinguishable"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {
             "champion": self.champion.to_json(),
             "candidate": self.candidate.to_json(),

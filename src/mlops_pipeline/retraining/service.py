@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -24,7 +23,7 @@ from mlops_pipeline import artifacts
 from mlops_pipeline.config import Settings, load_catalogue
 from mlops_pipeline.delivery.model_checks import RegistrationLimits
 from mlops_pipeline.delivery.registration import RegistrationRefused, register_folder
-from mlops_pipeline.retraining.candidate import drift_reference, lineage_of, write_folder
+from mlops_pipeline.retraining.candidate import Lineage, drift_reference, lineage_of, write_folder
 from mlops_pipeline.retraining.champion import (
     RetrainRefused,
     base_dataset,
@@ -50,7 +49,7 @@ DAY = 86_400.0
 ROLLOUT_MAX_LABELS = 5_000
 
 
-def retrain_plan(candidate: str, baseline: str) -> dict[str, Any]:
+def retrain_plan(candidate: str, baseline: str) -> dict[str, object]:
     """The default plan (steps 5/25/50/100%, 200 labels a step), judged for a retrain:
 
     - promoted only when shown *better* (margin 0): a retrain that is merely as good is churn
@@ -83,16 +82,21 @@ class Outcome:
     version: str
     champion: str
     comparison: Comparison
-    lineage: dict[str, Any]
+    provenance: Lineage
     rollout_id: int | None
     rollout_note: str = ""
 
+    @property
+    def lineage(self) -> dict[str, object]:
+        """The lineage as the candidate's metadata.json records it."""
+        return self.provenance.to_json()
+
     def summary(self) -> str:
         c = self.comparison
-        labels = self.lineage["production_labels"]
+        labels = self.provenance.labels
         rollout = f"; rollout {self.rollout_id} started" if self.rollout_id else self.rollout_note
         return (
-            f"registered {self.version} (weight 0) from {labels['count']} labelled rows;"
+            f"registered {self.version} (weight 0) from {labels.count} labelled rows;"
             f" holdout of the newest {c.candidate.rows}: {self.version}"
             f" {c.candidate.accuracy:.1%} [{c.candidate.low:.1%}, {c.candidate.high:.1%}] vs"
             f" {self.champion} {c.champion.accuracy:.1%} [{c.champion.low:.1%},"

@@ -9,7 +9,6 @@ for the same version name.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from mlops_pipeline.storage.database import Cursor, Database, DuplicateKey, Row
 from mlops_pipeline.storage.records import RetrainRun
@@ -126,7 +125,7 @@ class RetrainStore:
         message: str,
         now: float,
         version: str | None = None,
-        result: dict[str, Any] | None = None,
+        result: dict[str, object] | None = None,
     ) -> None:
         # Only an open run ends here: one already failed (reclaimed by a new leader, expired)
         # keeps that end, so a late finish cannot turn it back into a success.
