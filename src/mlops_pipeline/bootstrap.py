@@ -6,6 +6,7 @@ processes serving with them (an HTTP worker, the gRPC service, the monitor).
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from mlops_pipeline.api import create_app
 from mlops_pipeline.api.inference import WSGIApp
+from mlops_pipeline.api.openapi import openapi_spec
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
 from mlops_pipeline.components import RETRAIN_POLL_SECONDS, Components
 from mlops_pipeline.config import Settings, database_url, worker_threads
@@ -37,6 +39,8 @@ from mlops_pipeline.serving.routing import ABRouter
 from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.serving.shadow import ShadowScorer, ShadowSwitch
 from mlops_pipeline.storage import Storage, Timeouts, open_storage
+from mlops_pipeline.telemetry.tracing import start_tracing, stop_tracing
+from mlops_pipeline.telemetry.wsgi import traced
 
 if TYPE_CHECKING:
     import grpc
@@ -286,6 +290,7 @@ class HttpWorker:
 
     def close(self) -> None:
         self.components.close()
+        stop_tracing()  # exports the spans still buffered
 
 
 def build_worker(settings: Settings) -> HttpWorker:
@@ -296,7 +301,14 @@ def build_worker(settings: Settings) -> HttpWorker:
     metrics, registry = serving_metrics()
     components = build_components(settings, metrics, publish_gauges=False)
     components.start(settings)
-    return HttpWorker(create_app(settings, components, registry), components)
+    app: WSGIApp = create_app(settings, components, registry)
+    if start_tracing("mlops-api", os.environ):  # off: the app is served unwrapped
+        service = components.service
+        spec = openapi_spec(
+            settings.model_name, list(service.feature_names), len(service.class_names)
+        )
+        app = traced(app, spec["paths"])
+    return HttpWorker(app, components)
 
 
 def build_app(settings: Settings) -> WSGIApp:
@@ -312,6 +324,7 @@ def build_grpc(settings: Settings) -> GrpcProcess:
     metrics = Metrics(registry=None) if multiprocess_enabled() else Metrics(CollectorRegistry())
     components = build_components(settings, metrics, publish_gauges=False)
     components.start(settings)
+    start_tracing("mlops-api", os.environ)  # before the handlers: they are wrapped only if on
     servicer = InferenceServicer(
         components.service,
         metrics,
@@ -333,6 +346,7 @@ class GrpcProcess:
 
     def close(self) -> None:
         self.components.close()
+        stop_tracing()
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from mlops_pipeline.cli.common import CliError, settings_from
 from mlops_pipeline.config import Settings
@@ -37,8 +38,13 @@ def strong_tokens(settings: Settings) -> Settings:
 def verified(settings: Settings) -> Settings:
     """``settings`` once its tokens are strong enough and its artifacts match their manifest."""
     from mlops_pipeline.artifacts import ArtifactError, verify_files
+    from mlops_pipeline.telemetry.settings import TracingConfigError, tracing_requested
 
     strong_tokens(settings)
+    try:  # a tracing request this build cannot honour stops the start, naming the variable
+        tracing_requested(os.environ)
+    except TracingConfigError as exc:
+        raise CliError(f"refusing to start: {exc}") from exc
     try:
         verify_files(settings.artifacts_dir)
     except ArtifactError as exc:

@@ -196,12 +196,14 @@ def run_drift(args: argparse.Namespace) -> int:
 
 
 def run_monitor(args: argparse.Namespace) -> int:
+    import os
     import signal
     import threading
 
     from mlops_pipeline.bootstrap import build_monitor
     from mlops_pipeline.cli.launcher import reachable_host
     from mlops_pipeline.monitoring.leader import status_server
+    from mlops_pipeline.telemetry.tracing import start_tracing, stop_tracing
 
     settings = verified(
         settings_from(
@@ -210,6 +212,7 @@ def run_monitor(args: argparse.Namespace) -> int:
     )
     process = build_monitor(settings)
     monitor = process.monitor
+    start_tracing("mlops-monitor", os.environ)
     server = status_server(
         settings.host,
         settings.monitor_port,
@@ -228,6 +231,7 @@ def run_monitor(args: argparse.Namespace) -> int:
         server.shutdown()
         server.server_close()
         process.components.close()
+        stop_tracing()
     return 0
 
 

@@ -43,6 +43,7 @@ from mlops_pipeline.storage.records import (
     WeightChange,
 )
 from mlops_pipeline.storage.weights import RolloutControlsWeights, VersionRetired
+from mlops_pipeline.telemetry.tracing import span
 
 # Raised by change_weights; re-exported so callers mapping it to an answer need not import storage.
 __all__ = ["ExperimentService", "RolloutControlsWeights"]
@@ -104,19 +105,20 @@ class ExperimentService:
 
     def record_feedback(self, items: Sequence[FeedbackItem]) -> list[dict[str, Any]]:
         """Join labels to logged predictions; all or nothing when a request id is unknown."""
-        logged: list[LoggedPrediction] = []
-        for item in items:
-            found = self._log.logged_prediction(item.request_id, item.row_index)
-            if found is None:
-                raise UnknownRequest(
-                    f"no logged prediction for request {item.request_id!r} row {item.row_index}"
-                )
-            logged.append(found)
-        labels = [
-            Label(item.request_id, item.row_index, prediction, item.label)
-            for item, prediction in zip(items, logged, strict=True)
-        ]
-        first_labels = self._labels.save_labels(labels, self._clock())  # all or none
+        with span("feedback.join", {"mlops.labels": len(items)}):
+            logged: list[LoggedPrediction] = []
+            for item in items:
+                found = self._log.logged_prediction(item.request_id, item.row_index)
+                if found is None:
+                    raise UnknownRequest(
+                        f"no logged prediction for request {item.request_id!r} row {item.row_index}"
+                    )
+                logged.append(found)
+            labels = [
+                Label(item.request_id, item.row_index, prediction, item.label)
+                for item, prediction in zip(items, logged, strict=True)
+            ]
+            first_labels = self._labels.save_labels(labels, self._clock())  # all or none
         results = []
         for item, prediction, first in zip(items, logged, first_labels, strict=True):
             correct = prediction.predicted == item.label

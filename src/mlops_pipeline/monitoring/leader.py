@@ -31,6 +31,7 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from mlops_pipeline.protocol.client_errors import error_fields
 from mlops_pipeline.storage.database import Lock
 from mlops_pipeline.storage.reports import ReportStore
+from mlops_pipeline.telemetry.tracing import span
 
 logger = logging.getLogger(__name__)
 
@@ -105,15 +106,18 @@ class Monitor:
             if now < self._due[task.name]:
                 continue
             self._due[task.name] = now + task.interval
-            try:
-                result = task.run()
-                if task.report is not None:
-                    self._reports.save(
-                        task.report, json.dumps(result), self._clock(), self.identity
-                    )
-            except Exception:
-                self.failures += 1
-                logger.exception("monitor task %s failed", task.name)
+            # One trace per job run: a slow drift report or a rollout decision is found by name.
+            with span(f"monitor.{task.name}", {"mlops.monitor": self.identity}) as current:
+                try:
+                    result = task.run()
+                    if task.report is not None:
+                        self._reports.save(
+                            task.report, json.dumps(result), self._clock(), self.identity
+                        )
+                except Exception as exc:
+                    self.failures += 1
+                    current.set_attribute("error.type", type(exc).__name__)
+                    logger.exception("monitor task %s failed", task.name)
         return True
 
     def run(self, stop: threading.Event, tick: float) -> None:

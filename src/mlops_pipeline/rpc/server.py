@@ -10,6 +10,8 @@ import grpc
 
 from mlops_pipeline.rpc.service import SERVICE, InferenceServicer
 from mlops_pipeline.rpc.v2 import grpc_predict_v2_pb2 as pb
+from mlops_pipeline.telemetry.rpc_spans import traced_rpc
+from mlops_pipeline.telemetry.tracing import tracing_on
 
 # Handlers hold the GIL while they run, so more threads only queue; a few cover the moments a
 # handler waits on the database. Beyond MAX_CONCURRENT calls, new ones are refused at once
@@ -62,9 +64,11 @@ REQUEST_TYPES = {
 def method_handlers(servicer: InferenceServicer) -> grpc.GenericRpcHandler:
     """The six RPCs, taking raw bytes: the servicer decodes them, so a body that is not the
     message answers INVALID_ARGUMENT (grpcio's own decoding would answer INTERNAL)."""
+    # Traced only while tracing is on: off, the servicer's behaviour is registered as it is.
+    wrap = traced_rpc if tracing_on() else lambda _service, _method, behaviour: behaviour
     handlers = {
         name: grpc.unary_unary_rpc_method_handler(
-            servicer.decoding(name, request_type),
+            wrap(SERVICE, name, servicer.decoding(name, request_type)),
             request_deserializer=None,
             response_serializer=lambda message: message.SerializeToString(),
         )

@@ -21,6 +21,7 @@ from mlops_pipeline.storage import StoreUnavailable
 from mlops_pipeline.storage.failures import FailureStore
 from mlops_pipeline.storage.predictions import PredictionLog
 from mlops_pipeline.storage.records import PINNED, ROUTED, PredictionBatch
+from mlops_pipeline.telemetry.tracing import span
 
 logger = logging.getLogger(__name__)
 
@@ -112,16 +113,20 @@ class PredictionService:
         """Answer with ``version`` when given (a pinned request), else the router's choice;
         ``client_id`` (who asked) is logged with the answer."""
         started = self._timer()
-        if version is None:
-            version, assignment = self.router.choose(request.user_id), ROUTED
-        elif version in self._predictors:
-            assignment = PINNED
-        else:
-            raise UnknownVersion(f"no model version {version!r}; served: {self.versions}")
+        with span("route") as routing:
+            if version is None:
+                version, assignment = self.router.choose(request.user_id), ROUTED
+            elif version in self._predictors:
+                assignment = PINNED
+            else:
+                raise UnknownVersion(f"no model version {version!r}; served: {self.versions}")
+            routing.set_attribute("mlops.model_version", version)
+            routing.set_attribute("mlops.assignment", assignment)
         try:
-            classes, probabilities = self._predictors[version].predict(
-                request.rows, len(self.class_names), self._timeout_ms
-            )
+            with span("model.infer", {"mlops.model_version": version}):
+                classes, probabilities = self._predictors[version].predict(
+                    request.rows, len(self.class_names), self._timeout_ms
+                )
         except ModelFailure as failure:  # nothing of the answer is logged or returned
             self.metrics.count_model_failure(version, failure.reason)
             self._record_failure(version, assignment, failure.code)
@@ -148,7 +153,8 @@ class PredictionService:
                 client_id=client_id,
             )
             try:
-                self._store.append(batch)
+                with span("log.append"):
+                    self._store.append(batch)
             except StoreUnavailable as exc:
                 self.metrics.count_log_failure()
                 # The client gets the cause's last clause ("database or disk is full",
