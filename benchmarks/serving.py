@@ -5,6 +5,8 @@ Run: .venv/bin/python benchmarks/serving.py [--duration 10] [--rounds 3] [--befo
 
 --before REF also serves the code of git revision REF (a temporary worktree, this venv) beside
 this checkout's, on its own log, and measures its /predict and V2 in the same interleaved rounds.
+--traced also serves this checkout with OpenTelemetry on, exporting every span over OTLP/HTTP
+to a sink in this process (it reads and discards each export): the price of tracing.
 Prints numbers; asserts nothing. Needs `wrk` (Debian package) on PATH.
 """
 
@@ -20,7 +22,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +113,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of each server")
     parser.add_argument("--iterations", type=int, default=20_000)
     parser.add_argument("--before", metavar="REF", help="git revision served beside this one")
+    parser.add_argument("--traced", action="store_true", help="also serve with tracing on")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -118,6 +124,7 @@ def main() -> None:
     in_process(artifacts, "v2", args.iterations)
 
     names = ["mlops serve", "bare gunicorn", "bare granian"] + (["before"] if args.before else [])
+    names += ["traced"] if args.traced else []
     ports = {name: free_port() for name in names}
     stack = contextlib.ExitStack()
     env = {
@@ -171,15 +178,33 @@ def main() -> None:
                 workdir / "access-before.log",
             )
         )  # fmt: skip
+    if args.traced:
+        sink = stack.enter_context(otlp_sink())
+        traced_env = {
+            **env,
+            "MLOPS_DB_PATH": str(workdir / "traced.db"),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink,
+        }
+        processes.append(
+            start(
+                [sys.executable, "-m", "mlops_pipeline.cli", "serve", "--workers", "2",
+                 "--port", str(ports["traced"])],
+                traced_env,
+                workdir / "access-traced.log",
+            )
+        )  # fmt: skip
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:
         wait_until_ready(urls["mlops serve"] + "/ready")
-        if args.before:
-            wait_until_ready(urls["before"] + "/ready")
+        for name in ("before", "traced"):
+            if name in urls:
+                wait_until_ready(urls[name] + "/ready")
         for name in ("bare gunicorn", "bare granian"):
             wait_until_ready(urls[name] + "/predict", method="POST")
         batch(urls["mlops serve"])
         throughput(urls, args.duration, args.rounds, args.before)
+        if args.traced:
+            print(f"spans exported to the sink: {SPANS_RECEIVED[0]:,} bytes of OTLP")
         rows = requests.get(
             urls["mlops serve"] + "/predictions?limit=1",
             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
@@ -192,6 +217,34 @@ def main() -> None:
             process.wait(timeout=20)
         stack.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+SPANS_RECEIVED = [0]
+
+
+@contextlib.contextmanager
+def otlp_sink() -> Iterator[str]:
+    """An OTLP/HTTP endpoint that reads each export and answers 200 (an empty response)."""
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            size = int(self.headers.get("Content-Length", "0"))
+            SPANS_RECEIVED[0] += len(self.rfile.read(size))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def batch(api_url: str) -> None:
@@ -229,6 +282,8 @@ def throughput(urls: dict[str, str], duration: int, rounds: int, before: str | N
         "bare Flask, gunicorn sync x2": (urls["bare gunicorn"] + "/predict", "post_predict.lua"),
         "bare Flask, granian x2": (urls["bare granian"] + "/predict", "post_predict.lua"),
     }
+    if "traced" in urls:
+        targets["traced /predict"] = (urls["traced"] + "/predict", "post_predict.lua")
     if before:
         targets[f"{before[:12]} /predict"] = (urls["before"] + "/predict", "post_predict.lua")
         targets[f"{before[:12]} V2 infer"] = (
@@ -256,6 +311,9 @@ def throughput(urls: dict[str, str], duration: int, rounds: int, before: str | N
         "  V2 infer / /predict:        "
         f"{medians['mlops serve V2 infer'] / medians['mlops serve /predict']:.2f}x"
     )
+    if "traced" in urls:
+        ratio = medians["traced /predict"] / medians["mlops serve /predict"]
+        print(f"  traced /predict / /predict:  {ratio:.2f}x")
     if before:
         for route in ("/predict", "V2 infer"):
             ratio = medians[f"mlops serve {route}"] / medians[f"{before[:12]} {route}"]
