@@ -1,0 +1,1 @@
+"""The feature schema: typed columns and the task, one contract per served model (model.py)."""
