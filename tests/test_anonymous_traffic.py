@@ -21,11 +21,15 @@ from mlops_pipeline.api import create_app
 from mlops_pipeline.bootstrap import Components, build_components
 from mlops_pipeline.config import Settings, database_url
 from mlops_pipeline.credentials import client_keys, token_problems
-from mlops_pipeline.experiment.statistics import newest_per_client
 from mlops_pipeline.monitoring.drift_monitor import bounded_window
 from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.protocol.access_log import AccessLog
-from mlops_pipeline.protocol.clients import MAX_CLIENT_ID_LENGTH, ClientKeys, anonymous_identity
+from mlops_pipeline.protocol.clients import (
+    MAX_CLIENT_ID_LENGTH,
+    ClientKeys,
+    anonymous_identity,
+    newest_per_client,
+)
 from mlops_pipeline.rpc.server import grpc_server
 from mlops_pipeline.rpc.service import InferenceServicer
 from mlops_pipeline.storage import Storage

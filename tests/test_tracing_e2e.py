@@ -138,7 +138,8 @@ def test_feedback_and_a_rollout_decision_are_traced(
     assert job.service == "mlops-monitor"
     assert job.parent_span_id == ""  # a job run is its own trace
     assert decision.attributes["mlops.rollout_id"] == started.json()["id"]
-    assert decision.attributes["mlops.rollout.action"] in {"hold", "advance", "promote", "rolled_back"}
+    actions = {"hold", "advance", "promote", "rolled_back"}
+    assert decision.attributes["mlops.rollout.action"] in actions
     join = next(span for span in spans if span.name == "feedback.join")
     assert by_id[join.parent_span_id].name == "POST /feedback"
     assert {"monitor.drift", "monitor.experiment"} <= {span.name for span in spans}

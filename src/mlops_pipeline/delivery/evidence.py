@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from mlops_pipeline.delivery.decision import Evidence
-from mlops_pipeline.experiment.statistics import newest_per_client
+from mlops_pipeline.protocol.clients import newest_per_client
 from mlops_pipeline.storage import Storage
 from mlops_pipeline.storage.records import EpochCount, Rollout
 

@@ -212,26 +212,3 @@ def msprt_pvalue(
 def rate_bounds(events: int, n: int, z: float) -> tuple[float, float]:
     """Wilson bounds of an event rate (errors per request) at ``z``; (0, 1) with no data."""
     return wilson_interval(events, n, z)
-
-
-def newest_per_client(clients: Sequence[str | None], size: int, cap: int) -> list[int]:
-    """Indices of the newest ``size`` items once each client keeps only its ``cap`` newest;
-    ``clients`` runs oldest to newest and so do the indices returned.
-
-    What bounds one caller's say in a window of evidence (drift rows, latency samples): past its
-    cap its items are left out and older items of other clients take their place. An item with
-    no client (logged before clients were recorded) counts as a client of its own.
-    """
-    taken: dict[str, int] = {}
-    kept: list[int] = []
-    for index in range(len(clients) - 1, -1, -1):
-        if len(kept) >= size:
-            break
-        client = clients[index]
-        if client is not None:
-            if taken.get(client, 0) >= cap:
-                continue
-            taken[client] = taken.get(client, 0) + 1
-        kept.append(index)
-    kept.reverse()
-    return kept

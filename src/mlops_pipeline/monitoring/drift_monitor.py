@@ -16,9 +16,9 @@ from dataclasses import replace
 import numpy as np
 from numpy.typing import NDArray
 
-from mlops_pipeline.experiment.statistics import newest_per_client
 from mlops_pipeline.monitoring.drift import DriftReport, Reference, Window, drift_report
 from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.protocol.clients import newest_per_client
 from mlops_pipeline.storage.predictions import PredictionLog
 from mlops_pipeline.storage.records import LoggedRows
 

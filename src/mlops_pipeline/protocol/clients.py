@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from functools import lru_cache
 
 from mlops_pipeline.config import Settings
@@ -107,3 +108,26 @@ class ClientKeys:
             if hmac.compare_digest(presented, token):
                 found = name
         return found
+
+
+def newest_per_client(clients: Sequence[str | None], size: int, cap: int) -> list[int]:
+    """Indices of the newest ``size`` items once each client keeps only its ``cap`` newest;
+    ``clients`` runs oldest to newest and so do the indices returned.
+
+    What bounds one caller's say in a window of evidence (drift rows, latency samples): past its
+    cap its items are left out and older items of other clients take their place. An item with
+    no client (logged before clients were recorded) counts as a client of its own.
+    """
+    taken: dict[str, int] = {}
+    kept: list[int] = []
+    for index in range(len(clients) - 1, -1, -1):
+        if len(kept) >= size:
+            break
+        client = clients[index]
+        if client is not None:
+            if taken.get(client, 0) >= cap:
+                continue
+            taken[client] = taken.get(client, 0) + 1
+        kept.append(index)
+    kept.reverse()
+    return kept
