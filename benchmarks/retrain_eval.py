@@ -61,8 +61,8 @@ from mlops_pipeline.bootstrap import RETRAIN_POLL_SECONDS  # noqa: E402
 from mlops_pipeline.cli.alerting import render  # noqa: E402
 from mlops_pipeline.cli.launcher import prometheus_config  # noqa: E402
 from mlops_pipeline.config import Settings, load_catalogue  # noqa: E402
-from mlops_pipeline.delivery.plan import Plan, parse_plan  # noqa: E402
 from mlops_pipeline.retraining.service import retrain_plan  # noqa: E402
+from mlops_pipeline.rollout_plan import Plan, parse_plan  # noqa: E402
 from mlops_pipeline.serving.inference import OnnxPredictor  # noqa: E402
 from mlops_pipeline.storage import open_storage  # noqa: E402
 from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402

@@ -26,7 +26,7 @@ from mlops_pipeline.delivery.controller import (
     Evidence,
     decide,
 )
-from mlops_pipeline.delivery.plan import Plan, parse_plan
+from mlops_pipeline.rollout_plan import Plan, parse_plan
 from mlops_pipeline.storage.records import EpochCount
 
 BASELINE_ACCURACY = 0.90

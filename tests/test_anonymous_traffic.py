@@ -230,7 +230,7 @@ def test_one_sticky_user_sent_many_times_does_not_hold_by_sample_ratio(
 
 def test_sample_ratio_still_fires_on_real_mismatch_of_users(storage: Storage) -> None:
     from mlops_pipeline.delivery.controller import Evidence, decide
-    from mlops_pipeline.delivery.plan import plan_from_json
+    from mlops_pipeline.rollout_plan import plan_from_json
 
     log = storage.predictions
     for index in range(300):  # 300 distinct users all on v2 under a 25% split

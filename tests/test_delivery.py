@@ -18,9 +18,9 @@ from mlops_pipeline.delivery.controller import (
     Evidence,
     decide,
 )
-from mlops_pipeline.delivery.plan import Plan, parse_plan, plan_from_json
 from mlops_pipeline.errors import InvalidRollout
 from mlops_pipeline.experiment.statistics import Stratum, msprt_pvalue, stratified_difference
+from mlops_pipeline.rollout_plan import Plan, parse_plan, plan_from_json
 from mlops_pipeline.storage.records import EpochCount
 
 SERVED = ["v1", "v2", "v3"]

@@ -22,9 +22,9 @@ from prometheus_client import CollectorRegistry
 from mlops_pipeline.bootstrap import Components, build_components, build_monitor
 from mlops_pipeline.cli.main import main
 from mlops_pipeline.config import Settings, database_url
-from mlops_pipeline.delivery.plan import Plan
 from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.retraining.worker import RetrainWorker
+from mlops_pipeline.rollout_plan import Plan
 from mlops_pipeline.storage import Storage, open_storage
 from mlops_pipeline.storage.models import VersionInUse
 from mlops_pipeline.storage.retrains import RetrainBusy

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_pipeline.delivery.plan import Plan
+from mlops_pipeline.rollout_plan import Plan
 from mlops_pipeline.storage import DuplicateKey, Storage
 from mlops_pipeline.storage.labels import Label
 from mlops_pipeline.storage.records import LoggedPrediction

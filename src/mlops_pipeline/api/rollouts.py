@@ -9,9 +9,9 @@ from flask import Blueprint, Response, jsonify, request
 
 from mlops_pipeline.api.auth import Guard, Role
 from mlops_pipeline.api.bodies import int_parameter, read_json
-from mlops_pipeline.delivery.plan import THOMPSON
 from mlops_pipeline.delivery.service import RolloutService, RolloutView
 from mlops_pipeline.errors import ExperimentUnavailable, NoRollout
+from mlops_pipeline.rollout_plan import THOMPSON
 
 
 def build_rollout_blueprint(

@@ -21,7 +21,6 @@ from mlops_pipeline.delivery.decision import (
     Evidence,
     Summary,
 )
-from mlops_pipeline.delivery.plan import THOMPSON, Plan
 from mlops_pipeline.experiment.statistics import (
     Stratum,
     msprt_pvalue,
@@ -29,6 +28,7 @@ from mlops_pipeline.experiment.statistics import (
     sample_ratio_pvalue,
     stratified_difference,
 )
+from mlops_pipeline.rollout_plan import THOMPSON, Plan
 from mlops_pipeline.storage.records import EpochCount
 
 # A breach must be clear, since every look could raise a false alarm: error rates are judged by

@@ -17,9 +17,9 @@ from typing import Any
 from mlops_pipeline.delivery.controller import decide
 from mlops_pipeline.delivery.decision import HOLD
 from mlops_pipeline.delivery.evidence import collect
-from mlops_pipeline.delivery.plan import THOMPSON, parse_plan
 from mlops_pipeline.errors import NoRollout, RolloutConflict, UnknownVersion
 from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.rollout_plan import THOMPSON, parse_plan
 from mlops_pipeline.storage import Storage
 from mlops_pipeline.storage.records import Rollout, RolloutEvent
 from mlops_pipeline.storage.rollouts import RUNNING, RolloutRunning

@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:  # the plan's type only; storage/rollouts.py parses it
-    from mlops_pipeline.delivery.plan import Plan
+    from mlops_pipeline.rollout_plan import Plan
 
 ROUTED = "routed"  # the A/B router chose the version (randomly or by sticky user)
 PINNED = "pinned"  # the caller named the version

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from mlops_pipeline.delivery.plan import Plan, plan_from_json
+from mlops_pipeline.rollout_plan import Plan, plan_from_json
 from mlops_pipeline.storage.database import Cursor, Database, DuplicateKey, Row
 from mlops_pipeline.storage.records import Rollout, RolloutEvent
 from mlops_pipeline.storage.weights import lock_split, write_weights

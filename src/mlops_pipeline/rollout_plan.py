@@ -1,4 +1,9 @@
-"""A rollout plan: what `POST /rollouts` takes, validated into one typed object."""
+"""A rollout plan: what `POST /rollouts` takes, validated into one typed object.
+
+A value type beside version_metadata.py rather than inside delivery/: the rollouts table's
+owner (storage/rollouts.py) returns each row's plan parsed once, and storage sits below
+delivery, so the type both use lives below them.
+"""
 
 from __future__ import annotations
 
