@@ -6,51 +6,29 @@ gRPC, labels, a rollout, a retrain, retention and a drift episode)."""
 from __future__ import annotations
 
 import json
-import re
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import requests
 import yaml
 
-from mlops_pipeline.cli.launcher import prometheus_config
+from grafana_stack import (
+    BUILTIN,
+    DASHBOARDS,
+    PROVISIONED,
+    ROOT,
+    VARIABLE,
+    LiveStack,
+    generate,
+    live_stack,
+    panels,
+    produce,
+    substitute,
+    targets,
+)
 from mlops_pipeline.training.data import Dataset
-from mlops_pipeline.training.synthetic import ClassConditionalGaussian
-from test_prometheus import DEPLOY, start_prometheus, value, wait_for
-
-from helpers import ADMIN, FEEDBACK
-from servers import Stack, free_port, running_stack, stop
-
-ROOT = Path(__file__).resolve().parents[1]
-GRAFANA = ROOT / "deploy" / "grafana"
-sys.path.insert(0, str(GRAFANA))
-
-import generate  # noqa: E402 - deploy/grafana/generate.py, found through the path above
-
-DASHBOARDS = {
-    path.stem: json.loads(path.read_text()) for path in generate.DASHBOARD_DIR.glob("*.json")
-}
-PROVISIONED = yaml.safe_load(generate.DATASOURCE_FILE.read_text())["datasources"]
-BUILTIN = re.compile(r"\$__\w+")  # Grafana's own: $__rate_interval, $__range, $__interval
-VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)(?::\w+)?\}")
-
-
-def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    for panel in dashboard["panels"]:
-        yield panel
-        yield from panel.get("panels", [])  # a collapsed row holds its panels
-
-
-def targets() -> Iterator[tuple[str, str, dict[str, Any]]]:
-    for name, dashboard in sorted(DASHBOARDS.items()):
-        for panel in panels(dashboard):
-            for target in panel.get("targets", []):
-                yield name, panel["title"], target
 
 
 def datasource_refs(node: Any) -> Iterator[dict[str, Any]]:
@@ -175,110 +153,21 @@ def test_every_variable_a_query_uses_is_defined() -> None:
             assert used <= defined, (name, title, used - defined)
 
 
-def substitute(expr: str, dashboard: dict[str, Any], range_seconds: int) -> str:
-    """What Grafana sends for the variables' defaults ("All": each variable's allValue)."""
-    for variable in dashboard["templating"].get("list", []):
-        assert variable["current"]["value"] == "$__all"  # every default is "All"
-        expr = expr.replace(f"${variable['name']}", variable["allValue"])
-    # $__rate_interval: 4 scrape intervals (1 s here) at least, as Grafana computes it.
-    expr = expr.replace("$__rate_interval", "10s").replace("$__interval", "1s")
-    return expr.replace("$__range", f"{range_seconds}s")
-
-
-# --- every query against the live stack -------------------------------------------------------
-
-FAST = {
-    "MLOPS_DRIFT_INTERVAL_SECONDS": "0.5",
-    "MLOPS_EXPERIMENT_INTERVAL_SECONDS": "1",
-    "MLOPS_ROLLOUT_INTERVAL_SECONDS": "0.5",
-    "MLOPS_WEIGHTS_SYNC_SECONDS": "0.2",
-    "MLOPS_MODEL_SYNC_SECONDS": "0.5",
-    "MLOPS_LOG_PRUNE_INTERVAL_SECONDS": "1",
-    "MLOPS_LOG_MAX_ROWS": "50",  # retention deletes old unlabelled rows within the test
-    "MLOPS_ACCESS_LOG": "false",
-}
-PLAN = {"candidate": "v2", "baseline": "v1", "steps": [0.5, 1.0]}
-
-
-def predict(http: requests.Session, url: str, rows: np.ndarray[Any, Any]) -> list[dict[str, Any]]:
-    return [
-        http.post(url + "/predict", json={"features": r.tolist()}, timeout=5).json() for r in rows
-    ]
-
-
-def grpc_infer(address: str, rows: np.ndarray[Any, Any]) -> None:
-    import tritonclient.grpc as triton
-
-    client = triton.InferenceServerClient(address)
-    try:
-        tensor = triton.InferInput("input", list(rows.shape), "FP64")
-        tensor.set_data_from_numpy(rows.astype(np.float64))
-        for _ in range(5):
-            client.infer("iris", [tensor])
-    finally:
-        client.close()
-
-
-def exercise(stack: Stack, grpc_address: str, iris: Dataset) -> None:
-    """Traffic, labels, a rollout, a retrain and a drift episode: what the dashboards show."""
-    generator = ClassConditionalGaussian.fit(iris.features, iris.labels)
-    clean, labels = generator.sample(150, np.random.default_rng(0))
-    drifted, _ = generator.sample(120, np.random.default_rng(1))
-    drifted[:, 2] *= 10  # petal length sent in millimetres
-    with requests.Session() as http:
-        started = http.post(stack.url + "/rollouts", json=PLAN, headers=ADMIN, timeout=5)
-        assert started.status_code == 201, started.text
-        answers = predict(http, stack.url, clean)
-        for _ in range(3):  # client errors: the errors-by-code and status panels
-            assert (
-                http.post(stack.url + "/predict", json={"features": [1.0]}, timeout=5).status_code
-                == 400
-            )
-        grpc_infer(grpc_address, clean[:4])
-        # Labels for the newest answers only: retention keeps labelled rows, deletes the rest.
-        body = [{"request_id": a["request_id"], "true_label": int(y)}
-                for a, y in zip(answers[-60:], labels[-60:], strict=True)]  # fmt: skip
-        assert http.post(stack.url + "/feedback", json=body, headers=FEEDBACK, timeout=10).ok
-        queued = http.post(stack.url + "/retrains", json={}, headers=ADMIN, timeout=5)
-        assert queued.status_code in (201, 202), queued.text
-        predict(http, stack.url, drifted)
-        aborted = http.post(stack.url + "/rollouts/current/abort", headers=ADMIN, timeout=5)
-        assert aborted.ok, aborted.text
+# --- every query against the live stack (tests/grafana_stack.py) ------------------------------
 
 
 @pytest.fixture
-def prometheus_stack(artifacts_dir: Path, tmp_path: Path) -> Iterator[tuple[Stack, str, str]]:
-    grpc_port = free_port()
-    env = {**FAST, "MLOPS_GRPC_PORT": str(grpc_port)}
-    with running_stack(artifacts_dir, tmp_path, env) as stack:
-        api, monitor = (url.removeprefix("http://") for url in (stack.url, stack.monitor))
-        config = prometheus_config(DEPLOY, tmp_path / "prometheus", api, scrape_interval="1s",
-                                   alert_for="0s", monitor_target=monitor)  # fmt: skip
-        process, url = start_prometheus(config, tmp_path / "prometheus" / "data")
-        try:
-            yield stack, f"127.0.0.1:{grpc_port}", url
-        finally:
-            stop(process)
+def prometheus_stack(artifacts_dir: Path, tmp_path: Path) -> Iterator[LiveStack]:
+    with live_stack(artifacts_dir, tmp_path) as live:
+        yield live
 
 
 @pytest.mark.e2e
 def test_every_panel_query_returns_series_from_the_live_stack(
-    prometheus_stack: tuple[Stack, str, str], iris: Dataset
+    prometheus_stack: LiveStack, iris: Dataset
 ) -> None:
-    stack, grpc_address, prometheus = prometheus_stack
-    began = time.time()
-    wait_for(lambda: value(prometheus, "count(up == 1)") == 2, 20, "both targets scraped")
-    exercise(stack, grpc_address, iris)
-    for promql, what in (
-        ('count(ALERTS{alertname="DriftDetected"})', "the DriftDetected alert"),
-        ("count(mlops_retrain_runs_total)", "the retrain run"),
-        ("count(mlops_prediction_log_pruned_total)", "retention deleting rows"),
-        ('max(mlops_rollout_state{state="aborted"})', "the monitor seeing the aborted rollout"),
-        ("count(mlops_model_accuracy)", "accuracy from the labels"),
-    ):
-        wait_for(lambda promql=promql: bool(value(prometheus, promql)), 30, what)
-    time.sleep(3)  # a few more scrapes: every counter has samples on both sides of a change
-    end = time.time()
+    began, end = produce(prometheus_stack, iris)
+    prometheus = prometheus_stack.prometheus
     empty = []
     for name, title, target in targets():
         expr = substitute(target["expr"], DASHBOARDS[name], int(end - began) + 1)
