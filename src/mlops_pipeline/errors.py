@@ -183,9 +183,14 @@ class RetrainConflict(ApiError):
     code = "retrain_in_progress"
 
 
+# Why an answer was refused: the closed label set of mlops_model_failures_total{reason}.
+FAILURE_REASONS = ("outputs", "shape", "label", "probabilities", "timeout", "error")
+
+
 class ModelFailure(ApiError):
     """A served version could not answer (its ONNX graph raised): the server's fault, never the
-    client's. The message names the version; ``reason`` labels the failure counter."""
+    client's. The message names the version; ``reason`` (of FAILURE_REASONS) labels the failure
+    counter."""
 
     status = 502
     code = "inference_failed"

@@ -25,8 +25,6 @@ logger = logging.getLogger(__name__)
 # Float32 probabilities summed over a few classes stay within 1e-6 of 1; this is far looser.
 PROBABILITY_TOLERANCE = 1e-4
 SMALL_ANSWER_ROWS = 16
-# Why an answer was refused: the closed label set of mlops_model_failures_total{reason}.
-FAILURE_REASONS = ("outputs", "shape", "label", "probabilities", "timeout", "error")
 
 
 class AnswerProblem(ValueError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from mlops_pipeline.serving.inference import FAILURE_REASONS
+from mlops_pipeline.errors import FAILURE_REASONS
 
 # Closed sets of label values: anything else is counted as "other".
 ROLLOUT_STATES = ("running", "promoted", "rolled_back", "aborted")
@@ -43,6 +43,14 @@ class DeliveryMetrics:
             ["trigger", "outcome"],
             registry=registry,
         )
+        # Every known series exported at 0 from the start: increase() over a range only sees
+        # a counter's first event if the series existed (at 0) before it, so a dashboard's
+        # "transitions in range" would otherwise read 0 for a rollout's first "started".
+        for event in ROLLOUT_EVENTS:
+            self.rollout_transitions.labels(event)
+        for trigger in RETRAIN_TRIGGERS:
+            for outcome in RETRAIN_OUTCOMES:
+                self.retrain_runs.labels(trigger, outcome)
         self.model_failures = Counter(
             "mlops_model_failures",
             "Requests a model version failed to answer, by reason: an answer refused by the"
