@@ -24,6 +24,7 @@ answered (the model decides, e.g. ``OneHotEncoder(handle_unknown="ignore")``) an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal, cast
 
 ColumnType = Literal["double", "integer", "boolean", "string"]
@@ -63,6 +64,11 @@ class Column:
     @property
     def v2_datatype(self) -> str:
         return V2_DATATYPES[self.type]
+
+    @cached_property
+    def category_set(self) -> frozenset[str]:
+        """The categories as a set, built once per column: every request counts unseen values."""
+        return frozenset(self.categories)
 
     def to_json(self) -> dict[str, object]:
         body: dict[str, object] = {"name": self.name, "type": self.type, "nullable": self.nullable}
