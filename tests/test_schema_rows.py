@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from mlops_pipeline.schema.bodies import batch_from_body
 from mlops_pipeline.schema.model import MAX_STRING_LENGTH, Column, FeatureSchema, Task
-from mlops_pipeline.schema.rows import RowError, TypedBatch, batch_from_body
+from mlops_pipeline.schema.rows import RowError, TypedBatch
 
 PENGUINS = FeatureSchema(
     (
