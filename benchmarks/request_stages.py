@@ -29,8 +29,8 @@ import numpy as np  # noqa: E402
 import orjson  # noqa: E402
 
 from mlops_pipeline.api.inference import dumps  # noqa: E402
-from mlops_pipeline.bootstrap import build_app  # noqa: E402
 from mlops_pipeline.config import Settings, load_catalogue  # noqa: E402
+from mlops_pipeline.processes import build_app  # noqa: E402
 from mlops_pipeline.serving.validation import parse_predict_request  # noqa: E402
 from mlops_pipeline.storage.records import PredictionBatch  # noqa: E402
 from mlops_pipeline.storage.schema import upgrade  # noqa: E402

@@ -19,10 +19,11 @@ import pytest
 from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
-from mlops_pipeline.bootstrap import Components, build_components, build_monitor
+from mlops_pipeline.bootstrap import Components, build_components
 from mlops_pipeline.cli.main import main
 from mlops_pipeline.config import Settings, database_url
 from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.processes import build_monitor
 from mlops_pipeline.retraining.worker import RetrainWorker
 from mlops_pipeline.rollout_plan import Plan
 from mlops_pipeline.storage import Storage, open_storage

@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from mlops_pipeline.bootstrap import build_worker
 from mlops_pipeline.config import Settings, database_url
+from mlops_pipeline.processes import build_worker
 from mlops_pipeline.storage.schema import upgrade
 
 from helpers import ADMIN_TOKEN, FEEDBACK_TOKEN, SETOSA_ROW

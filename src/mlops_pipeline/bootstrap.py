@@ -1,37 +1,27 @@
 """Wire the serving object graph from settings: artifacts -> predictors -> router -> service.
 
-The composition root: the only module that builds ``Components`` (components.py) and the
-processes serving with them (an HTTP worker, the gRPC service, the monitor).
+The composition root: the only module that builds ``Components`` (components.py). The
+processes serving with them (an HTTP worker, the gRPC service, the monitor) are built one
+floor up, in processes.py, so this module imports no transport (neither Flask nor grpcio).
 """
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry
-
-from mlops_pipeline.api import create_app
-from mlops_pipeline.api.inference import WSGIApp
-from mlops_pipeline.api.openapi import openapi_spec
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle
 from mlops_pipeline.components import RETRAIN_POLL_SECONDS, Components
 from mlops_pipeline.config import Settings, database_url, worker_threads
-from mlops_pipeline.credentials import token_problems
 from mlops_pipeline.delivery.service import RolloutService
 from mlops_pipeline.experiment.service import ExperimentService
 from mlops_pipeline.monitoring.drift import Reference
 from mlops_pipeline.monitoring.drift_monitor import DriftMonitor
-from mlops_pipeline.monitoring.leader import LeaderElection, Monitor, monitor_identity
-from mlops_pipeline.monitoring.metrics import Metrics, exposition_registry, multiprocess_enabled
+from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.monitoring.reference import ChampionReference
 from mlops_pipeline.monitoring.reports import FreshReports
 from mlops_pipeline.monitoring.retention import DAY, LogPruner, Policy
 from mlops_pipeline.protocol.access_log import AccessLog
-from mlops_pipeline.protocol.clients import ClientKeys
 from mlops_pipeline.retraining.queue import RetrainQueue
 from mlops_pipeline.serving.inference import OnnxPredictor
 from mlops_pipeline.serving.model_sync import ModelSync
@@ -39,11 +29,6 @@ from mlops_pipeline.serving.routing import ABRouter
 from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.serving.shadow import ShadowScorer, ShadowSwitch
 from mlops_pipeline.storage import Storage, Timeouts, open_storage
-from mlops_pipeline.telemetry.tracing import start_tracing, stop_tracing
-from mlops_pipeline.telemetry.wsgi import traced
-
-if TYPE_CHECKING:
-    import grpc
 
 # Components moved to components.py; importers of it from here keep working.
 __all__ = ["RETRAIN_POLL_SECONDS", "Components", "build_components"]
@@ -271,112 +256,3 @@ def build_shadow(
     if storage is None:
         raise ValueError("shadow mode records agreement in the prediction log: enable it")
     return ShadowScorer(predictors[settings.shadow_version], storage.shadow, metrics).start()
-
-
-def serving_metrics() -> tuple[Metrics, CollectorRegistry]:
-    """Multiprocess metrics when the start script asked for them (workers share their files)."""
-    if multiprocess_enabled():
-        return Metrics(registry=None), exposition_registry()
-    registry = CollectorRegistry()
-    return Metrics(registry), registry
-
-
-@dataclass(frozen=True)
-class HttpWorker:
-    """One HTTP worker's app and what it runs on; ``close`` at the worker's exit (wsgi.py)."""
-
-    app: WSGIApp
-    components: Components
-
-    def close(self) -> None:
-        self.components.close()
-        stop_tracing()  # exports the spans still buffered
-
-
-def build_worker(settings: Settings) -> HttpWorker:
-    """The production app, its periodic syncs started."""
-    problems = token_problems(settings)
-    if problems:  # `mlops serve` says so first; this guards a server started some other way
-        raise ValueError("; ".join(problems))
-    metrics, registry = serving_metrics()
-    components = build_components(settings, metrics, publish_gauges=False)
-    components.start(settings)
-    app: WSGIApp = create_app(settings, components, registry)
-    if start_tracing("mlops-api", os.environ):  # off: the app is served unwrapped
-        service = components.service
-        spec = openapi_spec(
-            settings.model_name, list(service.feature_names), len(service.class_names)
-        )
-        app = traced(app, spec["paths"])
-    return HttpWorker(app, components)
-
-
-def build_app(settings: Settings) -> WSGIApp:
-    """The production app alone (benchmarks); a server uses ``build_worker`` to close it."""
-    return build_worker(settings).app
-
-
-def build_grpc(settings: Settings) -> GrpcProcess:
-    """The V2 gRPC service: its own process beside the HTTP workers, sharing their metric files."""
-    from mlops_pipeline.rpc.server import grpc_server
-    from mlops_pipeline.rpc.service import InferenceServicer
-
-    metrics = Metrics(registry=None) if multiprocess_enabled() else Metrics(CollectorRegistry())
-    components = build_components(settings, metrics, publish_gauges=False)
-    components.start(settings)
-    start_tracing("mlops-api", os.environ)  # before the handlers: they are wrapped only if on
-    servicer = InferenceServicer(
-        components.service,
-        metrics,
-        settings.model_name,
-        settings.max_batch_rows,
-        AccessLog(enabled=settings.access_log),
-        clients=ClientKeys.from_settings(settings),
-    )
-    server, _port = grpc_server(
-        servicer, settings.host, settings.grpc_port, settings.max_body_bytes
-    )
-    return GrpcProcess(server, components)
-
-
-@dataclass(frozen=True)
-class GrpcProcess:
-    server: grpc.Server
-    components: Components
-
-    def close(self) -> None:
-        self.components.close()
-        stop_tracing()
-
-
-@dataclass(frozen=True)
-class MonitorProcess:
-    monitor: Monitor
-    registry: CollectorRegistry
-    components: Components
-
-
-def build_monitor(settings: Settings, identity: str | None = None) -> MonitorProcess:
-    """`mlops monitor`: the drift, experiment and retention role, leader-elected."""
-    registry = CollectorRegistry()
-    metrics = Metrics(registry)
-    # The monitor answers no request, so it needs no shadow scorer.
-    components = build_components(settings.model_copy(update={"shadow_version": None}), metrics)
-    if components.storage is None:
-        raise ValueError("the monitor reads the prediction log: enable MLOPS_LOG_PREDICTIONS")
-
-    def leadership(leader: bool) -> None:
-        metrics.set_monitor_leader(leader)
-        if not leader:  # a standby must not keep exporting what it computed as leader
-            metrics.clear_monitor_gauges()
-
-    identity = identity or monitor_identity()
-    monitor = Monitor(
-        LeaderElection(components.storage.database.lock("monitor")),
-        components.storage.reports,
-        components.monitor_tasks(settings, identity),
-        on_leadership=leadership,
-        identity=identity,
-    )
-    metrics.set_monitor_leader(False)
-    return MonitorProcess(monitor, registry, components)

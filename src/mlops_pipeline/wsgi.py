@@ -11,9 +11,9 @@ from mlops_pipeline.orphans import die_with_parent, worker_parent
 # port for a dead replica (and one whose server died while it loaded must not start serving).
 die_with_parent(signal.SIGKILL, worker_parent())
 
-from mlops_pipeline.bootstrap import build_worker  # noqa: E402
 from mlops_pipeline.config import Settings  # noqa: E402
 from mlops_pipeline.logs import configure_logging  # noqa: E402
+from mlops_pipeline.processes import build_worker  # noqa: E402
 
 configure_logging()
 worker = build_worker(Settings())

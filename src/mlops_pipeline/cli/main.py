@@ -137,7 +137,7 @@ def run_grpc(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from mlops_pipeline.bootstrap import build_grpc
+    from mlops_pipeline.processes import build_grpc
     from mlops_pipeline.rpc.server import BindError, mark_process_dead, serve_until
 
     settings = verified(settings_from(args, **SERVER_FLAGS))
@@ -200,9 +200,9 @@ def run_monitor(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from mlops_pipeline.bootstrap import build_monitor
     from mlops_pipeline.cli.launcher import reachable_host
     from mlops_pipeline.monitoring.leader import status_server
+    from mlops_pipeline.processes import build_monitor
     from mlops_pipeline.telemetry.tracing import start_tracing, stop_tracing
 
     settings = verified(
