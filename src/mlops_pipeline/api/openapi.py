@@ -1,19 +1,25 @@
-"""OpenAPI 3 description of every endpoint, served at /openapi.json and checked by schemathesis."""
+"""OpenAPI 3 description of every endpoint, served at /openapi.json and checked by schemathesis.
+
+The paths and their operations, in the order the document lists them; the request and answer
+schemas they name live in openapi_schemas.py.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from mlops_pipeline import __version__
-
-NUMBER = {"type": "number"}
-STRING = {"type": "string"}
-ERROR = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {"error": STRING, "code": STRING, "request_id": STRING},
-}
-OBJECT = {"type": "object"}
+from mlops_pipeline.api.openapi_schemas import (
+    ERROR,
+    FEEDBACK_ITEM,
+    INFER_BODY,
+    INFER_OK,
+    NUMBER,
+    OBJECT,
+    STRING,
+    predict_body,
+    predict_ok,
+)
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
@@ -87,96 +93,10 @@ METRICS_OK = {
 }
 
 
-def _predict_body(feature_names: list[str]) -> dict[str, Any]:
-    """One row (a list, or an object by feature name) or a batch of them as ``instances``."""
-    width = len(feature_names)
-    row = {
-        "oneOf": [
-            {"type": "array", "items": NUMBER, "minItems": width, "maxItems": width},
-            {
-                "type": "object",
-                "properties": {name: NUMBER for name in feature_names},
-                "required": feature_names,
-                "additionalProperties": False,
-            },
-        ]
-    }
-    return {
-        "oneOf": [
-            {
-                "type": "object",
-                "required": ["features"],
-                "properties": {"features": row, "user_id": STRING},
-            },
-            {
-                "type": "object",
-                "required": ["instances"],
-                "properties": {
-                    "instances": {"type": "array", "items": row, "minItems": 1},
-                    "user_id": STRING,
-                },
-            },
-        ]
-    }
-
-
-def _predict_ok(n_classes: int) -> dict[str, Any]:
-    probabilities = {"type": "array", "items": NUMBER, "minItems": n_classes, "maxItems": n_classes}
-    return {
-        "oneOf": [
-            {
-                "type": "object",
-                "required": [
-                    "request_id",
-                    "prediction",
-                    "class_name",
-                    "probabilities",
-                    "model_version",
-                    "latency_ms",
-                ],
-                "properties": {
-                    "request_id": STRING,
-                    "prediction": {"type": "integer"},
-                    "class_name": STRING,
-                    "probabilities": probabilities,
-                    "model_version": STRING,
-                    "latency_ms": NUMBER,
-                },
-            },
-            {
-                "type": "object",
-                "required": [
-                    "request_id",
-                    "predictions",
-                    "class_names",
-                    "probabilities",
-                    "model_version",
-                ],
-                "properties": {
-                    "predictions": {"type": "array", "items": {"type": "integer"}},
-                    "class_names": {"type": "array", "items": STRING},
-                    "probabilities": {"type": "array", "items": probabilities},
-                },
-            },
-        ]
-    }
-
-
-FEEDBACK_ITEM = {
-    "type": "object",
-    "required": ["request_id", "true_label"],
-    "properties": {
-        "request_id": STRING,
-        "true_label": {"oneOf": [{"type": "integer"}, STRING]},
-        "row_index": {"type": "integer", "minimum": 0},
-    },
-}
-
-
 def _serving_paths(feature_names: list[str], n_classes: int) -> dict[str, Any]:
     """Prediction, what is served, the reports and the run-time controls."""
     predict = _operation(
-        "Predict one row or a batch", _predict_ok(n_classes), _predict_body(feature_names)
+        "Predict one row or a batch", predict_ok(n_classes), predict_body(feature_names)
     )
     return {
         "/predict": {"post": predict},
@@ -255,33 +175,6 @@ def _delivery_paths() -> dict[str, Any]:
             "post": _operation("Abort the running rollout (admin)", OBJECT, admin=True)
         },
     }
-
-
-TENSOR = {
-    "type": "object",
-    "required": ["name", "shape", "datatype", "data"],
-    "properties": {
-        "name": STRING,
-        "shape": {"type": "array", "items": {"type": "integer"}},
-        "datatype": {"enum": ["FP32", "FP64"]},
-        "data": {"type": "array"},
-    },
-}
-INFER_BODY = {
-    "type": "object",
-    "required": ["inputs"],
-    "properties": {"id": STRING, "inputs": {"type": "array", "items": TENSOR}},
-}
-INFER_OK = {
-    "type": "object",
-    "required": ["model_name", "model_version", "outputs"],
-    "properties": {
-        "model_name": STRING,
-        "model_version": STRING,
-        "id": STRING,
-        "outputs": {"type": "array", "items": OBJECT},
-    },
-}
 
 
 def _v2_paths(model_name: str) -> dict[str, Any]:
