@@ -287,3 +287,15 @@ def test_a_single_column_schema() -> None:
     assert parse({"instances": [{"x": 1}, {"x": 2.5}]}, schema).columns["x"].tolist() == [1.0, 2.5]
     assert parse({"instances": [[1], [2.5]]}, schema).columns["x"].tolist() == [1.0, 2.5]
     assert refused({"instances": [{"x": 1}, {"y": 2}]}, schema).code == "unknown_column"
+
+
+def test_non_finite_found_in_a_large_batch() -> None:
+    # Past 16 rows the finite check is numpy's; the first bad row is still named.
+    rows = [ROW] * 20 + [{**ROW, "bill_length_mm": float("inf")}, {**ROW, "bill_length_mm": None}]
+    error = refused({"instances": rows})
+    assert (error.code, str(error)) == (
+        "non_finite",
+        "row 20, column 'bill_length_mm': inf is not a finite number",
+    )
+    batch = parse({"instances": rows[:20] + rows[21:]})
+    assert batch.missing["bill_length_mm"].tolist() == [False] * 20 + [True]
