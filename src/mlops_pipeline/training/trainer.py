@@ -6,7 +6,6 @@ import json
 import platform
 import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata as package_metadata
@@ -20,25 +19,18 @@ from mlops_pipeline import artifacts
 from mlops_pipeline.config import ModelVersionSpec, VersionCatalogue, normalise_weights
 from mlops_pipeline.serving.inference import OnnxPredictor
 from mlops_pipeline.training.data import Dataset
-from mlops_pipeline.training.onnx_export import Parity, measure_parity, to_onnx
+from mlops_pipeline.training.estimators import ALGORITHMS
+from mlops_pipeline.training.onnx_export import (
+    PARITY_TOLERANCE,
+    Parity,
+    measure_parity,
+    to_onnx,
+)
 
 QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
 # Below this many training rows the rows themselves are kept for two-sample drift tests.
 MAX_REFERENCE_SAMPLE = 5_000
 LIBRARIES = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "skops", "numpy")
-
-
-def _random_forest(params: dict[str, Any], seed: int) -> Any:
-    from sklearn.ensemble import RandomForestClassifier
-
-    return RandomForestClassifier(**{"random_state": seed, "n_jobs": 1, **params})
-
-
-# Only estimators whose skops files hold nothing beyond artifacts.TRUSTED_SKOPS_TYPES and whose
-# ONNX export passes the parity check (skl2onnx's float64 ExtraTrees export does not load).
-ALGORITHMS: dict[str, Callable[[dict[str, Any], int], Any]] = {
-    "random_forest": _random_forest,
-}
 
 
 @dataclass(frozen=True)
@@ -82,22 +74,28 @@ def build_estimator(spec: ModelVersionSpec, seed: int) -> Any:
 
 
 def evaluate(model: Any, split: Split, class_names: tuple[str, ...]) -> dict[str, Any]:
+    return scores(split.test_y, model.predict(split.test_x), class_names)
+
+
+def scores(
+    test_y: NDArray[np.int64], predicted: Any, class_names: tuple[str, ...]
+) -> dict[str, Any]:
+    """Accuracy, macro-F1, the per-class report and the confusion matrix of test predictions."""
     from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
-    predicted = model.predict(split.test_x)
     labels = list(range(len(class_names)))
     return {
-        "accuracy": float(accuracy_score(split.test_y, predicted)),
-        "macro_f1": float(f1_score(split.test_y, predicted, average="macro", labels=labels)),
+        "accuracy": float(accuracy_score(test_y, predicted)),
+        "macro_f1": float(f1_score(test_y, predicted, average="macro", labels=labels)),
         "per_class": classification_report(
-            split.test_y,
+            test_y,
             predicted,
             labels=labels,
             target_names=list(class_names),
             output_dict=True,
             zero_division=0,
         ),
-        "confusion_matrix": confusion_matrix(split.test_y, predicted, labels=labels).tolist(),
+        "confusion_matrix": confusion_matrix(test_y, predicted, labels=labels).tolist(),
     }
 
 
@@ -249,7 +247,7 @@ def fit_and_export(
     model = build_estimator(spec, seed).fit(train_x, train_y)
     onnx_bytes = to_onnx(model, train_x.shape[1])
     parity = measure_parity(model, OnnxPredictor(spec.name, onnx_bytes), check_x)
-    if parity.class_agreement < 1.0 or parity.max_probability_diff > 1e-5:
+    if parity.class_agreement < 1.0 or parity.max_probability_diff > PARITY_TOLERANCE:
         raise RuntimeError(
             f"version {spec.name}: ONNX export disagrees with scikit-learn: {parity}"
         )
