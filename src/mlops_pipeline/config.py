@@ -327,6 +327,9 @@ class VersionCatalogue(BaseModel):
     seed: int = 42
     test_size: float = Field(0.2, gt=0, lt=1)
     versions: list[ModelVersionSpec]
+    # Typed training data only (`mlops train --data`): per column, what to say instead of the
+    # inferred type, nullability or categories ([columns.<name>]; checked by schema.infer).
+    columns: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _names_unique(self) -> VersionCatalogue:

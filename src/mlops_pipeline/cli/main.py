@@ -38,7 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train every catalogued model version")
-    train.add_argument("--data", type=Path, help="CSV of numeric features and a target column")
+    train.add_argument(
+        "--data",
+        type=Path,
+        help="CSV of features and a target column; strings, booleans or missing values train"
+        " a preprocessing pipeline per version (examples/penguins)",
+    )
     train.add_argument("--target", help="target column of --data")
     train.add_argument("--out", type=Path, help="artifacts folder (MLOPS_ARTIFACTS_DIR)")
     train.add_argument("--versions-file", type=Path, help="model-version catalogue (TOML)")

@@ -17,6 +17,10 @@ class DataError(ValueError):
     """The data set cannot be used for training; the message says why."""
 
 
+class NotNumeric(DataError):
+    """A feature value is not a finite number: the CSV may be typed data (training/typed_data)."""
+
+
 @dataclass(frozen=True)
 class Dataset:
     features: NDArray[np.float64]  # shape (rows, n_features)
@@ -103,11 +107,11 @@ def _parse_number(text: str | None, column: str, row_number: int) -> float:
     try:
         value = float((text or "").strip())
     except ValueError:
-        raise DataError(
+        raise NotNumeric(
             f"row {row_number + 2}, column {column!r}: {text!r} is not a number"
         ) from None
     if not math.isfinite(value):
-        raise DataError(f"row {row_number + 2}, column {column!r}: {text!r} is not finite")
+        raise NotNumeric(f"row {row_number + 2}, column {column!r}: {text!r} is not finite")
     return value
 
 
