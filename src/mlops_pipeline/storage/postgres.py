@@ -11,9 +11,7 @@ and while the server is lost calls fail at once (storage/outage.py).
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -22,6 +20,7 @@ from typing import Any, TypeVar
 import psycopg
 import psycopg_pool
 
+from mlops_pipeline.storage.advisory_lock import AdvisoryLock
 from mlops_pipeline.storage.database import (
     DuplicateKey,
     Params,
@@ -34,11 +33,6 @@ from mlops_pipeline.storage.group_commit import GroupCommit
 from mlops_pipeline.storage.outage import Breaker
 
 T = TypeVar("T")
-
-# The server drops a vanished client's session (and its advisory lock) within ~10 s.
-KEEPALIVE_OPTIONS = (
-    "-c tcp_keepalives_idle=4 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3"
-)
 
 
 @functools.lru_cache(maxsize=256)
@@ -254,52 +248,3 @@ class PostgresDatabase:
             if self._pool is not None and self._pid == os.getpid():
                 self._pool.close()
             self._pool = None
-
-
-class AdvisoryLock:
-    """``pg_try_advisory_lock`` on a connection of its own; the server frees it when it closes."""
-
-    def __init__(self, url: str, name: str) -> None:
-        self._url = url
-        digest = hashlib.sha256(f"mlops:{name}".encode()).digest()
-        self.key = int.from_bytes(digest[:8], "big", signed=True)
-        self._connection: psycopg.Connection[Any] | None = None
-        self._held = False
-
-    def try_acquire(self) -> bool:
-        if self._held and self.held():
-            return True
-        try:
-            if self._connection is None or self._connection.closed:
-                self._connection = psycopg.connect(
-                    self._url, autocommit=True, connect_timeout=5, options=KEEPALIVE_OPTIONS
-                )
-            row = self._connection.execute(
-                "SELECT pg_try_advisory_lock(%s)", (self.key,)
-            ).fetchone()
-        except psycopg.OperationalError:
-            self._drop()
-            return False
-        self._held = bool(row and row[0])
-        return self._held
-
-    def held(self) -> bool:
-        if not self._held or self._connection is None:
-            return False
-        try:
-            self._connection.execute("SELECT 1")
-        except psycopg.OperationalError:
-            self._drop()
-        return self._held
-
-    def _drop(self) -> None:
-        self._held = False
-        if self._connection is not None:
-            self._connection.close()
-        self._connection = None
-
-    def release(self) -> None:
-        if self._connection is not None and self._held:
-            with contextlib.suppress(psycopg.OperationalError):
-                self._connection.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
-        self._drop()
