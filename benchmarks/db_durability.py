@@ -6,7 +6,7 @@ and =on (the default); then 8 processes at once, and 8 threads of one process (w
 appends share commits), against each PostgreSQL setting. Needs root and Debian's `postgresql`
 (a throwaway cluster is started on a free port).
 
-Run: .venv/bin/python benchmarks/db_durability.py [--seconds 5]
+Run: .venv/bin/python -m benchmarks.db_durability [--seconds 5]
 """
 
 from __future__ import annotations
@@ -24,12 +24,11 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
 from mlops_pipeline.storage import open_storage  # noqa: E402
 from mlops_pipeline.storage.records import PredictionBatch  # noqa: E402
 from mlops_pipeline.storage.schema import upgrade  # noqa: E402
 
-from postgres import running_postgres, unavailable_reason  # noqa: E402
+from tests.support.postgres import running_postgres, unavailable_reason  # noqa: E402
 
 ROW = np.array([[5.1, 3.5, 1.4, 0.2]])
 PROBABILITIES = np.array([[1.0, 0.0, 0.0]])

@@ -4,7 +4,7 @@ Streams come from a class-conditional Gaussian fitted to Iris, rounded to 0.1 cm
 drift-free data. Each run sends PRE drift-free rows, then rows with the change; the detector
 re-tests the newest WINDOW rows every STEP rows, as the API's monitor does.
 
-Run: .venv/bin/python benchmarks/drift_eval.py [--runs 200]
+Run: .venv/bin/python -m benchmarks.drift_eval [--runs 200]
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A/A: both versions equally accurate; the share of experiments in which the rule 
 winner (promote or keep on significance) within HORIZON labels is the false-winner rate.
 A/B: a true 10-point accuracy gap; the share reaching `promote <challenger>` within 2,000 labels.
 
-Run: .venv/bin/python benchmarks/experiment_eval.py [--runs 2000]
+Run: .venv/bin/python -m benchmarks.experiment_eval [--runs 2000]
 """
 
 from __future__ import annotations

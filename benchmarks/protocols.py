@@ -7,7 +7,7 @@ data extension both ways) and gRPC (tritonclient.grpc). Each timed call is what 
 building the request, the round trip, and decoding both outputs. The transports run in
 interleaved rounds; every ratio compares p50s measured in the same run. The three transports'
 labels for one fixed batch, pinned to v1, must agree (else the script exits non-zero).
-Run: .venv/bin/python benchmarks/protocols.py [--single 2000] [--batch 30] [--rounds 3]
+Run: .venv/bin/python -m benchmarks.protocols [--single 2000] [--batch 30] [--rounds 3]
 Prints numbers; asserts nothing.
 """
 
@@ -29,12 +29,11 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
 from mlops_pipeline.config import load_catalogue  # noqa: E402
 from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
 from mlops_pipeline.training.trainer import train_all  # noqa: E402
 
-from servers import free_port, running_api  # noqa: E402
+from tests.support.servers import free_port, running_api  # noqa: E402
 
 MODEL = "iris"
 BATCH_ROWS = 10_000

@@ -6,7 +6,7 @@ SQLite log in WAL mode, multiprocess metrics in a temporary folder, the JSON acc
 and once through Flask's routing (what every request paid before). Prints microseconds; asserts
 nothing.
 
-Run: .venv/bin/python benchmarks/request_stages.py [--iterations 20000]
+Run: .venv/bin/python -m benchmarks.request_stages [--iterations 20000]
 """
 
 from __future__ import annotations

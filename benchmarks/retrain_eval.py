@@ -21,7 +21,7 @@ C) Drift alert to registered candidate on the real chain: `mlops serve`, `mlops 
 
 Synthetic rows come from a class-conditional Gaussian fitted to Iris: "true accuracy" is
 accuracy in that synthetic world, where more of its rows help any model a little.
-Run: .venv/bin/python benchmarks/retrain_eval.py [--seeds 3] [--runs 1000] [--quick]
+Run: .venv/bin/python -m benchmarks.retrain_eval [--seeds 3] [--runs 1000] [--quick]
 Prints numbers; asserts nothing.
 """
 
@@ -52,9 +52,7 @@ from numpy.typing import NDArray
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(HERE))
-import rollout_eval  # noqa: E402
+from benchmarks import rollout_eval  # noqa: E402
 
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle  # noqa: E402
 from mlops_pipeline.bootstrap import RETRAIN_POLL_SECONDS  # noqa: E402
@@ -69,8 +67,8 @@ from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
 from mlops_pipeline.training.synthetic import ClassConditionalGaussian, shift_class  # noqa: E402
 from mlops_pipeline.training.trainer import train_all  # noqa: E402
 
-from helpers import FEEDBACK  # noqa: E402
-from servers import free_port, running_api, running_monitor, stop  # noqa: E402
+from tests.support.helpers import FEEDBACK  # noqa: E402
+from tests.support.servers import free_port, running_api, running_monitor, stop  # noqa: E402
 
 SHIFTED_CLASS, SHIFTED_COLUMNS, SHIFT_SDS = 1, (2, 3), 1.0  # versicolor petal length and width
 CHECKPOINTS = (100, 200, 500, 1000)

@@ -5,7 +5,7 @@ Every decision comes from `mlops_pipeline.delivery.controller.decide`, the funct
 current split; the candidate fails a request with its error rate; an answered request is
 labelled with probability --label-rate, correct with the accuracy of the version that
 answered. A transition starts a new split (a new stratum), as the stored weights version does.
-Run: .venv/bin/python benchmarks/rollout_eval.py [--runs 1000] [--label-rate 0.25]
+Run: .venv/bin/python -m benchmarks.rollout_eval [--runs 1000] [--label-rate 0.25]
 Prints numbers; asserts nothing.
 """
 

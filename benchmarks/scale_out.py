@@ -8,7 +8,7 @@ default) and replica count, the configurations alternating. Prints numbers; asse
 Everything shares this machine's cores, so more replicas add coordination, not
 CPU: read the ratios, not the absolute numbers. Needs root, iproute2, postgresql, haproxy, wrk.
 
-Run: .venv/bin/python benchmarks/scale_out.py [--duration 10] [--connections 16]
+Run: .venv/bin/python -m benchmarks.scale_out [--duration 10] [--connections 16]
      [--replicas 1,2,3] [--configurations before,durable-1,off-8,durable-4,durable] [--no-sqlite]
      [--today REF]
 
@@ -32,21 +32,20 @@ from pathlib import Path
 import requests
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-from revisions import checkout, revision_env  # noqa: E402
+from benchmarks.revisions import checkout, revision_env  # noqa: E402
 
 from mlops_pipeline.config import load_catalogue  # noqa: E402
 from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
 from mlops_pipeline.training.trainer import train_all  # noqa: E402
 
-from cluster import (  # noqa: E402
+from tests.support.cluster import (  # noqa: E402
     MONITOR_INTERVAL,
     Cluster,
     kill_group,
     running_cluster,
     skip_reason,
 )
-from servers import free_port, running_api, wait_until_ready  # noqa: E402
+from tests.support.servers import free_port, running_api, wait_until_ready  # noqa: E402
 
 
 def wrk(url: str, duration: int, connections: int) -> tuple[float, float, int]:

@@ -1,7 +1,7 @@
 """Serving benchmark: in-process latency, 10,000-row batch, and wrk throughput vs bare Flask.
 
 Every ratio compares servers measured in the same run, in interleaved rounds.
-Run: .venv/bin/python benchmarks/serving.py [--duration 10] [--rounds 3] [--before REF]
+Run: .venv/bin/python -m benchmarks.serving [--duration 10] [--rounds 3] [--before REF]
 
 --before REF also serves the code of git revision REF (a temporary worktree, this venv) beside
 this checkout's, on its own log, and measures its /predict and V2 in the same interleaved rounds.
@@ -32,8 +32,7 @@ import numpy as np
 import requests
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-from revisions import checkout, revision_env  # noqa: E402
+from benchmarks.revisions import checkout, revision_env  # noqa: E402
 
 from mlops_pipeline.artifacts import load_bundle, load_skops  # noqa: E402
 from mlops_pipeline.config import load_catalogue  # noqa: E402
@@ -41,7 +40,7 @@ from mlops_pipeline.serving.inference import OnnxPredictor  # noqa: E402
 from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
 from mlops_pipeline.training.trainer import train_all  # noqa: E402
 
-from servers import free_port, wait_until_ready  # noqa: E402
+from tests.support.servers import free_port, wait_until_ready  # noqa: E402
 
 ADMIN_TOKEN = "bench-admin-token-0123456789"
 

@@ -4,7 +4,7 @@
 asks GET /health every 0.5 s. Prints the slowest and median health answer and the timeouts per
 server. Asserts nothing.
 
-Run: .venv/bin/python benchmarks/slow_clients.py [--seconds 20] [--connections 32]
+Run: .venv/bin/python -m benchmarks.slow_clients [--seconds 20] [--connections 32]
 """
 
 from __future__ import annotations
@@ -24,12 +24,11 @@ from pathlib import Path
 import requests
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
 from mlops_pipeline.config import load_catalogue  # noqa: E402
 from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
 from mlops_pipeline.training.trainer import train_all  # noqa: E402
 
-from servers import free_port, trickle, wait_until_ready  # noqa: E402
+from tests.support.servers import free_port, trickle, wait_until_ready  # noqa: E402
 
 
 def measure(server: str, artifacts: Path, work: Path, seconds: int, connections: int) -> None:

@@ -6,7 +6,7 @@
 3. restart: stop and restart the whole API during load; weights, audit history, labels and the
    verdict before and after.
 
-Run: .venv/bin/python benchmarks/soak.py [--duration 60]
+Run: .venv/bin/python -m benchmarks.soak [--duration 60]
 """
 
 from __future__ import annotations
@@ -27,12 +27,11 @@ from pathlib import Path
 import requests
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
 from mlops_pipeline.config import load_catalogue  # noqa: E402
 from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
 from mlops_pipeline.training.trainer import train_all  # noqa: E402
 
-from servers import free_port, wait_until_ready  # noqa: E402
+from tests.support.servers import free_port, wait_until_ready  # noqa: E402
 
 TOKEN = "soak-admin-token-0123456789"
 FEEDBACK_TOKEN = "soak-feedback-token-0123456789"

@@ -11,7 +11,7 @@ HTML page the way Grafana does (the panels' gridPos on a 24-column grid, rows, t
 time series as SVG polylines with a legend, stat panels as big numbers, the dark theme) and
 screenshots it with Debian's Chromium driven by Playwright: docs/grafana-<dashboard>.png.
 
-Run: .venv/bin/python scripts/render_dashboards.py [--out docs] [--width 1600]
+Run: .venv/bin/python -m scripts.render_dashboards [--out docs] [--width 1600]
 """
 
 from __future__ import annotations
@@ -33,9 +33,8 @@ import numpy as np
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 
-from grafana_stack import (  # noqa: E402
+from tests.support.grafana_stack import (  # noqa: E402
     DASHBOARDS,
     LiveStack,
     grpc_infer,
@@ -46,7 +45,7 @@ from grafana_stack import (  # noqa: E402
 )
 from mlops_pipeline.training.data import Dataset  # noqa: E402
 
-from helpers import FEEDBACK  # noqa: E402
+from tests.support.helpers import FEEDBACK  # noqa: E402
 
 OUT = ROOT / "docs"
 WIDTH = 1600  # the browser window, as a laptop shows Grafana
@@ -460,7 +459,7 @@ the live test stack (Grafana is not packaged here)</span>
 
 
 def screenshot(pages: Mapping[str, str], out: Path, width: int) -> None:
-    from browser import chromium
+    from tests.support.browser import chromium
 
     out.mkdir(parents=True, exist_ok=True)
     with chromium() as browser:
@@ -532,7 +531,7 @@ def query_live_stack(lead_in: float, tail: float) -> tuple[float, float, dict[st
     from mlops_pipeline.training.data import load_iris_dataset
     from mlops_pipeline.training.trainer import train_all
 
-    from browser import unavailable_reason
+    from tests.support.browser import unavailable_reason
 
     reason = unavailable_reason()
     if reason is not None:

@@ -6,7 +6,7 @@ waits for each page to finish rendering (the page's last element, and Streamlit'
 indicator and placeholders gone), fits the window to the page's height, then writes
 docs/screenshots/<page>.png.
 
-Run: .venv/bin/python scripts/screenshots.py
+Run: .venv/bin/python -m scripts.screenshots
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ import numpy as np
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 from mlops_pipeline.config import load_catalogue  # noqa: E402
 from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
 from mlops_pipeline.training.trainer import train_all  # noqa: E402
 
-from browser import (  # noqa: E402
+from tests.support.browser import (  # noqa: E402
     UI_TOKENS,
     chromium,
     fit_viewport,
@@ -35,7 +34,7 @@ from browser import (  # noqa: E402
     settle,
     unavailable_reason,
 )
-from helpers import FEEDBACK  # noqa: E402
+from tests.support.helpers import FEEDBACK  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 WIDTH = 1280

@@ -24,7 +24,7 @@ from mlops_pipeline.storage import Storage, open_storage
 from mlops_pipeline.storage.schema import upgrade
 from mlops_pipeline.training.data import Dataset, load_iris_dataset
 
-from helpers import ADMIN_TOKEN, FEEDBACK_TOKEN, V3_CATALOGUE
+from tests.support.helpers import ADMIN_TOKEN, FEEDBACK_TOKEN, V3_CATALOGUE
 
 
 @pytest.fixture(scope="session")
@@ -132,7 +132,7 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """One real PostgreSQL for the session; tests take a fresh database each."""
-    from postgres import postgres_or_skip
+    from tests.support.postgres import postgres_or_skip
 
     with postgres_or_skip() as url:
         yield url

@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from mlops_pipeline import artifacts
-from mlops_pipeline.config import Settings, load_catalogue
+from mlops_pipeline.config import ModelVersionSpec, Settings, load_catalogue
 from mlops_pipeline.delivery.model_checks import RegistrationLimits
 from mlops_pipeline.delivery.registration import RegistrationRefused, register_folder
 from mlops_pipeline.retraining.candidate import Lineage, drift_reference, lineage_of, write_folder
 from mlops_pipeline.retraining.champion import (
+    Champion,
     RetrainRefused,
     base_dataset,
     find_champion,
@@ -153,14 +154,7 @@ class Retrainer:
         if version in taken:
             raise RetrainRefused(f"{version} is served, registered or retired: choose a new name")
         champion = find_champion(storage, served)
-        if options.like is not None:
-            catalogue = load_catalogue(settings.versions_file)
-            entry = next((v for v in catalogue.versions if v.name == options.like), None)
-            if entry is None:
-                raise RetrainRefused(f"the catalogue has no version {options.like!r}")
-            spec, seed = entry.model_copy(update={"name": version}), catalogue.seed
-        else:
-            spec, seed = recipe(champion, version)
+        spec, seed = self._recipe(options, champion, version)
         now = self._clock()
         since = now - run.since_days * DAY if run.since_days is not None else 0.0
         base = base_dataset(champion, served, options.base_data, options.target)
@@ -181,8 +175,8 @@ class Retrainer:
         reference = drift_reference(
             base, train, holdout, {version: predicted, champion.version: answered[0]}
         )
-        folder = Path(tempfile.mkdtemp(prefix=f"retrain-{version}-"))
-        try:
+
+        def write(folder: Path) -> None:
             write_folder(
                 folder,
                 version,
@@ -197,8 +191,34 @@ class Retrainer:
                 now,
                 reference,
             )
-            if options.out_dir is not None:  # before registering: a copy that fails stops it
-                shutil.copytree(folder, options.out_dir, dirs_exist_ok=False)
+
+        self._register(run, version, write, options.out_dir)
+        rollout_id, rollout_note = self._hand_over(run, version, champion.version, comparison)
+        logger.info("retrained %s against %s: %s", version, champion.version, comparison.verdict)
+        return Outcome(version, champion.version, comparison, lineage, rollout_id, rollout_note)
+
+    def _recipe(
+        self, options: Options, champion: Champion, version: str
+    ) -> tuple[ModelVersionSpec, int]:
+        """The champion's recipe, or a catalogue entry's when the CLI names one (``like``)."""
+        if options.like is None:
+            return recipe(champion, version)
+        catalogue = load_catalogue(self._settings.versions_file)
+        entry = next((v for v in catalogue.versions if v.name == options.like), None)
+        if entry is None:
+            raise RetrainRefused(f"the catalogue has no version {options.like!r}")
+        return entry.model_copy(update={"name": version}), catalogue.seed
+
+    def _register(
+        self, run: RetrainRun, version: str, write: Callable[[Path], None], out_dir: Path | None
+    ) -> None:
+        """Write the candidate's folder, copy it where the CLI asked, register it at weight 0."""
+        settings, storage = self._settings, self._storage
+        folder = Path(tempfile.mkdtemp(prefix=f"retrain-{version}-"))
+        try:
+            write(folder)
+            if out_dir is not None:  # before registering: a copy that fails stops it
+                shutil.copytree(folder, out_dir, dirs_exist_ok=False)
             if not storage.retrains.is_running(run.id):
                 # A monitor that lost leadership mid-run had its run failed by the new leader,
                 # which may have started the next one: registering now would count twice.
@@ -219,17 +239,21 @@ class Retrainer:
                 raise RetrainRefused(str(exc)) from exc
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _hand_over(
+        self, run: RetrainRun, version: str, champion: str, comparison: Comparison
+    ) -> tuple[int | None, str]:
+        """Start the rollout the run asked for: (its id, or None with a note saying why not)."""
         rollout_id, rollout_note = None, ""
         if run.rollout and comparison.verdict == "worse":
             rollout_note = "; no rollout started: shown worse than the champion on the holdout"
         elif run.rollout and self._start_rollout is not None:
             try:
-                rollout_id = self._start_rollout(version, champion.version, run.actor)
+                rollout_id = self._start_rollout(version, champion, run.actor)
             except Exception as exc:  # registered all the same: a person can start it later
                 logger.exception("retrained %s: the rollout did not start", version)
                 rollout_note = f"; no rollout started: {str(exc)[:200]}"
-        logger.info("retrained %s against %s: %s", version, champion.version, comparison.verdict)
-        return Outcome(version, champion.version, comparison, lineage, rollout_id, rollout_note)
+        return rollout_id, rollout_note
 
     def _production_rows(self, since: float) -> tuple[LabelledRows, int]:
         settings = self._settings

@@ -1,0 +1,1 @@
+"""Maintenance scripts; the Python ones run as `python -m scripts.NAME`."""

@@ -1,0 +1,1 @@
+"""Tests that start real servers, browsers, PostgreSQL or network namespaces."""

@@ -1,0 +1,1 @@
+"""Tests that run in this process: no servers, browsers or namespaces."""
