@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from mlops_pipeline.artifacts import ArtifactError, load_bundle
+from mlops_pipeline.artifacts import ArtifactBundle, ArtifactError, VersionArtifacts, load_bundle
 from mlops_pipeline.config import version_name_problem
 from mlops_pipeline.delivery.model_checks import (
     RegistrationLimits,
@@ -42,6 +42,29 @@ def register_folder(
     problem = version_name_problem(version)
     if problem is not None:
         raise RegistrationRefused(f"refusing to register: {problem}")
+    bundle, served = _compatible_bundles(folder, version, served_dir)
+    artifacts = bundle.versions[version]
+    limits = limits if limits is not None else RegistrationLimits()
+    digest = hashlib.sha256(artifacts.onnx_bytes).hexdigest()
+    model = RegisteredModel(version, "active", digest, artifacts.metadata.raw, now, now, actor)
+    _check_model(model, artifacts, bundle, served, limits)
+    try:
+        storage.models.register(
+            version, artifacts.onnx_bytes, digest, artifacts.metadata.raw, actor, now,
+            reference=drift_reference(bundle.training_stats),
+        )  # fmt: skip
+    except DuplicateKey:
+        raise RegistrationRefused(
+            f"{version} was registered before; a retired name is never reused"
+        ) from None
+    return model
+
+
+def _compatible_bundles(
+    folder: Path, version: str, served_dir: Path
+) -> tuple[ArtifactBundle, ArtifactBundle]:
+    """The folder's bundle and the served one, when the folder holds a new ``version`` trained
+    on the served features and classes."""
     try:
         bundle = load_bundle(folder)
         served = load_bundle(served_dir)
@@ -61,16 +84,24 @@ def register_folder(
             f" {list(bundle.class_names)}; the served model uses {list(served.feature_names)}"
             f" and {list(served.class_names)}"
         )
-    artifacts = bundle.versions[version]
-    limits = limits if limits is not None else RegistrationLimits()
-    digest = hashlib.sha256(artifacts.onnx_bytes).hexdigest()
+    return bundle, served
+
+
+def _check_model(
+    model: RegisteredModel,
+    artifacts: VersionArtifacts,
+    bundle: ArtifactBundle,
+    served: ArtifactBundle,
+    limits: RegistrationLimits,
+) -> None:
+    """Within the limits, loadable, and answering realistic batches in time, as replicas will."""
+    version = model.version
     # (metadata.json's own record of the hash is checked by load_registered, as replicas do.)
     problem = size_problem(artifacts.onnx_bytes, artifacts.metadata, limits) or ops_problem(
         artifacts.onnx_bytes, limits.allowed_ops
     )
     if problem is not None:
         raise RegistrationRefused(f"refusing to register {version}: {problem}")
-    model = RegisteredModel(version, "active", digest, artifacts.metadata.raw, now, now, actor)
     n_classes = len(served.class_names)
     try:
         predictor = load_registered(
@@ -84,16 +115,6 @@ def register_folder(
         raise RegistrationRefused(
             f"refusing to register: on {len(batch)} training rows, {exc.message}"
         ) from exc
-    try:
-        storage.models.register(
-            version, artifacts.onnx_bytes, digest, artifacts.metadata.raw, actor, now,
-            reference=drift_reference(bundle.training_stats),
-        )  # fmt: skip
-    except DuplicateKey:
-        raise RegistrationRefused(
-            f"{version} was registered before; a retired name is never reused"
-        ) from None
-    return model
 
 
 def drift_reference(stats: dict[str, Any]) -> dict[str, Any] | None:
