@@ -13,7 +13,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from mlops_pipeline.api.auth import Guard, Role
 from mlops_pipeline.api.bodies import int_parameter, read_json
-from mlops_pipeline.config import version_name_problem
+from mlops_pipeline.catalogue import version_name_problem
 from mlops_pipeline.errors import (
     ExperimentUnavailable,
     InvalidRetrain,

@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlops_pipeline.catalogue import version_name_problem
 from mlops_pipeline.cli.checks import schema_is_current
 from mlops_pipeline.cli.common import CliError, settings_from
-from mlops_pipeline.config import Settings, version_name_problem
+from mlops_pipeline.config import Settings
 
 if TYPE_CHECKING:
     from mlops_pipeline.storage import Storage

@@ -41,7 +41,7 @@ def run_retrain(args: argparse.Namespace) -> int:
     from prometheus_client import CollectorRegistry
 
     from mlops_pipeline.bootstrap import build_components
-    from mlops_pipeline.config import VERSION_NAME
+    from mlops_pipeline.catalogue import VERSION_NAME
     from mlops_pipeline.monitoring.metrics import Metrics
     from mlops_pipeline.retraining.champion import RetrainRefused
     from mlops_pipeline.retraining.service import Options

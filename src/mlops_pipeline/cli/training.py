@@ -28,7 +28,7 @@ def train(
     only: list[str] | None = None,
 ) -> None:
     from mlops_pipeline.artifacts import ArtifactError
-    from mlops_pipeline.config import load_catalogue
+    from mlops_pipeline.catalogue import load_catalogue
     from mlops_pipeline.training.data import (
         DataError,
         NotNumeric,
@@ -60,7 +60,7 @@ def train_typed_csv(
     """Mixed-type data (a column of strings or booleans, or missing values): a schema is
     inferred and each version is a preprocessing pipeline in front of its estimator. Numeric
     CSVs keep today's path above, whose models every serving path takes today."""
-    from mlops_pipeline.config import load_catalogue
+    from mlops_pipeline.catalogue import load_catalogue
     from mlops_pipeline.training.data import DataError
     from mlops_pipeline.training.typed_data import load_typed_csv
     from mlops_pipeline.training.typed_trainer import train_typed

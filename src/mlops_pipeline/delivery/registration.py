@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_pipeline.artifacts import ArtifactBundle, ArtifactError, VersionArtifacts, load_bundle
-from mlops_pipeline.config import version_name_problem
+from mlops_pipeline.catalogue import version_name_problem
 from mlops_pipeline.delivery.model_checks import (
     RegistrationLimits,
     ops_problem,

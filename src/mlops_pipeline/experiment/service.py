@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mlops_pipeline.config import validate_weights
+from mlops_pipeline.catalogue import validate_weights
 from mlops_pipeline.errors import UnknownRequest, UnknownVersion
 from mlops_pipeline.experiment.analysis import ExperimentAnalysis
 from mlops_pipeline.experiment.report import ExperimentReport

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_pipeline.artifacts import ArtifactBundle
-from mlops_pipeline.config import ModelVersionSpec
+from mlops_pipeline.catalogue import ModelVersionSpec
 from mlops_pipeline.storage import Storage
 from mlops_pipeline.storage.models import ACTIVE, RETIRED
 from mlops_pipeline.training.data import DataError, Dataset, load_csv_dataset, load_iris_dataset

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from mlops_pipeline import artifacts
-from mlops_pipeline.config import ModelVersionSpec, Settings, load_catalogue
+from mlops_pipeline.catalogue import ModelVersionSpec, load_catalogue
+from mlops_pipeline.config import Settings
 from mlops_pipeline.delivery.model_checks import RegistrationLimits
 from mlops_pipeline.delivery.registration import RegistrationRefused, register_folder
 from mlops_pipeline.retraining.candidate import Lineage, drift_reference, lineage_of, write_folder

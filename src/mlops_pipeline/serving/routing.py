@@ -7,7 +7,7 @@ import hashlib
 import random
 from collections.abc import Mapping
 
-from mlops_pipeline.config import normalise_weights
+from mlops_pipeline.catalogue import normalise_weights
 
 # Sticky users are hashed into this many buckets; each version owns a contiguous range of them,
 # so a weight change moves only the users in the buckets that change owner.

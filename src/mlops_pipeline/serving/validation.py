@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from mlops_pipeline.config import validate_weights
+from mlops_pipeline.catalogue import validate_weights
 from mlops_pipeline.errors import (
     BatchTooLarge,
     InvalidFeatureValue,

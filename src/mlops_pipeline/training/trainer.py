@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mlops_pipeline import artifacts
-from mlops_pipeline.config import ModelVersionSpec, VersionCatalogue, normalise_weights
+from mlops_pipeline.catalogue import ModelVersionSpec, VersionCatalogue, normalise_weights
 from mlops_pipeline.serving.inference import OnnxPredictor
 from mlops_pipeline.training.data import Dataset
 from mlops_pipeline.training.estimators import ALGORITHMS

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mlops_pipeline import artifacts
-from mlops_pipeline.config import ModelVersionSpec, VersionCatalogue
+from mlops_pipeline.catalogue import ModelVersionSpec, VersionCatalogue
 from mlops_pipeline.training.onnx_export import PARITY_TOLERANCE, Parity
 from mlops_pipeline.training.preprocess import build_pipeline, pipeline_frame
 from mlops_pipeline.training.trainer import (
