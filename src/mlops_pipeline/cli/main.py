@@ -7,19 +7,13 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from mlops_pipeline.cli import alerting, models, retrain, rollout
+from mlops_pipeline.cli import alerting, drift, models, monitor, retrain, rollout
 from mlops_pipeline.cli.checks import run_db_status, run_db_upgrade, verified
 from mlops_pipeline.cli.common import CliError, settings_from
 from mlops_pipeline.cli.training import run_train
 from mlops_pipeline.cli.up import SERVER_FLAGS, run_up
-from mlops_pipeline.config import Settings
 from mlops_pipeline.logs import configure_logging
-
-if TYPE_CHECKING:
-    from mlops_pipeline.bootstrap import Components
-    from mlops_pipeline.monitoring.leader import PostHandler
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,7 +30,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlops", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    # Added in this order, which is the order `mlops --help` lists them in.
+    _add_train(commands)
 
+    serve = commands.add_parser(
+        "serve", help="run the API (HTTP, and V2 gRPC unless its port is 0)"
+    )
+    _add_server_flags(serve)
+    serve.set_defaults(handler=run_serve)
+
+    grpc = commands.add_parser("grpc", help="run only the V2 gRPC service (`serve` starts it)")
+    _add_server_flags(grpc)
+    grpc.set_defaults(handler=run_grpc)
+
+    drift.add_parser(commands)
+    _add_smoke(commands)
+    _add_ui(commands)
+    monitor.add_parser(commands)
+    _add_db(commands)
+    models.add_parser(commands)
+    rollout.add_parser(commands)
+    alerting.add_parser(commands)
+    retrain.add_parser(commands)
+
+    up = commands.add_parser("up", help="train if needed, then run the whole local stack")
+    _add_server_flags(up)
+    up.set_defaults(handler=run_up)
+    return parser
+
+
+def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     train = commands.add_parser("train", help="train every catalogued model version")
     train.add_argument(
         "--data",
@@ -55,23 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(handler=run_train)
 
-    serve = commands.add_parser(
-        "serve", help="run the API (HTTP, and V2 gRPC unless its port is 0)"
-    )
-    _add_server_flags(serve)
-    serve.set_defaults(handler=run_serve)
 
-    grpc = commands.add_parser("grpc", help="run only the V2 gRPC service (`serve` starts it)")
-    _add_server_flags(grpc)
-    grpc.set_defaults(handler=run_grpc)
-
-    drift = commands.add_parser("drift", help="drift report for a CSV batch against training")
-    drift.add_argument("--data", type=Path, required=True, help="CSV with the feature columns")
-    drift.add_argument("--artifacts", type=Path, help="artifacts folder (MLOPS_ARTIFACTS_DIR)")
-    drift.add_argument("--version", help="model version whose predictions are tested")
-    drift.add_argument("--json", action="store_true", help="print the report as JSON")
-    drift.set_defaults(handler=run_drift)
-
+def _add_smoke(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     smoke = commands.add_parser("smoke", help="check a running API end to end")
     smoke.add_argument("--url", help="API base URL (MLOPS_API_URL)")
     smoke.add_argument("--grpc", metavar="HOST:PORT", help="also check the V2 gRPC service")
@@ -80,23 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     smoke.set_defaults(handler=run_smoke_command)
 
+
+def _add_ui(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ui = commands.add_parser("ui", help="run the Streamlit UI")
     ui.add_argument("--port", type=int, help="UI port (MLOPS_UI_PORT)")
     ui.add_argument("--api-url", help="API base URL (MLOPS_API_URL)")
     ui.add_argument("--prometheus-url", help="Prometheus URL (MLOPS_PROMETHEUS_URL)")
     ui.set_defaults(handler=run_ui)
 
-    monitor = commands.add_parser(
-        "monitor", help="drift, experiment report and retention for the deployment (one leads)"
-    )
-    monitor.add_argument("--artifacts", type=Path, help="artifacts folder (MLOPS_ARTIFACTS_DIR)")
-    monitor.add_argument("--db", type=Path, help="SQLite file (MLOPS_DB_PATH)")
-    monitor.add_argument("--host", help="interface for /metrics and /health (MLOPS_HOST)")
-    monitor.add_argument(
-        "--port", type=int, help="port for /metrics and /health (MLOPS_MONITOR_PORT)"
-    )
-    monitor.set_defaults(handler=run_monitor)
 
+def _add_db(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     db = commands.add_parser("db", help="database schema: upgrade or show the revision")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     for name, text, handler in (
@@ -106,16 +107,6 @@ def build_parser() -> argparse.ArgumentParser:
         sub = db_commands.add_parser(name, help=text)
         sub.add_argument("--db", type=Path, help="SQLite file (MLOPS_DB_PATH)")
         sub.set_defaults(handler=handler)
-
-    models.add_parser(commands)
-    rollout.add_parser(commands)
-    alerting.add_parser(commands)
-    retrain.add_parser(commands)
-
-    up = commands.add_parser("up", help="train if needed, then run the whole local stack")
-    _add_server_flags(up)
-    up.set_defaults(handler=run_up)
-    return parser
 
 
 def _add_server_flags(parser: argparse.ArgumentParser) -> None:
@@ -161,105 +152,6 @@ def run_grpc(args: argparse.Namespace) -> int:
         process.close()
         mark_process_dead()
     return 0
-
-
-def run_drift(args: argparse.Namespace) -> int:
-    import json
-    import time
-
-    import numpy as np
-
-    from mlops_pipeline.artifacts import ArtifactError, load_bundle
-    from mlops_pipeline.cli.drift_table import drift_table
-    from mlops_pipeline.monitoring.drift import Reference, Window, drift_report
-    from mlops_pipeline.serving.inference import OnnxPredictor
-    from mlops_pipeline.training.data import DataError, load_feature_rows
-
-    settings = settings_from(args, artifacts="artifacts_dir")
-    try:
-        bundle = load_bundle(settings.artifacts_dir)
-        rows = load_feature_rows(args.data, bundle.feature_names)
-    except (ArtifactError, DataError) as exc:
-        raise CliError(str(exc)) from exc
-    version = args.version or max(bundle.default_weights, key=bundle.default_weights.__getitem__)
-    if version not in bundle.versions:
-        raise CliError(f"no version {version!r}; trained: {sorted(bundle.versions)}")
-    predictor = OnnxPredictor(version, bundle.versions[version].onnx_bytes)
-    predictions = (
-        predictor.predict(rows.features)[0] if len(rows.features) else np.empty(0, np.int64)
-    )
-    window = Window(rows.features, predictions, [version] * len(predictions), rows.rejected)
-    report = drift_report(
-        Reference.from_training_stats(bundle.training_stats),
-        window,
-        settings.drift_threshold,
-        settings.drift_min_window,
-        time.time(),
-    )
-    print(json.dumps(report.to_json(), indent=2) if args.json else drift_table(report))
-    return 0
-
-
-def run_monitor(args: argparse.Namespace) -> int:
-    import os
-    import signal
-    import threading
-
-    from mlops_pipeline.cli.launcher import reachable_host
-    from mlops_pipeline.monitoring.leader import status_server
-    from mlops_pipeline.processes import build_monitor
-    from mlops_pipeline.telemetry.tracing import start_tracing, stop_tracing
-
-    settings = verified(
-        settings_from(
-            args, artifacts="artifacts_dir", db="db_path", host="host", port="monitor_port"
-        )
-    )
-    process = build_monitor(settings)
-    monitor = process.monitor
-    start_tracing("mlops-monitor", os.environ)
-    server = status_server(
-        settings.host,
-        settings.monitor_port,
-        process.registry,
-        lambda: {"leader": monitor.leader, "identity": monitor.identity},
-        post=drift_webhook(settings, process.components),
-    )
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda _signum, _frame: stop.set())
-    host = reachable_host(settings.host)
-    print(f"Monitor     http://{host}:{settings.monitor_port}/metrics  ({monitor.identity})")
-    try:
-        monitor.run(stop, tick=1.0)
-    finally:
-        server.shutdown()
-        server.server_close()
-        process.components.close()
-        stop_tracing()
-    return 0
-
-
-def drift_webhook(settings: Settings, components: Components) -> dict[str, PostHandler]:
-    """POST /alerts when MLOPS_RETRAIN_ON_DRIFT is on and a webhook token is set; else none."""
-    from mlops_pipeline.monitoring.alert_webhook import DriftWebhook
-
-    if settings.retrain_on_drift == "off" or components.storage is None:
-        return {}
-    if settings.retrain_webhook_token is None:
-        print(
-            "MLOPS_RETRAIN_ON_DRIFT is on but MLOPS_RETRAIN_WEBHOOK_TOKEN is unset:"
-            " the drift webhook stays off",
-            file=sys.stderr,
-        )
-        return {}
-    webhook = DriftWebhook(
-        components.storage.retrains,
-        settings.retrain_on_drift,
-        settings.retrain_webhook_token.get_secret_value(),
-        settings.retrain_min_interval_seconds,
-    )
-    return {"/alerts": webhook}
 
 
 def run_smoke_command(args: argparse.Namespace) -> int:
