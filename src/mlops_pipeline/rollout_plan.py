@@ -86,28 +86,11 @@ def parse_plan(payload: Any, served: list[str]) -> Plan:
     }  # fmt: skip
     if unknown:
         raise InvalidRollout(f"unknown plan fields: {sorted(unknown)[:5]}")
-    candidate, baseline = payload.get("candidate"), payload.get("baseline")
-    for role, version in (("candidate", candidate), ("baseline", baseline)):
-        if not isinstance(version, str) or version not in served:
-            raise InvalidRollout(f"{role} must be a served version {served}, got {version!r}")
-    if candidate == baseline:
-        raise InvalidRollout("candidate and baseline must differ")
+    candidate, baseline = _versions(payload, served)
     policy = payload.get("policy", STEPS)
     if policy not in (STEPS, THOMPSON):
         raise InvalidRollout(f"policy must be {STEPS!r} or {THOMPSON!r}, got {policy!r}")
-    steps = payload.get("steps", list(DEFAULT_STEPS))
-    if (
-        not isinstance(steps, list)
-        or not 1 <= len(steps) <= 20
-        or any(type(s) not in (int, float) or not 0 < s <= 1 for s in steps)
-        or any(b <= a for a, b in itertools.pairwise(steps))
-        or steps[-1] != 1
-        or (policy == STEPS and len(steps) < 2)
-    ):
-        raise InvalidRollout(
-            "steps must be 2-20 increasing shares in (0, 1] ending at 1.0 (the shares before 1.0"
-            " compare the versions), e.g. [0.05, 0.25, 0.5, 1.0]"
-        )
+    steps = _steps(payload, policy)
     labels = payload.get("min_labels_per_step", 200)
     if type(labels) is not int or not 1 <= labels <= 1_000_000:
         raise InvalidRollout(f"'min_labels_per_step' must be an integer from 1, got {labels!r}")
@@ -121,9 +104,9 @@ def parse_plan(payload: Any, served: list[str]) -> Plan:
     if not isinstance(guardrails, dict) or set(guardrails) - set(asdict(Guardrails())):
         raise InvalidRollout(f"guardrails may set {sorted(asdict(Guardrails()))}")
     return Plan(
-        candidate=str(candidate),
-        baseline=str(baseline),
-        steps=tuple(float(s) for s in steps),
+        candidate=candidate,
+        baseline=baseline,
+        steps=steps,
         min_labels_per_step=labels,
         min_minutes_per_step=_number(payload, "min_minutes_per_step", 0.0, 0.0, 7 * 24 * 60),
         guardrails=Guardrails(
@@ -140,6 +123,34 @@ def parse_plan(payload: Any, served: list[str]) -> Plan:
         hold_on_drift=hold_on_drift,
         max_labels=max_labels,
     )
+
+
+def _versions(payload: Mapping[str, object], served: list[str]) -> tuple[str, str]:
+    """(candidate, baseline): two different served versions."""
+    candidate, baseline = payload.get("candidate"), payload.get("baseline")
+    for role, version in (("candidate", candidate), ("baseline", baseline)):
+        if not isinstance(version, str) or version not in served:
+            raise InvalidRollout(f"{role} must be a served version {served}, got {version!r}")
+    if candidate == baseline:
+        raise InvalidRollout("candidate and baseline must differ")
+    return str(candidate), str(baseline)
+
+
+def _steps(payload: Mapping[str, object], policy: str) -> tuple[float, ...]:
+    steps = payload.get("steps", list(DEFAULT_STEPS))
+    if (
+        not isinstance(steps, list)
+        or not 1 <= len(steps) <= 20
+        or any(type(s) not in (int, float) or not 0 < s <= 1 for s in steps)
+        or any(b <= a for a, b in itertools.pairwise(steps))
+        or steps[-1] != 1
+        or (policy == STEPS and len(steps) < 2)
+    ):
+        raise InvalidRollout(
+            "steps must be 2-20 increasing shares in (0, 1] ending at 1.0 (the shares before 1.0"
+            " compare the versions), e.g. [0.05, 0.25, 0.5, 1.0]"
+        )
+    return tuple(float(s) for s in steps)
 
 
 def plan_from_json(body: Mapping[str, Any]) -> Plan:
