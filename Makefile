@@ -9,7 +9,7 @@ TAG ?= latest
 API_URL ?= http://127.0.0.1:5000
 PYTEST_ARGS ?=
 
-.PHONY: install up test lint typecheck unit train serve bench bench-retrain images push smoke clean clean-build
+.PHONY: install up test lint typecheck unit unit-fast train serve bench bench-retrain images push smoke clean clean-build
 
 install: $(INSTALLED)
 
@@ -41,12 +41,16 @@ typecheck: install
 unit: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The in-process tests without PostgreSQL: the quick loop while editing (make test runs all).
+unit-fast: install
+	$(BIN)/pytest tests/unit -m 'not postgres' -n 2 -q $(PYTEST_ARGS)
+
 bench: install
-	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python -m benchmarks.serving
 
 # Retraining from production labels: accuracy gained, rollout outcome, drift alert to candidate.
 bench-retrain: install
-	$(BIN)/python benchmarks/retrain_eval.py
+	$(BIN)/python -m benchmarks.retrain_eval
 
 images:
 	docker build -f deploy/docker/api.Dockerfile -t $(REGISTRY)/mlops-api:$(TAG) .

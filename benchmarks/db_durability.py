@@ -15,7 +15,6 @@ import argparse
 import concurrent.futures
 import multiprocessing
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -24,11 +23,11 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+from tests.support.postgres import running_postgres, unavailable_reason  # noqa: E402
+
 from mlops_pipeline.storage import open_storage  # noqa: E402
 from mlops_pipeline.storage.records import PredictionBatch  # noqa: E402
 from mlops_pipeline.storage.schema import upgrade  # noqa: E402
-
-from tests.support.postgres import running_postgres, unavailable_reason  # noqa: E402
 
 ROW = np.array([[5.1, 3.5, 1.4, 0.2]])
 PROBABILITIES = np.array([[1.0, 0.0, 0.0]])

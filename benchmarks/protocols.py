@@ -29,11 +29,11 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
 HERE = Path(__file__).resolve().parent
+from tests.support.servers import free_port, running_api  # noqa: E402
+
 from mlops_pipeline.config import load_catalogue  # noqa: E402
 from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
 from mlops_pipeline.training.trainer import train_all  # noqa: E402
-
-from tests.support.servers import free_port, running_api  # noqa: E402
 
 MODEL = "iris"
 BATCH_ROWS = 10_000

@@ -52,8 +52,10 @@ from numpy.typing import NDArray
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-from benchmarks import rollout_eval  # noqa: E402
+from tests.support.helpers import FEEDBACK  # noqa: E402
+from tests.support.servers import free_port, running_api, running_monitor, stop  # noqa: E402
 
+from benchmarks import rollout_eval  # noqa: E402
 from mlops_pipeline.artifacts import ArtifactBundle, load_bundle  # noqa: E402
 from mlops_pipeline.bootstrap import RETRAIN_POLL_SECONDS  # noqa: E402
 from mlops_pipeline.cli.alerting import render  # noqa: E402
@@ -66,9 +68,6 @@ from mlops_pipeline.storage import open_storage  # noqa: E402
 from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
 from mlops_pipeline.training.synthetic import ClassConditionalGaussian, shift_class  # noqa: E402
 from mlops_pipeline.training.trainer import train_all  # noqa: E402
-
-from tests.support.helpers import FEEDBACK  # noqa: E402
-from tests.support.servers import free_port, running_api, running_monitor, stop  # noqa: E402
 
 SHIFTED_CLASS, SHIFTED_COLUMNS, SHIFT_SDS = 1, (2, 3), 1.0  # versicolor petal length and width
 CHECKPOINTS = (100, 200, 500, 1000)

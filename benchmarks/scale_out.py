@@ -32,12 +32,6 @@ from pathlib import Path
 import requests
 
 HERE = Path(__file__).resolve().parent
-from benchmarks.revisions import checkout, revision_env  # noqa: E402
-
-from mlops_pipeline.config import load_catalogue  # noqa: E402
-from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
-from mlops_pipeline.training.trainer import train_all  # noqa: E402
-
 from tests.support.cluster import (  # noqa: E402
     MONITOR_INTERVAL,
     Cluster,
@@ -46,6 +40,11 @@ from tests.support.cluster import (  # noqa: E402
     skip_reason,
 )
 from tests.support.servers import free_port, running_api, wait_until_ready  # noqa: E402
+
+from benchmarks.revisions import checkout, revision_env  # noqa: E402
+from mlops_pipeline.config import load_catalogue  # noqa: E402
+from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
+from mlops_pipeline.training.trainer import train_all  # noqa: E402
 
 
 def wrk(url: str, duration: int, connections: int) -> tuple[float, float, int]:

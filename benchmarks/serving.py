@@ -32,15 +32,14 @@ import numpy as np
 import requests
 
 HERE = Path(__file__).resolve().parent
-from benchmarks.revisions import checkout, revision_env  # noqa: E402
+from tests.support.servers import free_port, wait_until_ready  # noqa: E402
 
+from benchmarks.revisions import checkout, revision_env  # noqa: E402
 from mlops_pipeline.artifacts import load_bundle, load_skops  # noqa: E402
 from mlops_pipeline.config import load_catalogue  # noqa: E402
 from mlops_pipeline.serving.inference import OnnxPredictor  # noqa: E402
 from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
 from mlops_pipeline.training.trainer import train_all  # noqa: E402
-
-from tests.support.servers import free_port, wait_until_ready  # noqa: E402
 
 ADMIN_TOKEN = "bench-admin-token-0123456789"
 

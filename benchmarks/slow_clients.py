@@ -24,11 +24,11 @@ from pathlib import Path
 import requests
 
 HERE = Path(__file__).resolve().parent
+from tests.support.servers import free_port, trickle, wait_until_ready  # noqa: E402
+
 from mlops_pipeline.config import load_catalogue  # noqa: E402
 from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
 from mlops_pipeline.training.trainer import train_all  # noqa: E402
-
-from tests.support.servers import free_port, trickle, wait_until_ready  # noqa: E402
 
 
 def measure(server: str, artifacts: Path, work: Path, seconds: int, connections: int) -> None:

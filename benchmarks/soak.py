@@ -27,11 +27,11 @@ from pathlib import Path
 import requests
 
 HERE = Path(__file__).resolve().parent
+from tests.support.servers import free_port, wait_until_ready  # noqa: E402
+
 from mlops_pipeline.config import load_catalogue  # noqa: E402
 from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
 from mlops_pipeline.training.trainer import train_all  # noqa: E402
-
-from tests.support.servers import free_port, wait_until_ready  # noqa: E402
 
 TOKEN = "soak-admin-token-0123456789"
 FEEDBACK_TOKEN = "soak-feedback-token-0123456789"

@@ -43,9 +43,9 @@ from tests.support.grafana_stack import (  # noqa: E402
     produce,
     substitute,
 )
-from mlops_pipeline.training.data import Dataset  # noqa: E402
-
 from tests.support.helpers import FEEDBACK  # noqa: E402
+
+from mlops_pipeline.training.data import Dataset  # noqa: E402
 
 OUT = ROOT / "docs"
 WIDTH = 1600  # the browser window, as a laptop shows Grafana
@@ -527,11 +527,11 @@ def query_live_stack(lead_in: float, tail: float) -> tuple[float, float, dict[st
     """The live stack up and exercised as tests/test_grafana.py does (produce()), between
     ``lead_in`` and ``tail`` seconds of steady traffic; every dashboard's queries answered over
     the whole run."""
+    from tests.support.browser import unavailable_reason
+
     from mlops_pipeline.config import load_catalogue
     from mlops_pipeline.training.data import load_iris_dataset
     from mlops_pipeline.training.trainer import train_all
-
-    from tests.support.browser import unavailable_reason
 
     reason = unavailable_reason()
     if reason is not None:

@@ -21,10 +21,6 @@ import numpy as np
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-from mlops_pipeline.config import load_catalogue  # noqa: E402
-from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
-from mlops_pipeline.training.trainer import train_all  # noqa: E402
-
 from tests.support.browser import (  # noqa: E402
     UI_TOKENS,
     chromium,
@@ -35,6 +31,10 @@ from tests.support.browser import (  # noqa: E402
     unavailable_reason,
 )
 from tests.support.helpers import FEEDBACK  # noqa: E402
+
+from mlops_pipeline.config import load_catalogue  # noqa: E402
+from mlops_pipeline.training.data import load_iris_dataset  # noqa: E402
+from mlops_pipeline.training.trainer import train_all  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 WIDTH = 1280

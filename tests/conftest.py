@@ -23,7 +23,6 @@ from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.storage import Storage, open_storage
 from mlops_pipeline.storage.schema import upgrade
 from mlops_pipeline.training.data import Dataset, load_iris_dataset
-
 from tests.support.helpers import ADMIN_TOKEN, FEEDBACK_TOKEN, V3_CATALOGUE
 
 
@@ -193,3 +192,14 @@ def iris_rows(iris: Dataset) -> list[list[float]]:
 
     order = np.random.default_rng(0).permutation(len(iris.labels))
     return [[float(x) for x in iris.features[i]] for i in order]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that reaches the session's PostgreSQL, so `make unit-fast` can leave
+    them out (-m 'not postgres') without each test module having to say so."""
+    for item in items:
+        # Directly, or through a backend parameter that asks for the server at run time.
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        backends = {value for value in params.values() if isinstance(value, str)}
+        if "postgres_server" in getattr(item, "fixturenames", ()) or "postgresql" in backends:
+            item.add_marker(pytest.mark.postgres)

@@ -26,8 +26,7 @@ from mlops_pipeline.cli.alerting import render
 from mlops_pipeline.cli.launcher import prometheus_config
 from mlops_pipeline.training.data import Dataset
 from mlops_pipeline.training.synthetic import ClassConditionalGaussian
-from test_prometheus import DEPLOY, start_prometheus, wait_for
-
+from tests.e2e.test_prometheus import DEPLOY, start_prometheus, wait_for
 from tests.support.helpers import require_tool
 from tests.support.servers import free_port, running_api, running_monitor, stop
 

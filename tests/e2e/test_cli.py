@@ -14,7 +14,6 @@ import requests
 
 from mlops_pipeline.cli import main
 from mlops_pipeline.training.data import Dataset
-
 from tests.support.servers import free_port, stop, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]

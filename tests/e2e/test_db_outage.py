@@ -15,7 +15,6 @@ from mlops_pipeline.storage import StoreUnavailable, Timeouts
 from mlops_pipeline.storage.outage import Breaker
 from mlops_pipeline.storage.postgres import PostgresDatabase
 from mlops_pipeline.storage.readiness import DatabaseCheck
-
 from tests.support.helpers import ADMIN
 from tests.support.postgres import postgres_or_skip, start_postgres, stop_postgres
 from tests.support.servers import running_api

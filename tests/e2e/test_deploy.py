@@ -24,7 +24,6 @@ from packaging.utils import canonicalize_name
 
 from mlops_pipeline.cli import alerting
 from mlops_pipeline.config import Settings
-
 from tests.support.helpers import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]

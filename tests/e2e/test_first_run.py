@@ -19,7 +19,6 @@ import requests
 from mlops_pipeline.cli.checks import verified
 from mlops_pipeline.config import Settings
 from mlops_pipeline.storage.schema import current_revision, head_revision
-
 from tests.support.helpers import ADMIN_TOKEN, FEEDBACK_TOKEN
 from tests.support.servers import free_port, stop, wait_until_ready
 

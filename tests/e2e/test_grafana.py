@@ -14,6 +14,7 @@ import pytest
 import requests
 import yaml
 
+from mlops_pipeline.training.data import Dataset
 from tests.support.grafana_stack import (
     BUILTIN,
     DASHBOARDS,
@@ -28,7 +29,6 @@ from tests.support.grafana_stack import (
     substitute,
     targets,
 )
-from mlops_pipeline.training.data import Dataset
 
 
 def datasource_refs(node: Any) -> Iterator[dict[str, Any]]:

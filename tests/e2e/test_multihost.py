@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from test_rollout_e2e import PLAN
-
+from tests.e2e.test_rollout_e2e import PLAN
 from tests.support.cluster import (
     MONITOR_INTERVAL,
     SYNC_SECONDS,

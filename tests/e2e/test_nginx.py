@@ -26,7 +26,6 @@ import requests
 import yaml
 
 from mlops_pipeline.config import Settings
-
 from tests.support.helpers import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]

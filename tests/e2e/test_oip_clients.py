@@ -16,8 +16,7 @@ import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 from tritonclient.utils import InferenceServerException
 
-from test_e2e import metric_totals, total
-
+from tests.e2e.test_e2e import metric_totals, total
 from tests.support.servers import free_port, running_api
 
 pytestmark = pytest.mark.e2e

@@ -23,7 +23,6 @@ from mlops_pipeline.storage.postgres import PostgresDatabase
 from mlops_pipeline.storage.predictions import INSERT, PredictionLog
 from mlops_pipeline.storage.records import PredictionBatch
 from mlops_pipeline.storage.schema import upgrade
-
 from tests.support.postgres import postgres_or_skip, start_postgres, stop_postgres
 from tests.support.servers import running_api
 

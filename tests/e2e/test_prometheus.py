@@ -15,7 +15,6 @@ import requests
 from mlops_pipeline.cli.launcher import prometheus_config
 from mlops_pipeline.training.data import Dataset
 from mlops_pipeline.training.synthetic import ClassConditionalGaussian
-
 from tests.support.helpers import require_tool
 from tests.support.servers import free_port, running_api, running_monitor, stop
 

@@ -19,7 +19,6 @@ import requests
 
 from mlops_pipeline.training.data import Dataset
 from mlops_pipeline.training.synthetic import ClassConditionalGaussian, shift_class
-
 from tests.support.helpers import ADMIN, FEEDBACK
 from tests.support.servers import Stack, run_cli, running_stack
 

@@ -11,9 +11,8 @@ import pytest
 import requests
 from tritonclient.grpc import service_pb2 as wire
 
-from tests.support.otlp_receiver import ReceivedSpan, Receiver, otlp_receiver
-
 from tests.support.helpers import ADMIN, FEEDBACK
+from tests.support.otlp_receiver import ReceivedSpan, Receiver, otlp_receiver
 from tests.support.servers import Stack, free_port, running_stack
 
 pytestmark = pytest.mark.e2e

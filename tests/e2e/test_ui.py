@@ -19,8 +19,7 @@ from mlops_pipeline.ui.batch import BatchError, parse_batch_csv
 from mlops_pipeline.ui.charts import FEW_POINTS, line_spec, series_frame
 from mlops_pipeline.ui.client import ApiClient, PrometheusClient, UiError
 from mlops_pipeline.ui.rollout import build_plan, check_rows, labels_text, parse_steps, step_text
-from test_prometheus import DEPLOY, firing, start_prometheus, wait_for
-
+from tests.e2e.test_prometheus import DEPLOY, firing, start_prometheus, wait_for
 from tests.support.helpers import ADMIN, ADMIN_TOKEN, FEEDBACK_TOKEN, SETOSA_ROW
 from tests.support.servers import free_port, running_api, running_monitor, stop
 

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support.browser import UI_TOKENS, Stack, chromium, open_page, running_stack, unavailable_reason
+from tests.support.browser import (
+    UI_TOKENS,
+    Stack,
+    chromium,
+    open_page,
+    running_stack,
+    unavailable_reason,
+)
 from tests.support.helpers import ADMIN, SETOSA_ROW
 
 pytestmark = pytest.mark.e2e

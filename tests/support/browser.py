@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from mlops_pipeline.cli.launcher import UI_APP, prometheus_config
-
 from tests.support.servers import (
     TOKENS_ENV,
     ServerExited,

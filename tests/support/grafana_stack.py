@@ -25,8 +25,7 @@ import yaml
 from mlops_pipeline.cli.launcher import prometheus_config
 from mlops_pipeline.training.data import Dataset
 from mlops_pipeline.training.synthetic import ClassConditionalGaussian
-from test_prometheus import DEPLOY, start_prometheus, value, wait_for
-
+from tests.e2e.test_prometheus import DEPLOY, start_prometheus, value, wait_for
 from tests.support.helpers import ADMIN, FEEDBACK
 from tests.support.servers import Stack, free_port, running_stack, stop
 

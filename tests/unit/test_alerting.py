@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from mlops_pipeline.cli.alerting import render
-
 from tests.support.helpers import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]

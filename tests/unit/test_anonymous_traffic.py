@@ -34,9 +34,8 @@ from mlops_pipeline.rpc.server import grpc_server
 from mlops_pipeline.rpc.service import InferenceServicer
 from mlops_pipeline.storage import Storage
 from mlops_pipeline.storage.schema import upgrade
-from test_storage_contract import batch
-
 from tests.support.helpers import ADMIN, ADMIN_TOKEN, FEEDBACK, SETOSA_ROW
+from tests.unit.test_storage_contract import batch
 
 WEB_TOKEN = "web-client-token-0123456789"
 ATTACK_ROW = [51, 35, 14, 2]  # Iris in millimetres: far out of the training range

@@ -28,7 +28,6 @@ from mlops_pipeline.protocol.access_log import AccessLog
 from mlops_pipeline.rpc.server import grpc_server
 from mlops_pipeline.rpc.service import InferenceServicer
 from mlops_pipeline.serving.inference import AnswerProblem, OnnxPredictor, check_answer
-
 from tests.support.helpers import ADMIN, SETOSA_ROW, sample
 
 INPUT = helper.make_tensor_value_info("input", TensorProto.DOUBLE, [None, 4])

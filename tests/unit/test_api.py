@@ -13,7 +13,6 @@ from mlops_pipeline.api import create_app
 from mlops_pipeline.bootstrap import Components
 from mlops_pipeline.config import Settings
 from mlops_pipeline.serving.service import PredictionService
-
 from tests.support.helpers import ADMIN, FEEDBACK, JSON, SETOSA_ROW, sample
 
 

@@ -14,7 +14,6 @@ from mlops_pipeline.api import create_app
 from mlops_pipeline.bootstrap import Components
 from mlops_pipeline.config import Settings
 from mlops_pipeline.protocol.access_log import AccessLog
-
 from tests.support.helpers import ADMIN, ADMIN_TOKEN, FEEDBACK, FEEDBACK_TOKEN, JSON, SETOSA_ROW
 
 WEIGHTS = {"v1": 0.2, "v2": 0.8}

@@ -18,7 +18,6 @@ from mlops_pipeline.experiment.service import ExperimentService
 from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.storage.schema import upgrade
-
 from tests.support.helpers import ADMIN, FEEDBACK, JSON, SETOSA_ROW, sample
 
 VERSICOLOR_ROW = [5.9, 3.0, 4.2, 1.5]

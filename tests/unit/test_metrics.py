@@ -9,7 +9,6 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from mlops_pipeline.errors import all_error_codes
 from mlops_pipeline.monitoring.metrics import Metrics, bounded_method
-
 from tests.support.helpers import sample
 
 

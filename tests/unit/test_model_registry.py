@@ -13,7 +13,6 @@ from mlops_pipeline.bootstrap import Components
 from mlops_pipeline.cli.main import main
 from mlops_pipeline.config import Settings, database_url
 from mlops_pipeline.storage import open_storage
-
 from tests.support.helpers import ADMIN, V3_CATALOGUE
 
 

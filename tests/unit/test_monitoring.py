@@ -9,7 +9,6 @@ from prometheus_client import CollectorRegistry
 from mlops_pipeline.monitoring.drift_monitor import DriftMonitor, Refresher
 from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.serving.validation import PredictRequest
-
 from tests.support.helpers import sample
 
 

@@ -4,14 +4,11 @@ here, so no stack and no browser (the script itself runs both)."""
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 from typing import Any
 
-from tests.support.grafana_stack import DASHBOARDS, panels
-
-
 from scripts.render_dashboards import formatted, render_html
+
+from tests.support.grafana_stack import DASHBOARDS, panels
 
 BEGAN, END = 1_700_000_000.0, 1_700_000_060.0
 LABELS = {"model_version": "v1", "endpoint": "/predict", "feature": "petal_length"}

@@ -20,7 +20,6 @@ from mlops_pipeline.monitoring.retention import (
 )
 from mlops_pipeline.storage import Storage
 from mlops_pipeline.storage.records import LoggedPrediction, PredictionBatch
-
 from tests.support.helpers import sample
 
 NOW = 100 * DAY

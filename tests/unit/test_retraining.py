@@ -30,7 +30,6 @@ from mlops_pipeline.storage.retrains import (
 )
 from mlops_pipeline.training.data import Dataset
 from mlops_pipeline.training.synthetic import ClassConditionalGaussian, shift_class
-
 from tests.support.helpers import FEEDBACK
 
 

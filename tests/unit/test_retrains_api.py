@@ -17,7 +17,6 @@ from mlops_pipeline.monitoring.alert_webhook import DriftWebhook
 from mlops_pipeline.monitoring.leader import status_server
 from mlops_pipeline.storage import Storage
 from mlops_pipeline.storage.retrains import QUEUED, REFUSED
-
 from tests.support.helpers import ADMIN, FEEDBACK, sample
 
 TOKEN = "webhook-token-0123456789"

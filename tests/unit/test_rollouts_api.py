@@ -9,7 +9,6 @@ from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
 from mlops_pipeline.bootstrap import Components
-
 from tests.support.helpers import ADMIN, FEEDBACK, sample
 
 ROWS = {0: [5.1, 3.5, 1.4, 0.2], 1: [5.9, 3.0, 4.2, 1.5], 2: [6.7, 3.0, 5.2, 2.3]}

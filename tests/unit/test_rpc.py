@@ -21,7 +21,6 @@ from mlops_pipeline.protocol.access_log import AccessLog
 from mlops_pipeline.rpc.server import grpc_server
 from mlops_pipeline.rpc.service import InferenceServicer
 from mlops_pipeline.serving.service import PredictionService
-
 from tests.support.helpers import SETOSA_ROW, sample
 
 VIRGINICA_ROW = [6.7, 3.0, 5.2, 2.3]

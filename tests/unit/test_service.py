@@ -14,7 +14,6 @@ from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.serving.validation import PredictRequest
 from mlops_pipeline.storage import open_storage
 from mlops_pipeline.storage.schema import upgrade
-
 from tests.support.helpers import SETOSA_ROW, sample
 
 

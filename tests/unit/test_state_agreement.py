@@ -30,7 +30,6 @@ from mlops_pipeline.storage import Storage, open_storage
 from mlops_pipeline.storage.models import VersionInUse
 from mlops_pipeline.storage.retrains import RetrainBusy
 from mlops_pipeline.storage.weights import RolloutControlsWeights
-
 from tests.support.helpers import ADMIN, sample
 
 ROUNDS = 40

@@ -9,7 +9,7 @@ from mlops_pipeline.storage import DuplicateKey, Storage
 from mlops_pipeline.storage.labels import Label
 from mlops_pipeline.storage.records import LoggedPrediction
 from mlops_pipeline.storage.rollouts import RolloutRunning
-from test_storage_contract import batch
+from tests.unit.test_storage_contract import batch
 
 
 def test_models_register_once_and_retire(storage: Storage) -> None:

@@ -33,7 +33,6 @@ from mlops_pipeline.rpc.server import grpc_server
 from mlops_pipeline.rpc.service import SERVICE, InferenceServicer
 from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.storage import Storage
-
 from tests.support.helpers import ADMIN, ADMIN_TOKEN, FEEDBACK
 
 HUGE = "9" * 4301  # int() refuses more than 4,300 digits with a ValueError

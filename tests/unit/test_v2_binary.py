@@ -21,7 +21,6 @@ from mlops_pipeline.protocol.v2 import (
     requested_outputs,
     split_binary_body,
 )
-
 from tests.support.helpers import ADMIN, SETOSA_ROW
 
 VIRGINICA_ROW = [6.7, 3.0, 5.2, 2.3]

@@ -10,7 +10,6 @@ from flask.testing import FlaskClient
 
 from mlops_pipeline.errors import ApiError, BatchTooLarge
 from mlops_pipeline.protocol.v2 import ProtocolError, parse_infer_request
-
 from tests.support.helpers import ADMIN, SETOSA_ROW
 
 VIRGINICA_ROW = [6.7, 3.0, 5.2, 2.3]

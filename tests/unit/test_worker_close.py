@@ -17,7 +17,6 @@ from pydantic import SecretStr
 from mlops_pipeline.config import Settings, database_url
 from mlops_pipeline.processes import build_worker
 from mlops_pipeline.storage.schema import upgrade
-
 from tests.support.helpers import ADMIN_TOKEN, FEEDBACK_TOKEN, SETOSA_ROW
 
 
