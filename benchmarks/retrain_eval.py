@@ -419,7 +419,7 @@ def running_tool(binary: str, args: list[str], ready_path: str, what: str) -> It
 
 def alertmanager_config(folder: Path, retrain_url: str, token_file: Path) -> tuple[Path, str]:
     """The repository's Alertmanager config rendered with the retrain receiver; group waits
-    shortened as tests/test_alert_delivery.py does. Empty text: the template cannot do it."""
+    shortened as tests/e2e/test_alert_delivery.py does. Empty text: the template cannot do it."""
     template = (ROOT / "deploy" / "alertmanager" / "alertmanager.yml").read_text()
     config = render(
         template,

@@ -1,12 +1,13 @@
 """Throughput per replica count on PostgreSQL against one replica on SQLite, in one run.
 
-Each replica is one `mlops serve --workers 1` in its own network namespace (tests/cluster.py),
-with its `mlops monitor`, behind haproxy; wrk sends single-row POST /predict through haproxy. The
-SQLite line is one replica of the same kind on loopback behind the same haproxy. PostgreSQL runs
-once per configuration (CONFIGURATIONS: the non-durable one this release replaced, the durable
-default) and replica count, the configurations alternating. Prints numbers; asserts nothing.
-Everything shares this machine's cores, so more replicas add coordination, not
-CPU: read the ratios, not the absolute numbers. Needs root, iproute2, postgresql, haproxy, wrk.
+Each replica is one `mlops serve --workers 1` in its own network namespace
+(tests/support/cluster.py), with its `mlops monitor`, behind haproxy; wrk sends single-row POST
+/predict through haproxy. The SQLite line is one replica of the same kind on loopback behind the
+same haproxy. PostgreSQL runs once per configuration (CONFIGURATIONS: the non-durable one this
+release replaced, the durable default) and replica count, the configurations alternating. Prints
+numbers; asserts nothing. Everything shares this machine's cores, so more replicas add
+coordination, not CPU: read the ratios, not the absolute numbers. Needs root, iproute2, postgresql,
+haproxy, wrk.
 
 Run: .venv/bin/python -m benchmarks.scale_out [--duration 10] [--connections 16]
      [--replicas 1,2,3] [--configurations before,durable-1,off-8,durable-4,durable] [--no-sqlite]

@@ -1,15 +1,15 @@
 """Draw the Grafana dashboards from their own queries against the live test stack.
 
 Grafana is not packaged here, so this stands in for its screenshot: it brings up the stack
-tests/test_grafana.py checks the dashboards against (tests/grafana_stack.py: a real `mlops serve`
-+ `mlops monitor` scraped every second by a real Prometheus, then HTTP and gRPC traffic, labels,
-a rollout, a retrain, retention and a drift episode; here between 20 s of steady traffic before
-and 40 s after, so the charts have a before and an after), runs every panel's query of
-deploy/grafana/dashboards/*.json against that Prometheus (query_range over the run, variables at
+tests/e2e/test_grafana.py checks the dashboards against (tests/support/grafana_stack.py: a real
+`mlops serve` + `mlops monitor` scraped every second by a real Prometheus, then HTTP and gRPC
+traffic, labels, a rollout, a retrain, retention and a drift episode; here between 20 s of steady
+traffic before and 40 s after, so the charts have a before and an after), runs every panel's query
+of deploy/grafana/dashboards/*.json against that Prometheus (query_range over the run, variables at
 "All" as Grafana sends them; a table's instant query at the end), lays each dashboard out as one
-HTML page the way Grafana does (the panels' gridPos on a 24-column grid, rows, titles,
-time series as SVG polylines with a legend, stat panels as big numbers, the dark theme) and
-screenshots it with Debian's Chromium driven by Playwright: docs/grafana-<dashboard>.png.
+HTML page the way Grafana does (the panels' gridPos on a 24-column grid, rows, titles, time series
+as SVG polylines with a legend, stat panels as big numbers, the dark theme) and screenshots it with
+Debian's Chromium driven by Playwright: docs/grafana-<dashboard>.png.
 
 Run: .venv/bin/python -m scripts.render_dashboards [--out docs] [--width 1600]
 """
@@ -524,7 +524,7 @@ def steady(live: LiveStack, iris: Dataset, seconds: float, seed: int) -> None:
 
 
 def query_live_stack(lead_in: float, tail: float) -> tuple[float, float, dict[str, Results]]:
-    """The live stack up and exercised as tests/test_grafana.py does (produce()), between
+    """The live stack up and exercised as tests/e2e/test_grafana.py does (produce()), between
     ``lead_in`` and ``tail`` seconds of steady traffic; every dashboard's queries answered over
     the whole run."""
     from tests.support.browser import unavailable_reason

@@ -4,7 +4,7 @@
     python deploy/grafana/generate.py --check  # exit 1 if any committed file differs
 
 The JSON is committed so compose and Kubernetes need no generator at deploy time;
-tests/test_grafana.py fails when it drifts from what this script writes.
+tests/e2e/test_grafana.py fails when it drifts from what this script writes.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The four Grafana dashboards of the stack, as grafana-foundation-sdk builders.
 
 Every query reads a metric of ``mlops_pipeline.monitoring.metrics`` (or Prometheus's own ``up``
-and ``ALERTS``). tests/test_grafana.py runs each one against a real Prometheus scraping a real
+and ``ALERTS``). tests/e2e/test_grafana.py runs each one against a real Prometheus scraping a real
 ``mlops serve`` + ``mlops monitor``; a query that returns nothing there fails the test.
 """
 

@@ -153,7 +153,7 @@ def test_every_variable_a_query_uses_is_defined() -> None:
             assert used <= defined, (name, title, used - defined)
 
 
-# --- every query against the live stack (tests/grafana_stack.py) ------------------------------
+# --- every query against the live stack (tests/support/grafana_stack.py) ----------------------
 
 
 @pytest.fixture

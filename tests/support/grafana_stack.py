@@ -1,6 +1,6 @@
 """The Grafana dashboards and the live stack their queries run against.
 
-Shared by tests/test_grafana.py (every panel query must return series) and
+Shared by tests/e2e/test_grafana.py (every panel query must return series) and
 scripts/render_dashboards.py (the same queries drawn and screenshotted for the README): a real
 `mlops serve` + `mlops monitor` scraped every second by a real Prometheus, then HTTP and gRPC
 traffic, labels, a rollout, a retrain, retention and a drift episode.

@@ -1,7 +1,7 @@
 """State that must agree with itself: the stored split, the catalogue, rollouts and retrain runs.
 
 Races run for N rounds with threads started together on a barrier, on SQLite and on a real
-PostgreSQL (tests/postgres.py); what each round leaves behind must be one consistent state.
+PostgreSQL (tests/support/postgres.py); what each round leaves behind must be one consistent state.
 """
 
 from __future__ import annotations
