@@ -161,34 +161,25 @@ def main() -> None:
             env,
         ),
     ]  # fmt: skip
+    # Beside the shipped server: another revision's code (--before), tracing on (--traced); each
+    # an `mlops serve` of its own on its own log, so none shares a database lock with another.
+    extra: dict[str, dict[str, str]] = {}
     if args.before:
-        tree = stack.enter_context(checkout(args.before))
-        before_env = {**env, **revision_env(tree), "MLOPS_DB_PATH": str(workdir / "before.db")}
+        extra["before"] = revision_env(stack.enter_context(checkout(args.before)))
+    if args.traced:
+        extra["traced"] = {"OTEL_EXPORTER_OTLP_ENDPOINT": stack.enter_context(otlp_sink())}
+    for name, overrides in extra.items():
+        served_env = {**env, **overrides, "MLOPS_DB_PATH": str(workdir / f"{name}.db")}
         subprocess.run(
             [sys.executable, "-m", "mlops_pipeline.cli", "db", "upgrade"],
-            env=before_env, check=True,
+            env=served_env, check=True,
         )  # fmt: skip
         processes.append(
             start(
                 [sys.executable, "-m", "mlops_pipeline.cli", "serve", "--workers", "2",
-                 "--port", str(ports["before"])],
-                before_env,
-                workdir / "access-before.log",
-            )
-        )  # fmt: skip
-    if args.traced:
-        sink = stack.enter_context(otlp_sink())
-        traced_env = {
-            **env,
-            "MLOPS_DB_PATH": str(workdir / "traced.db"),
-            "OTEL_EXPORTER_OTLP_ENDPOINT": sink,
-        }
-        processes.append(
-            start(
-                [sys.executable, "-m", "mlops_pipeline.cli", "serve", "--workers", "2",
-                 "--port", str(ports["traced"])],
-                traced_env,
-                workdir / "access-traced.log",
+                 "--port", str(ports[name])],
+                served_env,
+                workdir / f"access-{name}.log",
             )
         )  # fmt: skip
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
