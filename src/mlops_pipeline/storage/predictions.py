@@ -2,6 +2,8 @@
 
 Owner of the tables ``predictions`` and ``rejected_inputs``. A batch's rows travel together as
 little-endian float64/int64 arrays, so logging 10,000 predictions costs one insert, not 10,000.
+Typed rows (string, integer, boolean or nullable columns) go to the JSON column
+``typed_features`` instead of the float blob (left empty); see storage/typed_rows.py.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from mlops_pipeline.schema.rows import TypedBatch
+from mlops_pipeline.storage import typed_rows
 from mlops_pipeline.storage.database import Database, Row, iter_pages
 from mlops_pipeline.storage.records import (
     FLOAT,
@@ -33,14 +37,30 @@ COLUMNS = (
 )
 PAGE_SIZE = 64
 PAGE = f"SELECT {COLUMNS} FROM predictions WHERE id < ? ORDER BY id DESC LIMIT {PAGE_SIZE}"
+# Typed rows: the same insert plus the JSON column. A separate statement, so the all-numeric
+# (Iris) write and its reads stay exactly what they were before typed rows existed.
+INSERT_TYPED = INSERT.replace(", client_id)", ", client_id, typed_features)").replace(
+    "?)", "?, {json})"
+)
+RECENT_PAGE = PAGE.replace(", client_id FROM", ", client_id, typed_features FROM")
+TYPED_PAGE = (
+    "SELECT id, created_at, model_version, n_rows, predictions, client_id, typed_features"
+    f" FROM predictions WHERE id < ? ORDER BY id DESC LIMIT {PAGE_SIZE}"
+)
 
 
 class PredictionLog:
     def __init__(self, database: Database) -> None:
         self._db = database
+        # psycopg sends text as text: PostgreSQL casts it to JSONB only when told to.
+        cast = "CAST(? AS JSONB)" if database.dialect == "postgresql" else "?"
+        self._insert_typed = INSERT_TYPED.format(json=cast)
 
     def append(self, batch: PredictionBatch) -> None:
         """Committed when it returns; raises StoreUnavailable or DuplicateKey."""
+        if isinstance(batch.features, TypedBatch):
+            self._append_typed(batch, batch.features)
+            return
         self._db.append(
             INSERT,
             (
@@ -59,13 +79,16 @@ class PredictionLog:
             ),
         )
 
-    def _newest(self) -> Iterator[Row]:
-        return iter_pages(lambda before: self._db.fetchall(PAGE, (before,)), PAGE_SIZE)
+    def _append_typed(self, batch: PredictionBatch, features: TypedBatch) -> None:
+        self._db.append(self._insert_typed, typed_rows.insert_params(batch, features))
+
+    def _newest(self, page: str = PAGE) -> Iterator[Row]:
+        return iter_pages(lambda before: self._db.fetchall(page, (before,)), PAGE_SIZE)
 
     def recent(self, limit: int) -> list[dict[str, Any]]:
         """The newest ``limit`` predictions (a batch contributes one per row), newest first."""
         records: list[dict[str, Any]] = []
-        for row in self._newest():
+        for row in self._newest(RECENT_PAGE):
             if len(records) >= limit:
                 break
             records.extend(_expand(row, limit - len(records)))
@@ -96,6 +119,12 @@ class PredictionLog:
             oldest,
             [client for _, classes, _, client in chunks for _ in range(len(classes))],
         )
+
+    def newest_typed_rows(self, limit: int) -> LoggedRows:
+        """``newest_rows`` for a typed schema: the rows' values by column name in ``typed``.
+        Requests logged without typed values (an all-numeric model served before) are skipped:
+        they belong to another schema."""
+        return typed_rows.newest(self._newest(TYPED_PAGE), limit)
 
     def count(self) -> int:
         """Predicted rows logged (rows, not requests)."""
@@ -246,6 +275,8 @@ def _expand(row: Row, limit: int) -> list[dict[str, Any]]:
     """One dict per predicted row of a logged request, last row first, at most ``limit``."""
     request_id, created_at, version, user_id, n_rows = row[1:6]
     features, classes, probs, latency, assignment = row[6:11]
+    # Typed rows: each row's object by column name; otherwise the float matrix's row as a list.
+    typed = None if row[12] is None else typed_rows.decode(row[12])
     matrix = np.frombuffer(features, dtype=FLOAT).reshape(n_rows, -1)
     predicted = np.frombuffer(classes, dtype=INT)
     probabilities = np.frombuffer(probs, dtype=FLOAT).reshape(n_rows, -1)
@@ -261,7 +292,7 @@ def _expand(row: Row, limit: int) -> list[dict[str, Any]]:
         {
             **common,
             "row_index": index,
-            "features": matrix[index].tolist(),
+            "features": matrix[index].tolist() if typed is None else typed[index],
             "prediction": int(predicted[index]),
             "probabilities": probabilities[index].tolist(),
         }

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from mlops_pipeline.schema.rows import TypedBatch
 
 if TYPE_CHECKING:  # the plan's type only; storage/rollouts.py parses it
     from mlops_pipeline.rollout_plan import Plan
@@ -25,7 +27,9 @@ class PredictionBatch:
     created_at: float  # Unix seconds
     model_version: str
     user_id: str | None
-    features: NDArray[np.float64]
+    # All-numeric models: the (rows, features) float matrix, logged as a float64 blob. Typed
+    # schemas: the checked batch, logged as JSON objects by column name (storage/typed_rows.py).
+    features: NDArray[np.float64] | TypedBatch
     predictions: NDArray[np.int64]
     probabilities: NDArray[np.float64]
     latency_ms: float
@@ -44,6 +48,9 @@ class LoggedRows:
     versions: list[str]
     oldest_created_at: float | None
     clients: list[str | None] | None = None  # per row: who sent it (None: not recorded)
+    # Typed schemas (newest_typed_rows): per row its values by column name, None where missing;
+    # ``features`` is then an empty (rows, 0) matrix.
+    typed: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
