@@ -15,12 +15,12 @@ from mlops_pipeline.components import RETRAIN_POLL_SECONDS, Components
 from mlops_pipeline.config import Settings, database_url, worker_threads
 from mlops_pipeline.delivery.service import RolloutService
 from mlops_pipeline.experiment.service import ExperimentService
-from mlops_pipeline.monitoring.drift import Reference
 from mlops_pipeline.monitoring.drift_monitor import DriftMonitor
 from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.monitoring.reference import ChampionReference
 from mlops_pipeline.monitoring.reports import FreshReports
 from mlops_pipeline.monitoring.retention import DAY, LogPruner, Policy
+from mlops_pipeline.monitoring.typed_reference import reference_from_stats
 from mlops_pipeline.protocol.access_log import AccessLog
 from mlops_pipeline.retraining.queue import RetrainQueue
 from mlops_pipeline.serving.inference import OnnxPredictor
@@ -170,7 +170,7 @@ def build_drift_monitor(
     storage: Storage,
     gauges: Metrics | None,
 ) -> DriftMonitor:
-    trained = Reference.from_training_stats(bundle.training_stats)
+    trained = reference_from_stats(bundle.training_stats)  # typed or all-numeric
     return DriftMonitor(
         trained,
         storage.predictions,

@@ -16,10 +16,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:  # typed_drift.py imports this module
+    from mlops_pipeline.monitoring.typed_drift import ColumnDrift
 
 # Adjusted p-value at which the score reaches 1; the score is log-scaled between 1 and this.
 SCORE_P_FLOOR = 1e-4
@@ -138,20 +141,31 @@ def scale_pvalue(reference: NDArray[np.float64], current: NDArray[np.float64]) -
 
 def class_pvalue(reference: Reference, window: Window) -> tuple[float, list[float], list[float]]:
     """Chi-square of predicted classes against the answering versions' out-of-fold shares."""
+    return class_test(
+        len(reference.class_names), reference.class_shares, window.predictions, window.versions
+    )
+
+
+def class_test(
+    n_classes: int,
+    class_shares: Mapping[str, NDArray[np.float64]],
+    predictions: NDArray[np.int64],
+    versions: Sequence[str],
+) -> tuple[float, list[float], list[float]]:
+    """class_pvalue on plain values, shared with typed drift (typed_drift.py)."""
     from scipy.stats import chisquare
 
-    n_classes = len(reference.class_names)
-    known = list(reference.class_shares.values())
+    known = list(class_shares.values())
     # A version the reference has no shares for (registered later) is expected to predict like
     # the versions it has: their mean is closer to the data's classes than a uniform guess.
     fallback = np.mean(known, axis=0) if known else np.full(n_classes, 1 / n_classes)
     expected = np.zeros(n_classes)
-    for version in set(window.versions):
-        count = sum(1 for v in window.versions if v == version)
-        expected += count * np.asarray(reference.class_shares.get(version, fallback))
-    observed = np.bincount(window.predictions, minlength=n_classes)[:n_classes].astype(float)
+    for version in set(versions):
+        count = sum(1 for v in versions if v == version)
+        expected += count * np.asarray(class_shares.get(version, fallback))
+    observed = np.bincount(predictions, minlength=n_classes)[:n_classes].astype(float)
     pvalue = float(chisquare(observed, expected).pvalue)
-    return pvalue, (observed / window.size).tolist(), (expected / window.size).tolist()
+    return pvalue, (observed / len(predictions)).tolist(), (expected / len(predictions)).tolist()
 
 
 def bad_value_pvalue(bad: int, total: int, rate: float = BAD_VALUE_RATE) -> float:
@@ -213,6 +227,8 @@ class DriftReport:
     prediction: PredictionDrift | None = None
     bad_values: BadValues | None = None
     reference: str | None = None  # whose training data: "training data" or a registered version
+    # Typed schemas (typed_drift.py): per column its type and tests; ``features`` is then None.
+    columns: dict[str, ColumnDrift] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready, without the details a warming-up report does not have."""

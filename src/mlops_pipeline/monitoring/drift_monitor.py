@@ -18,6 +18,8 @@ from numpy.typing import NDArray
 
 from mlops_pipeline.monitoring.drift import DriftReport, Reference, Window, drift_report
 from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.monitoring.typed_drift import typed_drift_report
+from mlops_pipeline.monitoring.typed_reference import TypedReference, TypedWindow
 from mlops_pipeline.protocol.clients import newest_per_client
 from mlops_pipeline.storage.predictions import PredictionLog
 from mlops_pipeline.storage.records import LoggedRows
@@ -42,14 +44,14 @@ def bounded_window(clients: Sequence[str | None], size: int, max_share: float) -
 class DriftMonitor:
     def __init__(
         self,
-        reference: Reference,
+        reference: Reference | TypedReference,
         store: PredictionLog,
         metrics: Metrics | None,
         window: int,
         min_window: int,
         threshold: float,
         clock: Callable[[], float] = time.time,
-        references: Callable[[], tuple[str, Reference]] | None = None,
+        references: Callable[[], tuple[str, Reference | TypedReference]] | None = None,
         max_client_share: float = 1.0,
     ) -> None:
         """``references``: the (label, reference) to use now (the champion's data); without
@@ -65,6 +67,9 @@ class DriftMonitor:
         self._clock = clock
         self._latest: DriftReport | None = None
         self._lock = threading.Lock()
+        # A typed schema's rows are in the log's JSON column, an all-numeric one's in the blob.
+        self._typed = isinstance(reference, TypedReference)
+        self._read = store.newest_typed_rows if self._typed else store.newest_rows
         if metrics is not None:  # only the monitor publishes drift gauges
             metrics.initialise_drift(reference.feature_names)
 
@@ -76,22 +81,43 @@ class DriftMonitor:
             if rows.oldest_created_at is not None
             else 0
         )
-        features, predictions, versions = rows.features, rows.predictions, rows.versions
-        if kept is not None:
-            features, predictions = features[kept], predictions[kept]
-            versions = [versions[index] for index in kept]
-        window = Window(features, predictions, versions, rejected)
-        if self._references is None:
-            report = drift_report(self.reference, window, self._threshold, self._min_window, now)
+        label, reference = self._current()
+        if isinstance(reference, TypedReference):
+            report = self._typed_report(reference, rows, kept, rejected, now)
         else:
-            label, reference = self._references()
+            features, predictions, versions = rows.features, rows.predictions, rows.versions
+            if kept is not None:
+                features, predictions = features[kept], predictions[kept]
+                versions = [versions[index] for index in kept]
+            window = Window(features, predictions, versions, rejected)
             report = drift_report(reference, window, self._threshold, self._min_window, now)
+        if self._references is not None:
             report = replace(report, reference=label)
         if self._metrics is not None:
             self._metrics.set_drift(report)
         with self._lock:
             self._latest = report
         return report
+
+    def _current(self) -> tuple[str, Reference | TypedReference]:
+        return ("", self.reference) if self._references is None else self._references()
+
+    def _typed_report(
+        self,
+        reference: TypedReference,
+        rows: LoggedRows,
+        kept: NDArray[np.intp] | None,
+        rejected: int,
+        now: float,
+    ) -> DriftReport:
+        typed, predictions, versions = rows.typed or [], rows.predictions, rows.versions
+        if kept is not None:
+            typed, predictions = [typed[index] for index in kept], predictions[kept]
+            versions = [versions[index] for index in kept]
+        window = TypedWindow.from_rows(
+            reference.feature_names, typed, predictions, versions, rejected
+        )
+        return typed_drift_report(reference, window, self._threshold, self._min_window, now)
 
     def _read_window(self) -> tuple[LoggedRows, NDArray[np.intp] | None]:
         """The newest rows and, where clients are bounded, the indices of the window they keep.
@@ -101,10 +127,10 @@ class DriftMonitor:
         further back, within a bound, until other clients' rows fill the window.
         """
         if self._max_client_share >= 1:
-            return self._store.newest_rows(self._window), None
+            return self._read(self._window), None
         read, deeper = math.ceil(self._window / self._max_client_share), 0
         while True:
-            rows = self._store.newest_rows(read)
+            rows = self._read(read)
             if rows.clients is None:
                 return rows, None
             kept = bounded_window(rows.clients, self._window, self._max_client_share)

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 
 from mlops_pipeline.monitoring.drift import Reference
+from mlops_pipeline.monitoring.typed_reference import TypedReference
 from mlops_pipeline.storage.models import ModelStore
 
 logger = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ TRAINED = "training data"  # the label of the served artifacts' reference
 class ChampionReference:
     def __init__(
         self,
-        trained: Reference,
+        trained: Reference | TypedReference,
         trained_versions: set[str],
         models: ModelStore,
         weights: Callable[[], dict[str, float]],
@@ -31,10 +32,10 @@ class ChampionReference:
         self._trained_versions = trained_versions
         self._models = models
         self._weights = weights
-        self._loaded: dict[str, Reference | None] = {}
+        self._loaded: dict[str, Reference | TypedReference | None] = {}
         self._current = TRAINED
 
-    def __call__(self) -> tuple[str, Reference]:
+    def __call__(self) -> tuple[str, Reference | TypedReference]:
         """(label, reference): the champion's name, or TRAINED for the artifacts' data."""
         weights = self._weights()
         champion = sorted(weights, key=lambda v: (-weights[v], v))[0] if weights else None
@@ -48,11 +49,13 @@ class ChampionReference:
             self._current = label
         return label, reference
 
-    def _load(self, version: str) -> Reference | None:
+    def _load(self, version: str) -> Reference | TypedReference | None:
         if version not in self._loaded:
             stats = self._models.reference(version)
+            # The champion's reference is of the served kind: the schema is shared by versions.
+            kind = type(self._trained)
             try:
-                loaded = None if stats is None else Reference.from_training_stats(stats)
+                loaded = None if stats is None else kind.from_training_stats(stats)
             except (KeyError, TypeError, ValueError) as exc:
                 logger.error("%s's stored drift reference is unusable: %s", version, exc)
                 loaded = None

@@ -61,7 +61,12 @@ class DriftMetrics:
         self.drift_window_size.set(report.window_size)
         self.drift_score.set(report.score)
         self.drift_detected.set(1 if report.drift else 0)
+        if report.columns is not None:  # typed schemas: one p-value per schema column
+            for column, drift in report.columns.items():
+                self.feature_drift_pvalue.labels(column).set(drift.p_value)
         if report.features is None or report.prediction is None:
+            if report.prediction is not None:
+                self.prediction_drift_pvalue.set(report.prediction.adjusted_pvalue)
             return  # warming up: no p-values yet, 1 means "no evidence"
         for feature, values in report.features.items():
             self.feature_drift_pvalue.labels(feature).set(values.adjusted_pvalue)
