@@ -23,11 +23,14 @@ from mlops_pipeline.monitoring.retention import DAY, LogPruner, Policy
 from mlops_pipeline.monitoring.typed_reference import reference_from_stats
 from mlops_pipeline.protocol.access_log import AccessLog
 from mlops_pipeline.retraining.queue import RetrainQueue
+from mlops_pipeline.schema.model import FeatureSchema
 from mlops_pipeline.serving.inference import OnnxPredictor
 from mlops_pipeline.serving.model_sync import ModelSync
 from mlops_pipeline.serving.routing import ABRouter
+from mlops_pipeline.serving.served_schema import served_schema
 from mlops_pipeline.serving.service import PredictionService
 from mlops_pipeline.serving.shadow import ShadowScorer, ShadowSwitch
+from mlops_pipeline.serving.typed_requests import typed_schema
 from mlops_pipeline.storage import Storage, Timeouts, open_storage
 
 # Components moved to components.py; importers of it from here keep working.
@@ -53,15 +56,20 @@ def build_components(
 ) -> Components:
     """``publish_gauges``: drift and experiment gauges; the monitor's job in a deployment."""
     bundle = load_bundle(settings.artifacts_dir)
+    # Decided once here: a typed schema's versions are fed one named input per column; the
+    # float-tensor path (Iris, no schema) is built exactly as before.
+    schema = served_schema({name: v.metadata.raw for name, v in bundle.versions.items()})
+    typed = typed_schema(schema)
     predictors = {
-        name: OnnxPredictor(name, version.onnx_bytes) for name, version in bundle.versions.items()
+        name: OnnxPredictor(name, version.onnx_bytes, typed)
+        for name, version in bundle.versions.items()
     }
     router = ABRouter(
         serving_weights(settings, bundle),
         rng if rng is not None else random.Random(settings.router_seed),
     )
     storage = open_log(settings)
-    service = build_service(settings, bundle, predictors, router, storage, metrics)
+    service = build_service(settings, bundle, predictors, router, storage, metrics, schema)
     if storage is None:
         return Components(service, None, None)
     return build_logged(settings, bundle, router, service, storage, metrics, publish_gauges)
@@ -87,7 +95,10 @@ def build_service(
     router: ABRouter,
     storage: Storage | None,
     metrics: Metrics,
+    schema: FeatureSchema | None = None,
 ) -> PredictionService:
+    if schema is not None:
+        metrics.initialise_columns(c.name for c in schema.columns if c.type == "string")
     metrics.initialise(
         {
             name: (version.metadata.algorithm or "unknown", version.metadata.onnx_file_hash or "")
@@ -111,6 +122,7 @@ def build_service(
         shadow=build_shadow(settings, predictors, storage, metrics),
         failures=storage.failures if storage is not None else None,
         inference_timeout_ms=settings.inference_timeout_ms,
+        schema=schema,
     )
 
 

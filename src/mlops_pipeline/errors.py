@@ -222,3 +222,52 @@ class StoreUnavailable(RuntimeError):
     Not an ApiError: the storage layer raises it, and each transport maps it to its own answer
     (HTTP 503 with a generic message; the cause goes to the server log only).
     """
+
+
+# A typed schema's request mistakes (schema/rows.py's RowError codes), one class per code so the
+# error counter's label set (all_error_codes) holds each. The message names the row and column.
+class UnknownColumn(ApiError):
+    code = "unknown_column"
+
+
+class MissingColumn(ApiError):
+    code = "missing_column"
+
+
+class WrongType(ApiError):
+    code = "wrong_type"
+
+
+class NullInRequired(ApiError):
+    code = "null_in_required"
+
+
+class NonFinite(ApiError):
+    code = "non_finite"
+
+
+class StringTooLong(ApiError):
+    code = "string_too_long"
+
+
+class TooManyRows(ApiError):
+    code = "too_many_rows"
+
+
+class BadBody(ApiError):
+    code = "bad_body"
+
+
+ROW_ERRORS: dict[str, type[ApiError]] = {
+    cls.code: cls
+    for cls in (
+        UnknownColumn,
+        MissingColumn,
+        WrongType,
+        NullInRequired,
+        NonFinite,
+        StringTooLong,
+        TooManyRows,
+        BadBody,
+    )
+}

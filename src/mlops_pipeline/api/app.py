@@ -14,11 +14,11 @@ from mlops_pipeline.api.inference import (
     REQUEST_ID,
     STARTED,
     FastPath,
-    InferenceEndpoints,
 )
 from mlops_pipeline.api.retrains import build_retrain_blueprint
 from mlops_pipeline.api.rollouts import build_rollout_blueprint
 from mlops_pipeline.api.routes import build_blueprint
+from mlops_pipeline.api.typed_inference import inference_endpoints
 from mlops_pipeline.components import Components
 from mlops_pipeline.config import Settings
 from mlops_pipeline.monitoring.metrics import Metrics, bounded_method
@@ -40,7 +40,7 @@ def create_app(
     guard = Guard.from_settings(settings, log)
     add_request_hooks(app, metrics, log)
     add_error_handlers(app, metrics)
-    endpoints = InferenceEndpoints(settings, components.service, log)
+    endpoints = inference_endpoints(settings, components.service, log)
     app.register_blueprint(build_blueprint(settings, components, registry, guard, endpoints))
     experiment = components.experiment
     app.register_blueprint(

@@ -17,6 +17,7 @@ from mlops_pipeline.api.auth import Guard, Role
 from mlops_pipeline.api.bodies import int_parameter, read_json
 from mlops_pipeline.api.inference import MODEL_VERSION, InferenceEndpoints
 from mlops_pipeline.api.openapi import openapi_spec
+from mlops_pipeline.api.typed_inference import inference_endpoints
 from mlops_pipeline.components import Components
 from mlops_pipeline.config import Settings
 from mlops_pipeline.errors import (
@@ -28,6 +29,8 @@ from mlops_pipeline.errors import (
 )
 from mlops_pipeline.experiment.service import ExperimentService, RolloutControlsWeights
 from mlops_pipeline.protocol.v2 import check_model, model_metadata
+from mlops_pipeline.schema.v2_inputs import model_metadata_inputs
+from mlops_pipeline.serving.typed_requests import typed_schema
 from mlops_pipeline.serving.validation import (
     parse_feedback,
     parse_weights,
@@ -44,7 +47,7 @@ def build_blueprint(
     endpoints: InferenceEndpoints | None = None,
 ) -> Blueprint:
     blueprint = Blueprint("api", __name__)
-    endpoints = endpoints or InferenceEndpoints(settings, components.service)
+    endpoints = endpoints or inference_endpoints(settings, components.service)
 
     def json_body() -> Any:
         return read_json(request.environ, settings.max_body_bytes)
@@ -252,11 +255,13 @@ def add_v2_routes(
     @blueprint.get("/v2/models/<name>")
     def v2_metadata(name: str) -> Response:
         known_model(name)
-        return jsonify(
-            model_metadata(
-                name, service.versions, len(service.feature_names), len(service.class_names)
-            )
+        described = model_metadata(
+            name, service.versions, len(service.feature_names), len(service.class_names)
         )
+        schema = typed_schema(service.schema)
+        if schema is not None:  # one named input per column instead of the float tensor
+            described["inputs"] = model_metadata_inputs(schema)
+        return jsonify(described)
 
     @blueprint.get("/v2/models/<name>/ready")
     def v2_model_ready(name: str) -> Response:

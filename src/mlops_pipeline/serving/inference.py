@@ -19,6 +19,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mlops_pipeline.errors import InferenceTimeout, InvalidModelAnswer, ModelFailure
+from mlops_pipeline.schema.model import FeatureSchema
+from mlops_pipeline.schema.rows import TypedBatch
+from mlops_pipeline.serving.feed import onnx_feed
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +188,11 @@ WATCHDOG = Watchdog()
 class OnnxPredictor:
     """One model version's ONNX session; ``predict`` returns (class indices, probabilities)."""
 
-    def __init__(self, version: str, onnx_bytes: bytes) -> None:
+    def __init__(
+        self, version: str, onnx_bytes: bytes, schema: FeatureSchema | None = None
+    ) -> None:
+        """``schema``: the served typed schema (one named input per column, fed by onnx_feed);
+        None for a single ``[N, n_features]`` float tensor (Iris, numeric CSVs)."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -197,27 +204,55 @@ class OnnxPredictor:
         self._session = ort.InferenceSession(
             onnx_bytes, options, providers=["CPUExecutionProvider"]
         )
-        self._input_name = self._session.get_inputs()[0].name
-        shape = self._session.get_inputs()[0].shape
-        self.n_features = int(shape[1])
+        inputs = self._session.get_inputs()
+        self._input_name = inputs[0].name
+        self.schema = schema
+        if schema is None:
+            self.n_features = int(inputs[0].shape[1])
+        else:
+            names = [node.name for node in inputs]
+            if names != schema.names:
+                raise ValueError(
+                    f"model version {version} takes inputs {names}; the schema's columns are"
+                    f" {schema.names}"
+                )
+            self.n_features = len(names)
 
     def predict(
         self,
-        features: NDArray[np.float64],
+        features: NDArray[np.float64] | TypedBatch,
         n_classes: int | None = None,
         timeout_ms: float | None = None,
     ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """Checked (class indices, probabilities) for ``features``; a ModelFailure naming this
         version when the graph fails, runs past ``timeout_ms`` or answers invalidly.
-        ``n_classes`` unset takes the width of the answer's probabilities."""
+        ``n_classes`` unset takes the width of the answer's probabilities. A TypedBatch (a typed
+        schema's rows) is fed one named input per column."""
+        if isinstance(features, TypedBatch):
+            return self._predict_typed(features, n_classes, timeout_ms)
         # scikit-learn trees compare float32-rounded inputs; round the same way to answer alike.
         rounded = features.astype(np.float32).astype(np.float64)
         outputs = self._run({self._input_name: rounded}, timeout_ms)
+        return self._checked(outputs, len(features), n_classes)
+
+    def _predict_typed(
+        self, batch: TypedBatch, n_classes: int | None, timeout_ms: float | None
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        if self.schema is None:  # a typed row for a float-tensor model: a wiring mistake
+            raise TypeError(f"model version {self.version} takes a float tensor, not typed rows")
+        # No float32 rounding here: the exported pipeline casts inside the graph, as it did
+        # when its parity with scikit-learn was measured.
+        outputs = self._run(onnx_feed(self.schema, batch.columns, batch.missing), timeout_ms)
+        return self._checked(outputs, batch.n_rows, n_classes)
+
+    def _checked(
+        self, outputs: list[Any], rows: int, n_classes: int | None
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         if n_classes is None:
             width: tuple[int, ...] = np.shape(outputs[-1]) if outputs else ()
             n_classes = int(width[-1]) if len(width) == 2 else 0
         try:
-            return check_answer(outputs, len(features), n_classes)
+            return check_answer(outputs, rows, n_classes)
         except AnswerProblem as problem:
             logger.error("model version %s answered invalidly: %s", self.version, problem)
             raise InvalidModelAnswer(

@@ -15,8 +15,16 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mlops_pipeline.schema.model import FeatureSchema
 from mlops_pipeline.serving.inference import OnnxPredictor
+from mlops_pipeline.serving.served_schema import (
+    SchemaMismatch,
+    mismatch,
+    probe_batch,
+    version_schema,
+)
 from mlops_pipeline.serving.service import PredictionService
+from mlops_pipeline.serving.typed_requests import typed_schema
 from mlops_pipeline.storage.models import ACTIVE, RETIRED, ModelStore
 from mlops_pipeline.storage.records import RegisteredModel
 from mlops_pipeline.version_metadata import VersionMetadata
@@ -40,9 +48,14 @@ def declared_hash_problem(metadata: VersionMetadata, digest: str) -> str | None:
 
 
 def load_registered(
-    model: RegisteredModel, onnx: bytes | None, n_features: int, n_classes: int
+    model: RegisteredModel,
+    onnx: bytes | None,
+    n_features: int,
+    n_classes: int,
+    schema: FeatureSchema | None = None,
 ) -> OnnxPredictor:
-    """A verified predictor for ``model``; raises ModelRefused with the reason."""
+    """A verified predictor for ``model``; raises ModelRefused with the reason. ``schema``: the
+    served typed schema, which the version's own must match (every difference named)."""
     if onnx is None:
         raise ModelRefused(f"{model.version}: no model bytes are stored")
     digest = hashlib.sha256(onnx).hexdigest()
@@ -54,9 +67,18 @@ def load_registered(
     problem = declared_hash_problem(VersionMetadata.parse(model.metadata), digest)
     if problem is not None:
         raise ModelRefused(f"{model.version}: {problem}")
+    if schema is not None:
+        try:
+            own = version_schema(model.version, model.metadata)
+        except SchemaMismatch as exc:
+            raise ModelRefused(str(exc)) from None
+        problem = mismatch("the served model", schema, model.version, own)
+        if problem is not None:
+            raise ModelRefused(problem)
     try:
-        predictor = OnnxPredictor(model.version, onnx)
-        _classes, probabilities = predictor.predict(np.zeros((1, n_features)))
+        predictor = OnnxPredictor(model.version, onnx, schema)
+        probe = np.zeros((1, n_features)) if schema is None else probe_batch(schema)
+        _classes, probabilities = predictor.predict(probe)
     except Exception as exc:  # any load or run failure refuses this version, not the replica
         raise ModelRefused(f"{model.version}: the ONNX model does not load or run: {exc}") from exc
     if predictor.n_features != n_features or probabilities.shape != (1, n_classes):
@@ -92,6 +114,7 @@ class ModelSync:
                         self._store.onnx(model.version),
                         len(service.feature_names),
                         len(service.class_names),
+                        typed_schema(service.schema),
                     )
                 except ModelRefused as exc:
                     logger.error("not serving registered model version: %s", exc)

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from mlops_pipeline.errors import LogUnavailable, ModelFailure, UnknownVersion
 from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.schema.model import FeatureSchema
 from mlops_pipeline.serving.inference import OnnxPredictor
 from mlops_pipeline.serving.routing import ABRouter
 from mlops_pipeline.serving.shadow import ShadowJob, ShadowScorer
@@ -51,7 +52,10 @@ class PredictionService:
         shadow: ShadowScorer | None = None,
         failures: FailureStore | None = None,
         inference_timeout_ms: float | None = None,
+        schema: FeatureSchema | None = None,
     ) -> None:
+        """``schema``: the one every served version shares (typed requests are parsed by it);
+        None for a bundle trained before schemas, served as float vectors."""
         unknown = set(router.versions) - set(predictors)
         if unknown:
             raise ValueError(f"router weights name versions with no model: {sorted(unknown)}")
@@ -68,6 +72,7 @@ class PredictionService:
         self.shadow = shadow
         self._failures = failures
         self._timeout_ms = inference_timeout_ms
+        self.schema = schema
 
     @property
     def ready(self) -> bool:

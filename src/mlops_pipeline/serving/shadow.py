@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.schema.rows import TypedBatch
 from mlops_pipeline.serving.inference import OnnxPredictor
 from mlops_pipeline.storage.runtime import UNSET, RuntimeSettings
 from mlops_pipeline.storage.shadow import ShadowStore
@@ -25,7 +26,7 @@ logger = logging.getLogger(__name__)
 class ShadowJob:
     request_id: str
     primary_version: str
-    rows: NDArray[np.float64]
+    rows: NDArray[np.float64] | TypedBatch  # as the primary version was fed
     primary_classes: NDArray[np.int64]
 
 

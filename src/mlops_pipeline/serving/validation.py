@@ -22,6 +22,7 @@ from mlops_pipeline.errors import (
     UnknownVersion,
     WrongFeatureCount,
 )
+from mlops_pipeline.schema.rows import TypedBatch
 
 MAX_USER_ID_LENGTH = 128
 _NUMBER_TYPES = frozenset({int, float})
@@ -29,7 +30,9 @@ _NUMBER_TYPES = frozenset({int, float})
 
 @dataclass(frozen=True)
 class PredictRequest:
-    rows: NDArray[np.float64]  # shape (n, n_features), all finite
+    # All-numeric models: shape (n, n_features), all finite. Typed schemas: the checked batch
+    # (serving/typed_requests.py), fed to the model and logged as it is.
+    rows: NDArray[np.float64] | TypedBatch
     user_id: str | None
     is_batch: bool
 

@@ -6,7 +6,7 @@ children are kept: resolving one costs more than the update itself.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -86,6 +86,14 @@ class ServingMetrics:
             registry=registry,
             multiprocess_mode="max",
         )
+        # Label values are the served schema's string columns, named by the operator who trained
+        # the model, never a client's text: the label set stays closed.
+        self.unseen_categories = Counter(
+            "mlops_unseen_categories",
+            "Values outside a string column's training categories (answered), by column.",
+            ["column"],
+            registry=registry,
+        )
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._inference_cache: dict[str, Any] = {}
         self._prediction_cache: dict[tuple[str, str], Any] = {}
@@ -131,3 +139,13 @@ class ServingMetrics:
     def set_weights(self, weights: Mapping[str, float]) -> None:
         for version, weight in weights.items():
             self.ab_weight.labels(version).set(weight)
+
+    def initialise_columns(self, string_columns: Iterable[str]) -> None:
+        """The unseen-category series of a typed schema's string columns, at 0 from the start."""
+        for column in string_columns:
+            self.unseen_categories.labels(column)
+
+    def count_unseen_categories(self, counts: Mapping[str, int]) -> None:
+        """``counts``: schema column -> values outside its categories in one request."""
+        for column, count in counts.items():
+            self.unseen_categories.labels(column).inc(count)
