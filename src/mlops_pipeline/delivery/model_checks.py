@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from mlops_pipeline.schema.model import FeatureSchema
+from mlops_pipeline.schema.rows import TypedBatch, build_batch
 from mlops_pipeline.version_metadata import VersionMetadata
 
 if TYPE_CHECKING:
@@ -24,15 +26,19 @@ if TYPE_CHECKING:
 
 # What the project's own exports use (skl2onnx: TreeEnsembleClassifier alone), plus the common
 # tree and linear converters' operators. Every one costs at most linear work in its input.
+# The typed pipelines (training/preprocess.py: imputers and OneHotEncoder in a ColumnTransformer
+# before random_forest, hist_gradient_boosting, logistic_regression, xgboost, lightgbm) add
+# exactly LabelEncoder (the string imputer), OneHotEncoder and IsNaN, as skl2onnx and
+# onnxmltools emit them: each a per-element map or test, linear in its input.
 _ML_OPS = """
     TreeEnsembleClassifier TreeEnsembleRegressor TreeEnsemble LinearClassifier LinearRegressor
-    Normalizer Scaler Binarizer Imputer ArrayFeatureExtractor
+    Normalizer Scaler Binarizer Imputer ArrayFeatureExtractor LabelEncoder OneHotEncoder
 """
 _CORE_OPS = """
     Identity Cast Constant Softmax LogSoftmax Sigmoid Add Sub Mul Div Neg Abs Exp Log Sqrt
     Reciprocal Clip Max Min Sum MatMul Gemm ArgMax ArgMin ReduceSum ReduceMax ReduceMin ReduceMean
     ReduceLogSumExp Concat Reshape Flatten Squeeze Unsqueeze Transpose Gather Slice Shape Where
-    Less LessOrEqual Greater GreaterOrEqual Equal Not And Or
+    Less LessOrEqual Greater GreaterOrEqual Equal Not And Or IsNaN
 """
 DEFAULT_ALLOWED_OPS = frozenset(
     [f"ai.onnx.ml:{op}" for op in _ML_OPS.split()] + [f"ai.onnx:{op}" for op in _CORE_OPS.split()]
@@ -123,9 +129,12 @@ def ops_problem(onnx_bytes: bytes, allowed: frozenset[str]) -> str | None:
     return None
 
 
-def realistic_batches(stats: dict[str, Any]) -> list[NDArray[np.float64]]:
+def realistic_batches(stats: dict[str, Any]) -> list[NDArray[np.float64]] | list[TypedBatch]:
     """Batches of 1 and 7 rows and the whole training sample; without a stored sample (large
-    training sets), rows built from each feature's quantiles, minimum, mean and maximum."""
+    training sets), rows built from each feature's quantiles, minimum, mean and maximum. A
+    typed schema's statistics give typed batches of its training rows (``typed_sample``)."""
+    if stats.get("typed_sample") and stats.get("schema"):
+        return typed_batches(FeatureSchema.from_json(stats["schema"]), stats["typed_sample"])
     sample = stats.get("sample")
     if sample:
         rows = np.asarray(sample, dtype=np.float64)
@@ -138,3 +147,19 @@ def realistic_batches(stats: dict[str, Any]) -> list[NDArray[np.float64]]:
             dtype=np.float64,
         )
     return [rows[:1], rows[:7], rows]
+
+
+def typed_batches(schema: FeatureSchema, sample: dict[str, list[Any]]) -> list[TypedBatch]:
+    """Typed batches of 1 and 7 training rows and all of them (missing values as training had
+    them), checked as requests are: a version must answer what the served one was trained on."""
+    n_rows = min(len(values) for values in sample.values())
+    batches = []
+    for count in (1, min(7, n_rows), n_rows):
+        values = {name: list(sample[name][:count]) for name in schema.names}
+        batches.append(build_batch(schema, values, count, "instances"))
+    return batches
+
+
+def batch_rows(batch: NDArray[np.float64] | TypedBatch) -> int:
+    """How many rows a realistic batch holds, either form (for a refusal's message)."""
+    return batch.n_rows if isinstance(batch, TypedBatch) else len(batch)

@@ -15,12 +15,20 @@ from mlops_pipeline.artifacts import ArtifactBundle, ArtifactError, VersionArtif
 from mlops_pipeline.catalogue import version_name_problem
 from mlops_pipeline.delivery.model_checks import (
     RegistrationLimits,
+    batch_rows,
     ops_problem,
     realistic_batches,
     size_problem,
 )
 from mlops_pipeline.errors import ModelFailure
 from mlops_pipeline.serving.model_sync import ModelRefused, load_registered
+from mlops_pipeline.serving.served_schema import (
+    SchemaMismatch,
+    mismatch,
+    served_schema,
+    version_schema,
+)
+from mlops_pipeline.serving.typed_requests import typed_schema
 from mlops_pipeline.storage import DuplicateKey, Storage
 from mlops_pipeline.storage.records import RegisteredModel
 
@@ -78,6 +86,16 @@ def _compatible_bundles(
         raise RegistrationRefused(
             f"{version} is a trained version already served from {served_dir}"
         )
+    try:  # every served version shares one schema: a candidate differing is refused, spelled out
+        served_typed = served_schema({n: v.metadata.raw for n, v in served.versions.items()})
+        problem = None
+        if served_typed is not None:
+            own = version_schema(version, bundle.versions[version].metadata.raw)
+            problem = mismatch("the served model", served_typed, version, own)
+    except SchemaMismatch as exc:
+        problem = str(exc)
+    if problem is not None:
+        raise RegistrationRefused(f"refusing to register: {problem}")
     if (bundle.feature_names, bundle.class_names) != (served.feature_names, served.class_names):
         raise RegistrationRefused(
             f"{version} was trained on features {list(bundle.feature_names)} and classes"
@@ -103,9 +121,10 @@ def _check_model(
     if problem is not None:
         raise RegistrationRefused(f"refusing to register {version}: {problem}")
     n_classes = len(served.class_names)
+    schema = typed_schema(served_schema({n: v.metadata.raw for n, v in served.versions.items()}))
     try:
         predictor = load_registered(
-            model, artifacts.onnx_bytes, len(served.feature_names), n_classes
+            model, artifacts.onnx_bytes, len(served.feature_names), n_classes, schema
         )
         for batch in realistic_batches(bundle.training_stats):
             predictor.predict(batch, n_classes, limits.timeout_ms)
@@ -113,7 +132,7 @@ def _check_model(
         raise RegistrationRefused(f"refusing to register: {exc}") from exc
     except ModelFailure as exc:
         raise RegistrationRefused(
-            f"refusing to register: on {len(batch)} training rows, {exc.message}"
+            f"refusing to register: on {batch_rows(batch)} training rows, {exc.message}"
         ) from exc
 
 
