@@ -1,4 +1,4 @@
-"""`mlops models register|retire|list`: model versions added to or taken from a running system.
+"""`mlops models register|import|retire|list`: versions added to or taken from a running system.
 
 Admin commands: they read the same settings as the API (MLOPS_DATABASE_URL or MLOPS_DB_PATH,
 MLOPS_ARTIFACTS_DIR) and write the model store every replica polls.
@@ -29,10 +29,22 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     register = sub.add_parser("register", help="serve a trained version on every replica")
     register.add_argument("folder", type=Path, help="artifacts folder holding the version")
     register.add_argument("--version", required=True, help="the version to register")
+    imported = sub.add_parser(
+        "import", help="convert a model trained elsewhere to ONNX and register it at weight 0"
+    )
+    imported.add_argument(
+        "path", type=Path, help="skops, XGBoost JSON/UBJ, LightGBM text, ONNX or MLflow directory"
+    )
+    imported.add_argument("--version", required=True, help="the version to register")
+    imported.add_argument("--schema", type=Path, help="FeatureSchema JSON (required for ONNX)")
+    imported.add_argument("--sample", type=Path, help="CSV of rows the parity check runs on")
     retire = sub.add_parser("retire", help="stop serving a version (it must have no traffic)")
     retire.add_argument("version")
     listing = sub.add_parser("list", help="versions registered or retired at run time")
-    for parser, handler in ((register, run_register), (retire, run_retire), (listing, run_list)):
+    handlers = (
+        (register, run_register), (imported, run_import), (retire, run_retire), (listing, run_list)
+    )  # fmt: skip
+    for parser, handler in handlers:
         parser.add_argument("--db", type=Path, help="SQLite file (MLOPS_DB_PATH)")
         parser.add_argument("--artifacts", type=Path, help="served artifacts (MLOPS_ARTIFACTS_DIR)")
         parser.add_argument("--actor", default=None, help="who, for the audit (default: $USER)")
@@ -80,6 +92,34 @@ def run_register(args: argparse.Namespace) -> int:
         f" {model.metadata.get('algorithm')}); every replica serves it within"
         f" {settings.model_sync_seconds:g} s, with weight 0 until a rollout or"
         " PUT /config/weights gives it traffic"
+    )
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from mlops_pipeline.delivery.model_checks import RegistrationLimits
+    from mlops_pipeline.importing.common import ImportRefused
+    from mlops_pipeline.importing.service import import_model
+
+    version = _version(args.version)
+    settings = settings_from(args, **FLAGS)
+    storage = _storage(settings)
+    try:
+        model, imported = import_model(
+            storage, args.path, version, settings.artifacts_dir, _actor(args),
+            RegistrationLimits.from_settings(settings), args.schema, args.sample,
+        )  # fmt: skip
+    except ImportRefused as exc:
+        raise CliError(f"refusing to import {version}: {exc}") from exc
+    finally:
+        storage.close()
+    lineage = imported.metadata["import"]
+    parity = lineage["parity"]
+    print(
+        f"imported {model.version} from {lineage['source_format']} ({model.metadata['algorithm']},"
+        f" model.onnx {(model.sha256 or '')[:12]}); parity on {parity['rows']} {parity['on']}:"
+        f" max probability difference {parity['max_probability_diff']:.2g}; every replica"
+        f" serves it within {settings.model_sync_seconds:g} s, with weight 0"
     )
     return 0
 
