@@ -29,7 +29,7 @@ from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.schema.rows import TypedBatch
 from mlops_pipeline.serving.served_schema import SchemaMismatch, served_schema
 from mlops_pipeline.storage.schema import upgrade
-from tests.support.helpers import ADMIN_TOKEN, SETOSA_ROW, sample
+from tests.support.helpers import ADMIN, ADMIN_TOKEN, SETOSA_ROW, sample
 
 ROOT = Path(__file__).resolve().parents[2]
 PENGUINS_CSV = Path(palmerpenguins.__file__).parent / "data" / "penguins.csv"
@@ -65,9 +65,7 @@ def typed_settings(penguins_dir: Path, tmp_path: Path) -> Settings:
         max_batch_rows=50,
         admin_token=ADMIN_TOKEN,
         model_name="penguins",
-        # Drift per column type (the drift monitor reading typed training statistics) is another
-        # engineer's change in progress; the log itself is covered by test_typed_log.py.
-        log_predictions=False,
+        log_predictions=True,  # typed rows logged as JSON by column (storage/typed_rows.py)
     )
 
 
@@ -99,6 +97,14 @@ def test_an_object_row_is_answered_with_the_task_class_names(typed: FlaskClient)
     assert len(body["probabilities"]) == 3
     assert abs(sum(body["probabilities"]) - 1) < 1e-4
     assert body["model_version"] in ("v1", "v2")
+
+
+def test_the_prediction_log_holds_the_typed_rows(typed: FlaskClient) -> None:
+    answer = predict(typed, {"instances": [ROW, {**ROW, "sex": None}]})
+    assert answer.status_code == 200
+    logged = typed.get("/predictions?limit=2", headers=ADMIN).get_json()
+    rows = logged["predictions"] if isinstance(logged, dict) else logged
+    assert [row["features"] for row in rows][::-1] == [ROW, {**ROW, "sex": None}]
 
 
 def test_null_in_a_nullable_column_and_left_out_mean_missing(typed: FlaskClient) -> None:
