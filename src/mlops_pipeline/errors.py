@@ -251,6 +251,7 @@ class StringTooLong(ApiError):
 
 
 class TooManyRows(ApiError):
+    status = 413  # as batch_too_large for numeric models: the request is too big, not wrong
     code = "too_many_rows"
 
 

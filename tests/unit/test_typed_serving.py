@@ -167,7 +167,6 @@ def test_instances_dataframe_split_and_records_answer_alike(typed: FlaskClient) 
             "row 0, column 'year': 2007.5 is not an integer",
         ),
         ({"features": {**ROW, "sex": "x" * 300}}, "string_too_long", "row 0, column 'sex'"),
-        ({"instances": [ROW] * 51}, "too_many_rows", "51 rows; at most 50"),
         ({"features": [1, 2, 3]}, "wrong_type", "row 0: a row must be an object by column"),
         ({"rows": [ROW]}, "bad_body", "send exactly one of"),
     ],
@@ -181,6 +180,16 @@ def test_each_mistake_is_a_400_naming_row_and_column(
     assert error["code"] == code
     assert message in error["error"]
     assert sample(registry, "mlops_errors_total", code=code) == 1
+
+
+def test_too_many_rows_is_a_413_like_a_numeric_batch(
+    typed: FlaskClient, registry: CollectorRegistry
+) -> None:
+    answer = predict(typed, {"instances": [ROW] * 51})
+    assert answer.status_code == 413
+    assert answer.get_json()["code"] == "too_many_rows"
+    assert "51 rows; at most 50" in answer.get_json()["error"]
+    assert sample(registry, "mlops_errors_total", code="too_many_rows") == 1
 
 
 def test_a_non_finite_number_is_refused(typed: FlaskClient) -> None:
