@@ -15,58 +15,37 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import palmerpenguins
 import pytest
 from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
 from mlops_pipeline.api import create_app
 from mlops_pipeline.bootstrap import Components, build_components
-from mlops_pipeline.cli.main import main
 from mlops_pipeline.config import Settings, database_url
 from mlops_pipeline.delivery.model_checks import DEFAULT_ALLOWED_OPS, graph_ops, realistic_batches
 from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.schema.rows import TypedBatch
 from mlops_pipeline.serving.served_schema import SchemaMismatch, served_schema
 from mlops_pipeline.storage.schema import upgrade
-from tests.support.helpers import ADMIN, ADMIN_TOKEN, SETOSA_ROW, sample
-
-ROOT = Path(__file__).resolve().parents[2]
-PENGUINS_CSV = Path(palmerpenguins.__file__).parent / "data" / "penguins.csv"
-CLASSES = ["Adelie", "Chinstrap", "Gentoo"]
-ROW: dict[str, Any] = {
-    "island": "Torgersen",
-    "bill_length_mm": 39.1,
-    "bill_depth_mm": 18.7,
-    "flipper_length_mm": 181.0,
-    "body_mass_g": 3750.0,
-    "sex": "male",
-    "year": 2007,
-}
-GENTOO = {**ROW, "island": "Biscoe", "bill_length_mm": 50.0, "bill_depth_mm": 15.0}
-GENTOO |= {"flipper_length_mm": 220.0, "body_mass_g": 5500.0}
+from tests.support.helpers import ADMIN, SETOSA_ROW, sample
+from tests.support.penguins import (
+    CLASSES,
+    GENTOO,
+    ROW,
+    penguins_settings,
+    train_penguins,
+)
 
 
 @pytest.fixture(scope="module")
 def penguins_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example's versions (random forest, xgboost), trained by the CLI once per module."""
-    out = tmp_path_factory.mktemp("penguins") / "artifacts"
-    args = ["train", "--data", str(PENGUINS_CSV), "--target", "species", "--out", str(out)]
-    versions = ROOT / "examples" / "penguins" / "model_versions.toml"
-    assert main([*args, "--versions-file", str(versions)]) == 0
-    return out
+    return train_penguins(tmp_path_factory.mktemp("penguins") / "artifacts")
 
 
 @pytest.fixture
 def typed_settings(penguins_dir: Path, tmp_path: Path) -> Settings:
-    return Settings(
-        artifacts_dir=penguins_dir,
-        db_path=tmp_path / "predictions.db",
-        max_batch_rows=50,
-        admin_token=ADMIN_TOKEN,
-        model_name="penguins",
-        log_predictions=True,  # typed rows logged as JSON by column (storage/typed_rows.py)
-    )
+    return penguins_settings(penguins_dir, tmp_path / "predictions.db")
 
 
 @pytest.fixture

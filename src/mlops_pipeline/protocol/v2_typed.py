@@ -73,7 +73,7 @@ def _with_binary_data(inputs: list[Any], binary: bytes, extension: bool) -> list
             raise RowError(None, name, message, code="bad_body", label="input")
         raw = binary[offset : offset + size]
         offset += size
-        decoded.append({**tensor, "data": _values(name, tensor, raw)})
+        decoded.append({**tensor, "data": raw_values(name, tensor, raw)})
     if offset != len(binary):
         message = f"{len(binary) - offset} bytes after the JSON header belong to no input"
         raise RowError(None, None, message, code="bad_body")
@@ -93,8 +93,9 @@ def _binary_size(tensor: Any) -> int | None:
     return size
 
 
-def _values(name: str, tensor: dict[str, Any], raw: bytes) -> list[Any]:
-    """One binary input's elements as the Python values its JSON ``data`` would hold."""
+def raw_values(name: str, tensor: dict[str, Any], raw: bytes) -> list[Any]:
+    """One binary input's elements as the Python values its JSON ``data`` would hold (the HTTP
+    binary extension and gRPC's ``raw_input_contents`` share this layout)."""
     shape = tensor.get("shape")
     if not isinstance(shape, list) or not all(type(size) is int and size >= 0 for size in shape):
         message = f"shape must be [N] or [N, 1], got {str(shape)[:40]}"

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+import numpy as np
 from google.protobuf.message import DecodeError
+from numpy.typing import NDArray
 
 from mlops_pipeline import __version__
 from mlops_pipeline.errors import ApiError, ProtocolError, Unauthorized
@@ -24,8 +26,12 @@ from mlops_pipeline.protocol.client_errors import client_error, echo, shows_requ
 from mlops_pipeline.protocol.clients import ClientKeys
 from mlops_pipeline.protocol.v2 import check_model, check_version, model_metadata
 from mlops_pipeline.rpc.tensors import infer_response, request_rows, requested_names
+from mlops_pipeline.rpc.typed_tensors import typed_request_batch
 from mlops_pipeline.rpc.v2 import grpc_predict_v2_pb2 as pb
+from mlops_pipeline.schema.rows import RowError, TypedBatch
+from mlops_pipeline.schema.v2_inputs import model_metadata_inputs
 from mlops_pipeline.serving.service import PredictionService
+from mlops_pipeline.serving.typed_requests import row_api_error, typed_schema, unseen_counts
 from mlops_pipeline.serving.validation import PredictRequest
 
 SERVICE = "inference.GRPCInferenceService"
@@ -71,6 +77,9 @@ class InferenceServicer:
         self._max_rows = max_rows
         self._log = log
         self._timer = timer
+        # Decided once: a typed schema takes one named input per column; None keeps the single
+        # [N, k] float tensor (Iris, numeric CSVs) on exactly the code it always ran.
+        self._schema = typed_schema(service.schema)
 
     def decoding(self, name: str, request_type: Any) -> Callable[[bytes, Any], Any]:
         """The RPC ``name`` taking the serialized request; undecodable bytes are the client's."""
@@ -117,6 +126,8 @@ class InferenceServicer:
                 len(service.feature_names),
                 len(service.class_names),
             )
+            if self._schema is not None:  # one named [-1, 1] input per column
+                described["inputs"] = model_metadata_inputs(self._schema)
             return pb.ModelMetadataResponse(**described)
 
         return self._answer("ModelMetadata", context, metadata)
@@ -133,10 +144,10 @@ class InferenceServicer:
                 self._clients.check_pin(
                     _authorization(context), self._service.router.weights.get(version, 0.0)
                 )
-            rows = request_rows(request, len(self._service.feature_names), self._max_rows)
+            rows = self._rows(request)
             names = requested_names(request)
             result = self._service.predict(
-                PredictRequest(rows, None, is_batch=len(rows) > 1), request_id, version, client
+                PredictRequest(rows, None, is_batch=_n_rows(rows) > 1), request_id, version, client
             )
             versions[0] = result.model_version
             return infer_response(
@@ -149,6 +160,21 @@ class InferenceServicer:
             )
 
         return self._answer("ModelInfer", context, infer, request_id, versions)
+
+    def _rows(self, request: Any) -> NDArray[np.float64] | TypedBatch:
+        """The float rows of the one tensor, or a typed schema's named inputs as a TypedBatch
+        (its mistakes counted as rejections, its unseen categories counted, as over REST)."""
+        if self._schema is None:
+            return request_rows(request, len(self._service.feature_names), self._max_rows)
+        try:
+            batch = typed_request_batch(request, self._schema, self._max_rows)
+        except RowError as error:
+            self._service.record_rejection(error.code)
+            raise row_api_error(error) from None
+        counts = unseen_counts(batch)
+        if counts:
+            self._metrics.count_unseen_categories(counts)
+        return batch
 
     def _identify(self, context: grpc.ServicerContext) -> str:
         """Who calls: the prediction key's name (metadata ``authorization``), or the anonymous
@@ -219,6 +245,10 @@ def status_of(error: ApiError, request_id: str) -> tuple[grpc.StatusCode, str]:
     if len(message) > MAX_MESSAGE_CHARS:  # whatever else repeats client text
         message = message[:MAX_MESSAGE_CHARS] + "…"
     return STATUS_CODES.get(error.status, grpc.StatusCode.INTERNAL), message
+
+
+def _n_rows(rows: NDArray[np.float64] | TypedBatch) -> int:
+    return rows.n_rows if isinstance(rows, TypedBatch) else len(rows)
 
 
 def _authorization(context: grpc.ServicerContext) -> str | None:
