@@ -36,6 +36,8 @@ class TypedReference:
     counts: Mapping[str, Mapping[str, int]]  # string/boolean columns: category -> rows
     missing: Mapping[str, tuple[int, int]]  # nullable columns: (missing rows, rows)
     class_shares: Mapping[str, NDArray[np.float64]]  # per version: out-of-fold predicted shares
+    # Rows the class shares were measured on: the class test compares two samples' counts.
+    rows: int
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -71,7 +73,7 @@ class TypedReference:
             version: smoothed_shares(np.asarray(values) * n_rows, n_classes)
             for version, values in stats["predicted_class_shares"].items()
         }
-        return cls(schema, numbers, low, high, counts, missing, shares)
+        return cls(schema, numbers, low, high, counts, missing, shares, n_rows)
 
 
 @dataclass(frozen=True)
