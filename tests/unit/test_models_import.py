@@ -21,7 +21,7 @@ from mlops_pipeline.importing.parity import check_parity, generated_sample
 from mlops_pipeline.importing.service import convert, served_schema
 from mlops_pipeline.training.data import Dataset
 from mlops_pipeline.training.onnx_export import PARITY_TOLERANCE
-from tests.support import import_models
+from tests.support import import_models, penguins_models
 
 
 class Custom:
@@ -190,3 +190,89 @@ def test_a_pickled_mlflow_model_is_refused_without_loading_it(
     )
     with pytest.raises(ImportRefused, match=r"model\.pkl is a pickle"):
         _convert(directory, bundle, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def penguins_bundle(tmp_path_factory: pytest.TempPathFactory) -> ArtifactBundle:
+    """The penguins example as trained by `mlops train`: the served mixed-type schema."""
+    from mlops_pipeline.artifacts import load_bundle
+
+    out = tmp_path_factory.mktemp("penguins") / "artifacts"
+    versions = Path(__file__).resolve().parents[2] / "examples/penguins/model_versions.toml"
+    csv = str(penguins_models.PENGUINS_CSV)
+    args = ["train", "--data", csv, "--target", "species", "--versions-file", str(versions)]
+    assert main([*args, "--out", str(out)]) == 0
+    return load_bundle(out)
+
+
+def test_a_penguins_pipeline_converts_with_parity_on_missing_and_unseen_values(
+    penguins_bundle: ArtifactBundle, tmp_path: Path
+) -> None:
+    import onnxruntime
+    import pandas as pd
+
+    from mlops_pipeline.importing.typed import feed
+
+    path = penguins_models.skops_pipeline(tmp_path)
+    rows = pd.read_csv(penguins_models.PENGUINS_CSV).drop(columns="species")
+    rows.loc[0:40, "island"] = "Atlantis"  # never seen in training
+    rows.loc[20:60, "sex"] = None
+    rows.to_csv(tmp_path / "sample.csv", index=False)
+    metadata = _convert(path, penguins_bundle, tmp_path, sample=tmp_path / "sample.csv")
+    parity = metadata["import"]["parity"]
+    assert parity["rows"] == len(rows)
+    assert parity["class_agreement"] == 1.0
+    assert parity["max_probability_diff"] <= PARITY_TOLERANCE
+    assert metadata["schema"] == served_schema(penguins_bundle).to_json()
+    assert metadata["class_names"] == ["Adelie", "Chinstrap", "Gentoo"]
+    # The ONNX model fed as serving feeds it ("" for a missing sex) answers as the original fed
+    # NaN: the forest's float32 rounding and the imputers as scikit-learn computes them.
+    onnx_bytes = (tmp_path / "out" / "v9" / "model.onnx").read_bytes()
+    session = onnxruntime.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    schema = served_schema(penguins_bundle)
+    _, answered = session.run(None, feed(schema, rows.iloc[15:25]))
+    import skops.io as sio
+
+    from mlops_pipeline.importing.sklearn_model import TRUSTED_TYPES
+
+    original = sio.load(path, trusted=list(TRUSTED_TYPES)).predict_proba(rows.iloc[15:25])
+    np.testing.assert_allclose(answered, original, atol=PARITY_TOLERANCE)
+    # Generated rows when no sample is given (categories drawn, a tenth missing).
+    generated = _convert(path, penguins_bundle, tmp_path)["import"]["parity"]
+    assert generated["on"] == "rows generated from the schema"
+    assert generated["class_agreement"] == 1.0
+
+
+@pytest.mark.parametrize("estimator", ["hist_gradient_boosting", "logistic_regression"])
+def test_penguins_pipelines_with_other_estimators(
+    estimator: str, penguins_bundle: ArtifactBundle, tmp_path: Path
+) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    model = {
+        "hist_gradient_boosting": HistGradientBoostingClassifier(max_iter=30, random_state=0),
+        "logistic_regression": LogisticRegression(max_iter=5000),
+    }[estimator]
+    path = penguins_models.skops_pipeline(tmp_path, model)
+    parity = _convert(path, penguins_bundle, tmp_path)["import"]["parity"]
+    assert parity["max_probability_diff"] <= PARITY_TOLERANCE
+
+
+def test_a_penguins_pipeline_missing_a_served_column_is_refused(
+    penguins_bundle: ArtifactBundle, tmp_path: Path
+) -> None:
+    path = penguins_models.skops_pipeline(tmp_path, drop=("year",))
+    with pytest.raises(ImportRefused) as refused:
+        _convert(path, penguins_bundle, tmp_path)
+    message = str(refused.value)
+    assert "v9's schema differs from the served versions'" in message
+    assert "column 'year' is missing in the candidate" in message
+
+
+def test_an_iris_model_is_refused_by_a_penguins_deployment(
+    iris: Dataset, penguins_bundle: ArtifactBundle, tmp_path: Path
+) -> None:
+    path = import_models.skops_pipeline(iris, tmp_path)
+    with pytest.raises(ImportRefused, match=r"column 'island' is missing in the candidate"):
+        _convert(path, penguins_bundle, tmp_path)

@@ -79,15 +79,17 @@ def candidate_schema(
     from mlops_pipeline.importing.onnx_model import read_schema_file
 
     given = read_schema_file(schema_file) if schema_file is not None else None
+    known = {column.name: column for column in served.columns}
     if given is not None:
         columns: tuple[Column, ...] = given.columns
     elif source.columns is not None:
         columns = source.columns
     elif source.feature_names is not None:
-        columns = tuple(Column(name, "double") for name in source.feature_names)
+        # Names without types (a Pipeline fitted on a frame): a served column of that name is
+        # taken as served, its type, nullability and categories; any other is a number.
+        columns = tuple(known.get(name, Column(name, "double")) for name in source.feature_names)
     else:
         columns = served.columns  # a model trained on a bare matrix: positions are the names
-    known = {column.name: column for column in served.columns}
     columns = tuple(
         Column(c.name, c.type, c.nullable, known[c.name].categories)
         if c.type == "string" and not c.categories and c.name in known

@@ -18,11 +18,14 @@ from mlops_pipeline.importing.common import ImportRefused, Source
 from mlops_pipeline.schema.model import FeatureSchema
 from mlops_pipeline.training.onnx_export import INPUT_NAME, TARGET_OPSET
 
-# Beyond skops' defaults: a forest's trees and the boosters' scikit-learn wrappers, whose state
-# is the booster's own serialized model (bytes), never code.
+# Beyond skops' defaults: a forest's trees (HistGradientBoosting's too), the boosters'
+# scikit-learn wrappers, whose state is the booster's own serialized model (bytes), never code,
+# and a numpy dtype (OneHotEncoder's output dtype: a type name, rebuilt by numpy.dtype(name)).
 TRUSTED_TYPES = (
     *TRUSTED_SKOPS_TYPES,
     "collections.OrderedDict",
+    "numpy.dtype",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",  # node arrays
     "xgboost.core.Booster",
     "xgboost.sklearn.XGBClassifier",
     "lightgbm.basic.Booster",
@@ -97,10 +100,10 @@ def _index_classes(estimator: Any, n_classes: int) -> None:
 
 def to_onnx(model: Any, schema: FeatureSchema) -> bytes:
     from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
 
     from mlops_pipeline.importing.common import float_input
-    from mlops_pipeline.importing.typed import typed_inputs
+    from mlops_pipeline.importing.typed import typed_pipeline_to_onnx
     from mlops_pipeline.training.estimators import estimator_precision
 
     estimator = final_estimator(model)
@@ -120,14 +123,7 @@ def to_onnx(model: Any, schema: FeatureSchema) -> bytes:
         if in_float:
             float_input(onnx_model)
         return bytes(onnx_model.SerializeToString())
-    types = [
-        (c.name, StringTensorType([None, 1]) if c.type == "string" else DoubleTensorType([None, 1]))
-        for c in schema.columns
-    ]
-    onnx_model = convert_sklearn(
-        model, initial_types=types, options=options, target_opset=TARGET_OPSET
-    )
-    return typed_inputs(onnx_model, schema)
+    return typed_pipeline_to_onnx(model, schema)
 
 
 def _named_failure(model: Any, schema: FeatureSchema) -> bytes:
@@ -147,6 +143,8 @@ def _named_failure(model: Any, schema: FeatureSchema) -> bytes:
 
 
 def read_skops(path: Path) -> Source:
+    from mlops_pipeline.importing.typed import original_rows
+
     model = load_skops_model(path)
     problem = unconvertible_step(model)
     if problem is not None:
@@ -162,7 +160,9 @@ def read_skops(path: Path) -> Source:
 
     def predict_proba(frame: Any) -> Any:
         # A model fitted on a DataFrame wants its column names; one fitted on a matrix, none.
-        rows = frame if by_name or frame.dtypes.eq(object).any() else frame.to_numpy()
+        typed = frame.dtypes.eq(object).any()
+        rows = original_rows(model, frame) if typed else frame
+        rows = rows if by_name or typed else rows.to_numpy()
         return np.asarray(model.predict_proba(rows), dtype=np.float64)
 
     steps = [type(step).__name__ for _, step in leaf_steps(model)]
