@@ -73,7 +73,8 @@ def shuffled_rows() -> list[dict[str, Any]]:
 
 def run_rollout(stack: Stack, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """PLAN (v3 against v2); v3's answers labelled right, v2's wrong, until it ends."""
-    started = requests.post(stack.url + "/rollouts", json=PLAN, headers=ADMIN, timeout=5)
+    plan: dict[str, Any] = dict(PLAN)
+    started = requests.post(stack.url + "/rollouts", json=plan, headers=ADMIN, timeout=5)
     assert started.status_code == 201, started.text
     deadline, index = time.monotonic() + 90, 0
     with requests.Session() as http:
