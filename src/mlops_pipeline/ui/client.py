@@ -86,7 +86,26 @@ class ApiClient:
         body: dict[str, Any] = self._call("GET", "/config")
         return body
 
-    def predict(self, features: list[float], user_id: str | None = None) -> dict[str, Any]:
+    def models(self) -> dict[str, Any]:
+        """Each served version's metadata (GET /models), by version name."""
+        body = self._call("GET", "/models")
+        if not isinstance(body, dict):
+            raise UiError("The API answered GET /models without an object of versions.")
+        return body
+
+    def served_schema(self) -> dict[str, Any] | None:
+        """The feature schema the served versions share (``columns``, ``task``), or None when
+        their metadata has none (a bundle from before typed schemas)."""
+        for metadata in self.models().values():
+            schema = metadata.get("schema") if isinstance(metadata, dict) else None
+            if isinstance(schema, dict) and isinstance(schema.get("columns"), list):
+                return schema
+        return None
+
+    def predict(
+        self, features: list[float] | dict[str, Any], user_id: str | None = None
+    ) -> dict[str, Any]:
+        """One row: a list of numbers (positional) or an object by column name."""
         payload: dict[str, Any] = {"features": features}
         if user_id:
             payload["user_id"] = user_id
@@ -95,7 +114,7 @@ class ApiClient:
         )
         return body
 
-    def predict_batch(self, rows: list[list[float]]) -> dict[str, Any]:
+    def predict_batch(self, rows: list[list[float]] | list[dict[str, Any]]) -> dict[str, Any]:
         body: dict[str, Any] = self._call(
             "POST", "/predict", json={"instances": rows}, headers=self._predict_headers
         )
