@@ -10,6 +10,13 @@ import streamlit as st
 from mlops_pipeline.ui.charts import line_spec, series_frame
 from mlops_pipeline.ui.client import UiError
 from mlops_pipeline.ui.common import api, attempt, prometheus
+from mlops_pipeline.ui.drift_view import (
+    categorical_columns,
+    column_table,
+    missing_frame,
+    paired_bars_spec,
+    share_frame,
+)
 
 LATENCY = (
     "1000 * histogram_quantile({q},"
@@ -94,3 +101,20 @@ if report is not None:
     )
     if "features" in report:
         st.dataframe(pd.DataFrame(report["features"]).T)
+    columns = report.get("columns")
+    if isinstance(columns, dict) and columns:
+        st.dataframe(column_table(columns), hide_index=True, key="drift_columns")
+        missing = missing_frame(columns)
+        if not missing.empty:
+            st.subheader("Missing values: training against the window")
+            st.vega_lite_chart(missing, paired_bars_spec("column"), width="stretch")
+        shared = categorical_columns(columns)
+        if shared:
+            st.subheader("Category shares: training against the window")
+        for name in shared:
+            shares = share_frame(columns[name])
+            st.caption(
+                f"{name}: {columns[name].get('test', '')} test, drift"
+                f" {'yes' if columns[name].get('drift') else 'no'}"
+            )
+            st.vega_lite_chart(shares, paired_bars_spec("category", name), width="stretch")
