@@ -20,6 +20,9 @@ from mlops_pipeline.api.openapi_schemas import (
     predict_body,
     predict_ok,
 )
+from mlops_pipeline.api.openapi_typed import row_error_answers, typed_infer_body, typed_predict_body
+from mlops_pipeline.schema.model import FeatureSchema
+from mlops_pipeline.serving.typed_requests import typed_schema
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
@@ -63,14 +66,22 @@ def _accepted(operation: dict[str, Any]) -> dict[str, Any]:
     return {**operation, "responses": responses}
 
 
-def openapi_spec(model_name: str, feature_names: list[str], n_classes: int) -> dict[str, Any]:
+def openapi_spec(
+    model_name: str,
+    feature_names: list[str],
+    n_classes: int,
+    schema: FeatureSchema | None = None,
+) -> dict[str, Any]:
+    """The document; a typed ``schema`` describes /predict and V2 infer by column (openapi_typed),
+    an all-numeric one or none leaves the document exactly as it always was."""
+    typed = typed_schema(schema)
     # Paths in the order they are listed (the document is served with its keys unsorted).
     paths: dict[str, Any] = {
-        **_serving_paths(feature_names, n_classes),
+        **_serving_paths(feature_names, n_classes, typed),
         **_delivery_paths(),
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": METRICS_OK}}},
         "/openapi.json": {"get": _operation("This description", OBJECT)},
-        **_v2_paths(model_name),
+        **_v2_paths(model_name, INFER_BODY if typed is None else typed_infer_body(typed)),
     }
     return {
         "openapi": "3.0.3",
@@ -93,11 +104,22 @@ METRICS_OK = {
 }
 
 
-def _serving_paths(feature_names: list[str], n_classes: int) -> dict[str, Any]:
+def _serving_paths(
+    feature_names: list[str], n_classes: int, typed: FeatureSchema | None
+) -> dict[str, Any]:
     """Prediction, what is served, the reports and the run-time controls."""
-    predict = _operation(
-        "Predict one row or a batch", predict_ok(n_classes), predict_body(feature_names)
-    )
+    if typed is None:
+        predict = _operation(
+            "Predict one row or a batch", predict_ok(n_classes), predict_body(feature_names)
+        )
+    else:
+        predict = _operation(
+            "Predict one row or a batch, by column name",
+            predict_ok(len(typed.task.classes)),
+            typed_predict_body(typed),
+        )
+        ok, default = predict["responses"]["200"], predict["responses"]["default"]
+        predict["responses"] = {"200": ok, **row_error_answers(), "default": default}
     return {
         "/predict": {"post": predict},
         "/health": {"get": _operation("Liveness", OBJECT)},
@@ -177,7 +199,7 @@ def _delivery_paths() -> dict[str, Any]:
     }
 
 
-def _v2_paths(model_name: str) -> dict[str, Any]:
+def _v2_paths(model_name: str, infer_body: dict[str, Any]) -> dict[str, Any]:
     """The Open Inference Protocol's REST paths."""
     name = {"name": "name", "in": "path", "required": True, "schema": STRING, "example": model_name}
     return {
@@ -191,13 +213,13 @@ def _v2_paths(model_name: str) -> dict[str, Any]:
         },
         "/v2/models/{name}/infer": {
             "post": {
-                **_operation("V2 inference (A/B routed)", INFER_OK, INFER_BODY),
+                **_operation("V2 inference (A/B routed)", INFER_OK, infer_body),
                 "parameters": [name],
             }
         },
         "/v2/models/{name}/versions/{version}/infer": {
             "post": {
-                **_operation("V2 inference on one version", INFER_OK, INFER_BODY),
+                **_operation("V2 inference on one version", INFER_OK, infer_body),
                 "parameters": [
                     name,
                     {"name": "version", "in": "path", "required": True, "schema": STRING},

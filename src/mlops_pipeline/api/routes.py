@@ -280,7 +280,12 @@ def add_document_routes(
 ) -> None:
     """The API's description and the Prometheus exposition."""
     service = components.service
-    spec = openapi_spec(settings.model_name, list(service.feature_names), len(service.class_names))
+    spec = openapi_spec(
+        settings.model_name,
+        list(service.feature_names),
+        len(service.class_names),
+        service.schema,
+    )
 
     @blueprint.get("/openapi.json")
     def openapi() -> Response:
