@@ -7,6 +7,8 @@ Run: .venv/bin/python -m benchmarks.serving [--duration 10] [--rounds 3] [--befo
 this checkout's, on its own log, and measures its /predict and V2 in the same interleaved rounds.
 --traced also serves this checkout with OpenTelemetry on, exporting every span over OTLP/HTTP
 to a sink in this process (it reads and discards each export): the price of tracing.
+--penguins also serves the penguins example (benchmarks/serving_penguins.py): its /predict and
+V2 in the same interleaved rounds as Iris, and a 10,000-row penguins batch.
 Prints numbers; asserts nothing. Needs `wrk` (Debian package) on PATH.
 """
 
@@ -35,6 +37,12 @@ HERE = Path(__file__).resolve().parent
 from tests.support.servers import free_port, wait_until_ready  # noqa: E402
 
 from benchmarks.revisions import checkout, revision_env  # noqa: E402
+from benchmarks.serving_penguins import (  # noqa: E402
+    penguins_batch,
+    penguins_env,
+    penguins_targets,
+    print_ratios,
+)
 from mlops_pipeline.artifacts import load_bundle, load_skops  # noqa: E402
 from mlops_pipeline.config import load_catalogue  # noqa: E402
 from mlops_pipeline.serving.inference import OnnxPredictor  # noqa: E402
@@ -112,6 +120,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=20_000)
     parser.add_argument("--before", metavar="REF", help="git revision served beside this one")
     parser.add_argument("--traced", action="store_true", help="also serve with tracing on")
+    parser.add_argument("--penguins", action="store_true", help="also serve the penguins example")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -123,6 +132,7 @@ def main() -> None:
 
     names = ["mlops serve", "bare gunicorn", "bare granian"] + (["before"] if args.before else [])
     names += ["traced"] if args.traced else []
+    names += ["penguins"] if args.penguins else []
     ports = {name: free_port() for name in names}
     stack = contextlib.ExitStack()
     env = {
@@ -168,6 +178,8 @@ def main() -> None:
         extra["before"] = revision_env(stack.enter_context(checkout(args.before)))
     if args.traced:
         extra["traced"] = {"OTEL_EXPORTER_OTLP_ENDPOINT": stack.enter_context(otlp_sink())}
+    if args.penguins:
+        extra["penguins"] = penguins_env(workdir)
     for name, overrides in extra.items():
         served_env = {**env, **overrides, "MLOPS_DB_PATH": str(workdir / f"{name}.db")}
         subprocess.run(
@@ -185,13 +197,15 @@ def main() -> None:
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:
         wait_until_ready(urls["mlops serve"] + "/ready")
-        for name in ("before", "traced"):
+        for name in ("before", "traced", "penguins"):
             if name in urls:
                 wait_until_ready(urls[name] + "/ready")
         for name in ("bare gunicorn", "bare granian"):
             wait_until_ready(urls[name] + "/predict", method="POST")
         batch(urls["mlops serve"])
         throughput(urls, args.duration, args.rounds, args.before)
+        if args.penguins:
+            penguins_batch(urls["penguins"])
         if args.traced:
             print(f"spans exported to the sink: {SPANS_RECEIVED[0]:,} bytes of OTLP")
         rows = requests.get(
@@ -271,6 +285,8 @@ def throughput(urls: dict[str, str], duration: int, rounds: int, before: str | N
         "bare Flask, gunicorn sync x2": (urls["bare gunicorn"] + "/predict", "post_predict.lua"),
         "bare Flask, granian x2": (urls["bare granian"] + "/predict", "post_predict.lua"),
     }
+    if "penguins" in urls:
+        targets.update(penguins_targets(urls["penguins"]))
     if "traced" in urls:
         targets["traced /predict"] = (urls["traced"] + "/predict", "post_predict.lua")
     if before:
@@ -300,6 +316,8 @@ def throughput(urls: dict[str, str], duration: int, rounds: int, before: str | N
         "  V2 infer / /predict:        "
         f"{medians['mlops serve V2 infer'] / medians['mlops serve /predict']:.2f}x"
     )
+    if "penguins" in urls:
+        print_ratios(medians)
     if "traced" in urls:
         ratio = medians["traced /predict"] / medians["mlops serve /predict"]
         print(f"  traced /predict / /predict:  {ratio:.2f}x")
