@@ -14,6 +14,8 @@ import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as triton
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from tritonclient.grpc import service_pb2 as wire
 
@@ -224,3 +226,45 @@ def test_tritonclient_sees_a_refusal_as_an_error(client: triton.InferenceServerC
     inputs = triton_inputs([ROW])[:-1]  # year left out: a required column
     with pytest.raises(InferenceServerException, match="input 'year': missing"):
         client.infer("penguins", inputs)
+
+
+DATATYPE_NAMES = ["FP64", "FP32", "INT64", "INT32", "BOOL", "BYTES", "UINT8", ""]
+
+
+@st.composite
+def junk_requests(draw: st.DrawFn) -> Any:
+    """Named inputs with arbitrary names, datatypes, shapes and raw bytes or typed contents."""
+    request = raw_request([ROW] * draw(st.integers(1, 3)))
+    for index in draw(st.lists(st.integers(0, len(request.inputs) - 1), max_size=3)):
+        tensor = request.inputs[index]
+        change = draw(st.sampled_from(["datatype", "shape", "raw", "name"]))
+        if change == "datatype":
+            tensor.datatype = draw(st.sampled_from(DATATYPE_NAMES))
+        elif change == "shape":
+            del tensor.shape[:]
+            tensor.shape.extend(draw(st.lists(st.integers(-2, 2**40), max_size=3)))
+        elif change == "raw":
+            request.raw_input_contents[index] = draw(st.binary(max_size=64))
+        else:
+            tensor.name = draw(st.text(max_size=10))
+    if draw(st.booleans()):  # typed contents instead: every raw entry dropped
+        del request.raw_input_contents[:]
+        for tensor in request.inputs:
+            tensor.contents.bytes_contents.extend(draw(st.lists(st.binary(max_size=8), max_size=3)))
+            tensor.contents.fp64_contents.extend(draw(st.lists(st.floats(), max_size=3)))
+    return request
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(request=junk_requests())
+def test_junk_named_inputs_are_invalid_argument_never_internal(
+    channel: grpc.Channel, request: Any
+) -> None:
+    method = channel.unary_unary(
+        INFER,
+        request_serializer=lambda message: message.SerializeToString(),
+        response_deserializer=wire.ModelInferResponse.FromString,
+    )
+    error = method.future(request, timeout=10).exception()  # None: answered
+    if error is not None:
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
