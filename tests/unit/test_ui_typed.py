@@ -211,3 +211,57 @@ def test_drift_columns_become_a_table_and_paired_share_bars() -> None:
     spec = paired_bars_spec("category", "island")
     assert spec["encoding"]["xOffset"]["field"] == "source"
     assert spec["encoding"]["x"]["field"] == "category"
+
+
+def test_progress_is_told_after_each_request() -> None:
+    batch = _batch(["Biscoe", "", "Biscoe", "Biscoe"])
+    seen: list[int] = []
+    send_in_chunks(batch, FakeApi(), chunk_rows=2, on_progress=seen.append)
+    assert seen == [1, 3, 4]  # the locally refused row first, then each chunk's rows
+
+
+def _form_page() -> None:
+    """A page drawing the generated form for a schema with every kind of input."""
+    import streamlit as st
+
+    from mlops_pipeline.ui.schema_form import typed_form_values
+
+    schema = {
+        "columns": [
+            {"name": "n", "type": "integer", "nullable": False},
+            {"name": "x", "type": "double", "nullable": True},
+            {"name": "flag", "type": "boolean", "nullable": False},
+            {"name": "maybe", "type": "boolean", "nullable": True},
+            {"name": "note", "type": "string", "nullable": True},
+            {"name": "colour", "type": "string", "nullable": False, "categories": ["red"]},
+        ]
+    }
+    with st.form("f"):
+        row = typed_form_values(schema, {"n": {"min": 1, "max": 5, "mean": 2.6}})
+        submitted = st.form_submit_button("Go")
+    if submitted:
+        st.session_state["row"] = row
+
+
+def test_the_generated_form_has_an_input_per_kind_and_sends_missing_as_none() -> None:
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_function(_form_page).run()
+    assert not app.exception
+    assert app.number_input(key="feature_n").value == 3  # the mean, rounded; step 1
+    assert app.number_input(key="feature_n").step == 1
+    assert app.number_input(key="feature_x").value == 0.0  # no training range known
+    assert app.selectbox(key="feature_maybe").options == ["true", "false", "(missing)"]
+    assert app.selectbox(key="feature_colour").options == ["red"]
+    app.button[0].click().run()
+    assert app.session_state["row"] == {
+        "n": 3, "x": 0.0, "flag": False, "maybe": None, "note": None, "colour": "red",
+    }  # fmt: skip
+    app.checkbox(key="feature_flag").check()
+    app.checkbox(key="missing_x").check()
+    app.selectbox(key="feature_maybe").select("true")
+    app.text_input(key="feature_note").input("hello")
+    app.button[0].click().run()
+    assert app.session_state["row"] == {
+        "n": 3, "x": None, "flag": True, "maybe": True, "note": "hello", "colour": "red",
+    }  # fmt: skip

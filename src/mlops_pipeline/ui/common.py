@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import streamlit as st
 from pydantic import SecretStr
@@ -52,3 +52,19 @@ def require(call: Callable[[], T]) -> T:
         st.stop()
     assert result is not None  # st.stop() raises; this tells the type checker
     return result
+
+
+def served_schema(client: ApiClient) -> dict[str, Any] | None:
+    """The served feature schema, read once per session (all served versions share it); None
+    without one. A failed read is shown as a warning, answered None and tried again next run."""
+    cached = st.session_state.get("served_schema")
+    if cached is not None and cached[0] == client.base_url:
+        schema: dict[str, Any] | None = cached[1]
+        return schema
+    try:
+        schema = client.served_schema()
+    except UiError as exc:
+        st.warning(f"{exc} The form asks for numbers only.")
+        return None
+    st.session_state["served_schema"] = (client.base_url, schema)
+    return schema

@@ -1,10 +1,10 @@
 """The Predict form generated from the served feature schema (GET /models).
 
-A number input per double or integer column (integers step by 1), a select box of the training
-categories per string column, a checkbox (or a select box when nullable) per boolean column, and
-a "missing" choice for every nullable column, which sends ``null``. A bundle without a schema, or
-one whose columns are all required doubles (Iris), keeps the plain numeric form.
-"""
+A number input per double or integer column (integers step by 1); a select box of the training
+categories per string column (a text field when none are known); a checkbox per boolean column
+(a select box when nullable); and a "missing" choice for every nullable column, sent as ``null``.
+A bundle without a schema, or one whose columns are all required doubles (Iris), keeps the plain
+numeric form."""
 
 from __future__ import annotations
 
@@ -67,6 +67,9 @@ def _choice(column: dict[str, Any], where: Any) -> Any:
         options = ["true", "false"]
     else:
         options = [str(c) for c in column.get("categories") or []]
+        if not options:  # no known categories: free text, empty meaning missing when nullable
+            text = where.text_input(label_of(name), key=f"feature_{name}")
+            return None if nullable and not text else text
     missing = missing_label(options)
     choices = [*options, missing] if nullable else options
     picked = where.selectbox(

@@ -99,14 +99,22 @@ def parse_typed_csv(text: str, schema: dict[str, Any], max_rows: int = 10_000) -
 Send = Callable[[list[dict[str, Any]]], dict[str, Any]]
 
 
-def send_in_chunks(batch: TypedBatch, send: Send, chunk_rows: int = 1000) -> list[dict[str, Any]]:
+def send_in_chunks(
+    batch: TypedBatch,
+    send: Send,
+    chunk_rows: int = 1000,
+    on_progress: Callable[[int], object] | None = None,
+) -> list[dict[str, Any]]:
     """Each row's outcome in file order: ``{"prediction", "model_version", "probabilities"}`` for
-    an answered row, ``{"error": message}`` for a refused one."""
+    an answered row, ``{"error": message}`` for a refused one. ``on_progress`` is told how many
+    rows have an outcome after each request."""
     outcomes: list[dict[str, Any]] = [
         {"error": batch.errors[i]} if row is None else {} for i, row in enumerate(batch.rows)
     ]
     pending = [i for i, row in enumerate(batch.rows) if row is not None]
     while pending:
+        if on_progress is not None:
+            on_progress(len(outcomes) - len(pending))
         chunk = pending[:chunk_rows]
         try:
             answer = send([batch.rows[i] or {} for i in chunk])
@@ -131,6 +139,8 @@ def send_in_chunks(batch: TypedBatch, send: Send, chunk_rows: int = 1000) -> lis
                 "probabilities": answer["probabilities"][position],
             }
         pending = pending[len(chunk) :]
+    if on_progress is not None:
+        on_progress(len(outcomes))
     return outcomes
 
 

@@ -12,18 +12,14 @@ from typing import Any
 import streamlit as st
 
 from mlops_pipeline.ui.batch import BatchError, parse_batch_csv
-from mlops_pipeline.ui.client import UiError
-from mlops_pipeline.ui.common import api, attempt, require
+from mlops_pipeline.ui.common import api, attempt, require, served_schema
 from mlops_pipeline.ui.schema_form import needs_typed_form
 from mlops_pipeline.ui.typed_batch import parse_typed_csv, result_frame, send_in_chunks
 
 st.title("Batch")
 client = api()
 config = require(client.config)
-try:
-    schema: dict[str, Any] | None = client.served_schema()
-except UiError:
-    schema = None  # the numeric form: the API still answers /predict as it can
+schema = served_schema(client)  # read once per session
 typed = schema is not None and needs_typed_form(schema)
 
 names = config["feature_names"]
@@ -55,7 +51,14 @@ if text.strip() and st.button("Predict batch"):
             st.error(str(exc))
             st.stop()
         progress = st.progress(0.0, text=f"Predicting {len(typed_batch.rows)} rows…")
-        outcomes = send_in_chunks(typed_batch, client.predict_batch)
+        total = len(typed_batch.rows)
+        outcomes = send_in_chunks(
+            typed_batch,
+            client.predict_batch,
+            on_progress=lambda done: progress.progress(
+                done / total, text=f"Predicting {total} rows… {done} done"
+            ),
+        )
         progress.progress(1.0, text="Done")
         result = result_frame(typed_batch, outcomes, config["class_names"])
         failed = result[result["error"] != ""]

@@ -12,25 +12,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from mlops_pipeline.ui.client import UiError
-from mlops_pipeline.ui.common import api, attempt, require
+from mlops_pipeline.ui.common import api, attempt, require, served_schema
 from mlops_pipeline.ui.schema_form import needs_typed_form, typed_form_values
 
 st.title("Predict")
 client = api()
 config = require(client.config)
 
-# The schema is read once per session (all served versions share it); a failed read is retried.
-cached = st.session_state.get("served_schema")
-if cached is None or cached[0] != client.base_url:
-    try:
-        cached = (client.base_url, client.served_schema())
-    except UiError as exc:
-        st.warning(f"{exc} The form asks for numbers only.")
-        cached = (None, None)
-    else:
-        st.session_state["served_schema"] = cached
-schema: dict[str, Any] | None = cached[1]
+schema = served_schema(client)  # read once per session
 typed = needs_typed_form(schema)
 
 ranges = config.get("feature_ranges", {})
