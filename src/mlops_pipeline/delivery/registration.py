@@ -138,5 +138,8 @@ def _check_model(
 
 def drift_reference(stats: dict[str, Any]) -> dict[str, Any] | None:
     """The folder's training statistics, kept as the version's drift reference; None when they
-    hold no row sample (drift then stays measured against the served artifacts)."""
-    return None if stats.get("sample") is None else stats
+    hold no row sample, float (``sample``) or typed (``typed_sample``, a retrained typed
+    candidate's): drift then stays measured against the served artifacts."""
+    if stats.get("sample") is None and stats.get("typed_sample") is None:
+        return None
+    return stats

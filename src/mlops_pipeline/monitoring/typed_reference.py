@@ -73,7 +73,9 @@ class TypedReference:
             version: smoothed_shares(np.asarray(values) * n_rows, n_classes)
             for version, values in stats["predicted_class_shares"].items()
         }
-        return cls(schema, numbers, low, high, counts, missing, shares, n_rows)
+        # A retrained candidate's shares are measured on its holdout, not its training rows.
+        rows = int(stats.get("predicted_class_rows", n_rows))
+        return cls(schema, numbers, low, high, counts, missing, shares, rows)
 
 
 @dataclass(frozen=True)

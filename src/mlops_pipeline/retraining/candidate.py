@@ -3,6 +3,7 @@ that `mlops models register` (and the retrain) verifies before storing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,16 +13,22 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mlops_pipeline import artifacts
+from mlops_pipeline.catalogue import ModelVersionSpec
 from mlops_pipeline.retraining.champion import Champion
-from mlops_pipeline.retraining.comparison import Comparison
+from mlops_pipeline.retraining.comparison import Comparison, compare
+from mlops_pipeline.retraining.dataset import combine
+from mlops_pipeline.serving.inference import OnnxPredictor
+from mlops_pipeline.storage.labels import TypedLabelledRows
 from mlops_pipeline.storage.records import LabelledRows, RetrainRun
 from mlops_pipeline.training.data import Dataset
 from mlops_pipeline.training.trainer import (
     MAX_REFERENCE_SAMPLE,
     Split,
+    fit_and_export,
     reference_statistics,
     write_version,
 )
+from mlops_pipeline.training.typed_data import TypedDataset
 
 
 @dataclass(frozen=True)
@@ -73,16 +80,17 @@ class Lineage:
 
 def lineage_of(
     run: RetrainRun,
-    base: Dataset,
+    base: Dataset | TypedDataset,
     champion: Champion,
-    rows: LabelledRows,
+    rows: LabelledRows | TypedLabelledRows,
     duplicates: int,
-    train: LabelledRows,
-    holdout: LabelledRows,
+    train: LabelledRows | TypedLabelledRows,
+    holdout: LabelledRows | TypedLabelledRows,
     since: float,
     comparison: Comparison,
 ) -> Lineage:
-    sha256 = base.content_hash()
+    # A typed base is a CSV: its file's hash, as the champion's training_data recorded it.
+    sha256 = base.sha256 if isinstance(base, TypedDataset) else base.content_hash()
     labels = ProductionLabels(
         count=len(rows.labels),
         duplicates_dropped=duplicates,
@@ -162,3 +170,40 @@ def drift_reference(
         for version, classes in predicted.items()
     }
     return stats
+
+
+def numeric_candidate(
+    run: RetrainRun,
+    version: str,
+    spec: ModelVersionSpec,
+    seed: int,
+    champion: Champion,
+    base: Dataset,
+    rows: LabelledRows,
+    duplicates: int,
+    train: LabelledRows,
+    holdout: LabelledRows,
+    since: float,
+    now: float,
+) -> tuple[Comparison, Lineage, Callable[[Path], None]]:
+    """(holdout comparison, lineage, writer of the folder) of an all-numeric model's retrain:
+    float rows, one float tensor (typed.py is the mixed-type twin)."""
+    combined = combine(base.features, base.labels, train)
+    check = np.vstack([holdout.features, base.features])
+    exported = fit_and_export(spec, seed, combined.features, combined.labels, check)
+    predicted = OnnxPredictor(version, exported.onnx_bytes).predict(holdout.features)[0]
+    answered = OnnxPredictor(champion.version, champion.onnx_bytes).predict(holdout.features)[0]
+    comparison = compare(holdout.labels, answered, predicted)
+    lineage = lineage_of(run, base, champion, rows, duplicates, train, holdout, since, comparison)
+    reference = drift_reference(
+        base, train, holdout, {version: predicted, champion.version: answered}
+    )
+    params = {**spec.params, "random_state": seed}
+
+    def write(folder: Path) -> None:
+        write_folder(
+            folder, version, spec.algorithm, params, exported, base, combined.features,
+            combined.labels, holdout, lineage, now, reference,
+        )  # fmt: skip
+
+    return comparison, lineage, write

@@ -5,19 +5,22 @@ Pure functions over arrays, so tests check them on rows worked out by hand.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from mlops_pipeline.storage.labels import TypedLabelledRows
 from mlops_pipeline.storage.records import LabelledRows
 
 DUPLICATE_SECONDS = 300.0  # a retry comes within moments; a repeat after this is another row
+# Float rows (an all-numeric model) or typed rows (objects by column name): split alike.
+Rows = TypeVar("Rows", LabelledRows, TypedLabelledRows)
 
 
-def deduplicate(
-    rows: LabelledRows, within_seconds: float = DUPLICATE_SECONDS
-) -> tuple[LabelledRows, int]:
+def deduplicate(rows: Rows, within_seconds: float = DUPLICATE_SECONDS) -> tuple[Rows, int]:
     """Drop a row whose (features, label) pair was already kept from a request answered at most
     ``within_seconds`` earlier; return the rows kept and how many were dropped.
 
@@ -30,10 +33,7 @@ def deduplicate(
     kept_at: dict[tuple[bytes, int], float] = {}
     keep = np.zeros(len(rows.labels), dtype=bool)
     for index in range(len(rows.labels)):
-        key = (
-            np.ascontiguousarray(rows.features[index], dtype="<f8").tobytes(),
-            int(rows.labels[index]),
-        )
+        key = (_row_key(rows, index), int(rows.labels[index]))
         created = float(rows.created_at[index])
         previous = kept_at.get(key)
         if previous is None or created - previous > within_seconds:
@@ -42,7 +42,7 @@ def deduplicate(
     return _take(rows, keep), int((~keep).sum())
 
 
-def split_by_time(rows: LabelledRows, holdout_fraction: float) -> tuple[LabelledRows, LabelledRows]:
+def split_by_time(rows: Rows, holdout_fraction: float) -> tuple[Rows, Rows]:
     """(train, holdout): the holdout is the most recent ``holdout_fraction`` of the rows.
 
     Rows must be oldest first. A random split would test on rows from the same days as the
@@ -92,7 +92,17 @@ def combine(
     return TrainingSet(features, labels, len(base_labels), len(production.labels))
 
 
-def _take(rows: LabelledRows, mask: NDArray[np.bool_]) -> LabelledRows:
-    return LabelledRows(
-        rows.features[mask], rows.labels[mask], rows.created_at[mask], rows.labelled_at[mask]
+def _row_key(rows: LabelledRows | TypedLabelledRows, index: int) -> bytes:
+    if isinstance(rows, TypedLabelledRows):  # keys sorted: one row, one key, whatever the order
+        return json.dumps(rows.rows[index], sort_keys=True).encode()
+    return np.ascontiguousarray(rows.features[index], dtype="<f8").tobytes()
+
+
+def _take(rows: Rows, mask: NDArray[np.bool_]) -> Rows:
+    labels, created, labelled = rows.labels[mask], rows.created_at[mask], rows.labelled_at[mask]
+    if isinstance(rows, TypedLabelledRows):
+        kept = [rows.rows[index] for index in np.flatnonzero(mask).tolist()]
+        return replace(rows, rows=kept, labels=labels, created_at=created, labelled_at=labelled)
+    return replace(
+        rows, features=rows.features[mask], labels=labels, created_at=created, labelled_at=labelled
     )

@@ -17,14 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
 from mlops_pipeline import artifacts
 from mlops_pipeline.catalogue import ModelVersionSpec, load_catalogue
 from mlops_pipeline.config import Settings
 from mlops_pipeline.delivery.model_checks import RegistrationLimits
 from mlops_pipeline.delivery.registration import RegistrationRefused, register_folder
-from mlops_pipeline.retraining.candidate import Lineage, drift_reference, lineage_of, write_folder
+from mlops_pipeline.retraining.candidate import Lineage, numeric_candidate
 from mlops_pipeline.retraining.champion import (
     Champion,
     RetrainRefused,
@@ -35,15 +33,14 @@ from mlops_pipeline.retraining.champion import (
     recipe,
     taken_names,
 )
-from mlops_pipeline.retraining.comparison import Comparison, compare
-from mlops_pipeline.retraining.dataset import combine, deduplicate, split_by_time
-from mlops_pipeline.serving.inference import OnnxPredictor
+from mlops_pipeline.retraining.comparison import Comparison
+from mlops_pipeline.retraining.dataset import Rows, deduplicate, split_by_time
+from mlops_pipeline.retraining.typed import TypedRun, typed_base, typed_candidate
+from mlops_pipeline.serving.served_schema import served_schema
+from mlops_pipeline.serving.typed_requests import typed_schema
 from mlops_pipeline.storage import Storage
-from mlops_pipeline.storage.records import LabelledRows, RetrainRun
+from mlops_pipeline.storage.records import RetrainRun
 from mlops_pipeline.storage.retrains import FAILED, REFUSED, REGISTERED
-from mlops_pipeline.training.trainer import (
-    fit_and_export,
-)
 
 logger = logging.getLogger(__name__)
 DAY = 86_400.0
@@ -158,45 +155,36 @@ class Retrainer:
         spec, seed = self._recipe(options, champion, version)
         now = self._clock()
         since = now - run.since_days * DAY if run.since_days is not None else 0.0
-        base = base_dataset(champion, served, options.base_data, options.target)
-        rows, duplicates = self._production_rows(since)
-        try:
-            train, holdout = split_by_time(rows, settings.retrain_holdout_fraction)
-        except ValueError as exc:
-            raise RetrainRefused(f"no holdout by time: {exc}") from None
-        combined = combine(base.features, base.labels, train)
-        check = np.vstack([holdout.features, base.features])
-        exported = fit_and_export(spec, seed, combined.features, combined.labels, check)
-        predicted = OnnxPredictor(version, exported.onnx_bytes).predict(holdout.features)[0]
-        answered = OnnxPredictor(champion.version, champion.onnx_bytes).predict(holdout.features)
-        comparison = compare(holdout.labels, answered[0], predicted)
-        lineage = lineage_of(
-            run, base, champion, rows, duplicates, train, holdout, since, comparison
+        schema = typed_schema(
+            served_schema({n: v.metadata.raw for n, v in served.versions.items()})
         )
-        reference = drift_reference(
-            base, train, holdout, {version: predicted, champion.version: answered[0]}
-        )
-
-        def write(folder: Path) -> None:
-            write_folder(
-                folder,
-                version,
-                spec.algorithm,
-                {**spec.params, "random_state": seed},
-                exported,
-                base,
-                combined.features,
-                combined.labels,
-                holdout,
-                lineage,
-                now,
-                reference,
-            )
-
+        if schema is not None:  # a mixed-type model: frames of typed rows (typed.py)
+            typed_base_data = typed_base(champion, schema, options.base_data)
+            found, dropped = self._production_rows(since, storage.labels.labelled_typed_rows)
+            held = self._split(found)
+            job = TypedRun(
+                run, version, spec, seed, champion, typed_base_data, found, dropped, *held,
+                since, now,
+            )  # fmt: skip
+            comparison, lineage, write = typed_candidate(job)
+        else:
+            base = base_dataset(champion, served, options.base_data, options.target)
+            rows, duplicates = self._production_rows(since, storage.labels.labelled_rows)
+            train, holdout = self._split(rows)
+            comparison, lineage, write = numeric_candidate(
+                run, version, spec, seed, champion, base, rows, duplicates, train, holdout,
+                since, now,
+            )  # fmt: skip
         self._register(run, version, write, options.out_dir)
         rollout_id, rollout_note = self._hand_over(run, version, champion.version, comparison)
         logger.info("retrained %s against %s: %s", version, champion.version, comparison.verdict)
         return Outcome(version, champion.version, comparison, lineage, rollout_id, rollout_note)
+
+    def _split(self, rows: Rows) -> tuple[Rows, Rows]:
+        try:
+            return split_by_time(rows, self._settings.retrain_holdout_fraction)
+        except ValueError as exc:
+            raise RetrainRefused(f"no holdout by time: {exc}") from None
 
     def _recipe(
         self, options: Options, champion: Champion, version: str
@@ -256,11 +244,11 @@ class Retrainer:
                 rollout_note = f"; no rollout started: {str(exc)[:200]}"
         return rollout_id, rollout_note
 
-    def _production_rows(self, since: float) -> tuple[LabelledRows, int]:
+    def _production_rows(
+        self, since: float, read: Callable[[float, int], Rows]
+    ) -> tuple[Rows, int]:
         settings = self._settings
-        rows, duplicates = deduplicate(
-            self._storage.labels.labelled_rows(since, settings.retrain_max_rows)
-        )
+        rows, duplicates = deduplicate(read(since, settings.retrain_max_rows))
         count = len(rows.labels)
         if count < settings.retrain_min_labels:
             window = "" if since <= 0 else f" since {_iso(since)}"

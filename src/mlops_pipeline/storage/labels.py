@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, final
 
 import numpy as np
+from numpy.typing import NDArray
 
+from mlops_pipeline.storage import typed_rows
 from mlops_pipeline.storage.database import Cursor, Database
 from mlops_pipeline.storage.records import (
     FLOAT,
@@ -23,6 +26,25 @@ class Label:
     row_index: int
     logged: LoggedPrediction
     label: int  # class index
+
+
+@final  # never also a LabelledRows: retraining/dataset.py tells the two apart by isinstance
+@dataclass(frozen=True)
+class TypedLabelledRows:
+    """LabelledRows for a typed schema: each row an object by column name (None if missing)."""
+
+    rows: list[dict[str, Any]]
+    labels: NDArray[np.int64]
+    created_at: NDArray[np.float64]
+    labelled_at: NDArray[np.float64]
+
+
+LABELLED = (
+    "SELECT {features}, p.n_rows, f.row_index, f.true_label, p.created_at,"
+    " f.first_labelled_at FROM feedback f JOIN predictions p ON p.request_id = f.request_id"
+    " WHERE f.assignment = ? AND p.created_at >= ?{where}"
+    " ORDER BY p.created_at DESC, f.request_id DESC, f.row_index DESC LIMIT ?"
+)
 
 
 class LabelStore:
@@ -116,11 +138,7 @@ class LabelStore:
         ``limit``, returned oldest first. Pinned requests are left out: the caller chose the
         version, so those rows are not a sample of the traffic the models serve."""
         rows = self._db.fetchall(
-            "SELECT p.features, p.n_rows, f.row_index, f.true_label, p.created_at,"
-            " f.first_labelled_at FROM feedback f JOIN predictions p ON p.request_id = f.request_id"
-            " WHERE f.assignment = ? AND p.created_at >= ?"
-            " ORDER BY p.created_at DESC, f.request_id DESC, f.row_index DESC LIMIT ?",
-            (ROUTED, since, limit),
+            LABELLED.format(features="p.features", where=""), (ROUTED, since, limit)
         )
         rows.reverse()
         if not rows:
@@ -131,6 +149,22 @@ class LabelStore:
         )
         return LabelledRows(
             features,
+            np.array([int(r[3]) for r in rows], dtype=np.int64),
+            np.array([float(r[4]) for r in rows], dtype=np.float64),
+            np.array([float(r[5]) for r in rows], dtype=np.float64),
+        )
+
+    def labelled_typed_rows(self, since: float, limit: int) -> TypedLabelledRows:
+        """labelled_rows for a typed schema: the rows from the log's JSON column. A request
+        logged without typed rows (before migration 0007, or by a float-tensor model) has no
+        columns to learn from and is left out."""
+        rows = self._db.fetchall(
+            LABELLED.format(features="p.typed_features", where=" AND p.typed_features IS NOT NULL"),
+            (ROUTED, since, limit),
+        )
+        rows.reverse()
+        return TypedLabelledRows(
+            [typed_rows.decode(r[0])[int(r[2])] for r in rows],
             np.array([int(r[3]) for r in rows], dtype=np.int64),
             np.array([float(r[4]) for r in rows], dtype=np.float64),
             np.array([float(r[5]) for r in rows], dtype=np.float64),
