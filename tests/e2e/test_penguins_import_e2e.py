@@ -111,5 +111,7 @@ def test_a_pipeline_imported_served_pinned_and_rolled_out(stack: Stack, tmp_path
     assert outputs["label"]["data"] == [0]  # Adelie, from an unseen island with no sex
     rollout = run_rollout(stack, shuffled_rows())
     assert rollout["state"] == "promoted", rollout["reason"]
-    weights = requests.get(stack.url + "/config", timeout=5).json()["weights"]
-    assert weights["v3"] == 1.0
+    deadline = time.monotonic() + 10  # every worker adopts the promoted split (weights sync)
+    while requests.get(stack.url + "/config", timeout=5).json()["weights"].get("v3") != 1.0:
+        assert time.monotonic() < deadline, "v3 not at all the traffic within 10 s"
+        time.sleep(0.1)

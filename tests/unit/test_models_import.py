@@ -228,6 +228,12 @@ def test_a_penguins_pipeline_converts_with_parity_on_missing_and_unseen_values(
     # The ONNX model fed as serving feeds it ("" for a missing sex) answers as the original fed
     # NaN: the forest's float32 rounding and the imputers as scikit-learn computes them.
     onnx_bytes = (tmp_path / "out" / "v9" / "model.onnx").read_bytes()
+    import onnx
+
+    bridge = [
+        n for n in onnx.load_from_string(onnx_bytes).graph.node if n.name.startswith("bridge")
+    ]
+    assert [n.op_type for n in bridge] == ["Cast", "Cast"]  # float32 and back, as the trees read
     session = onnxruntime.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     schema = served_schema(penguins_bundle)
     _, answered = session.run(None, feed(schema, rows.iloc[15:25]))
