@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from mlops_pipeline.monitoring.typed_drift import FAMILY_ALPHA, typed_drift_report
+from mlops_pipeline.monitoring.typed_drift import TYPED_ALPHA, typed_drift_report
 from mlops_pipeline.monitoring.typed_reference import TypedReference, TypedWindow
 from mlops_pipeline.training.typed_data import TypedDataset, load_typed_csv
 from mlops_pipeline.training.typed_trainer import reference_statistics
@@ -86,7 +86,7 @@ def rate(reference_for: Callable[[np.random.Generator], TypedReference], draw: D
             for name, column in report.columns.items():
                 if column.drift:
                     by_test[f"{name}:{column.test}"] = by_test.get(f"{name}:{column.test}", 0) + 1
-            if report.prediction and report.prediction.adjusted_pvalue <= FAMILY_ALPHA:
+            if report.prediction and report.prediction.adjusted_pvalue <= TYPED_ALPHA:
                 by_test["predicted classes"] = by_test.get("predicted classes", 0) + 1
     return alarms / trials, by_test
 
@@ -152,7 +152,7 @@ def main() -> None:
     }  # fmt: skip
     print(
         f"penguins: {len(train_rows)} training rows, window {args.window}, threshold {THRESHOLD}"
-        f" (family-wise alpha {FAMILY_ALPHA:.4f}, Holm over every test)"
+        f" (family-wise alpha {TYPED_ALPHA:.4f}, Holm over every test)"
     )
     print(f"{'scenario':<44}{'trials':>7}{'alarm rate':>12}{'seconds':>9}  raised by")
     for name, (reference_for, draw, trials) in scenarios.items():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mlops_pipeline.monitoring.drift import class_test
-from mlops_pipeline.monitoring.typed_drift import class_homogeneity_test
+from mlops_pipeline.monitoring.typed_drift import TYPED_ALPHA, class_homogeneity_test, typed_score
 
 # A window of 40 predictions: 30 of class 0, 10 of class 1.
 WINDOW = np.array([0] * 30 + [1] * 10, dtype=np.int64)
@@ -51,3 +51,13 @@ def test_a_window_like_the_reference_is_quiet() -> None:
         3, {"v1": np.array([0.25, 0.25, 0.5])}, 80, np.array([0, 1, 2, 2]), ["v1"] * 4
     )
     assert pvalue == pytest.approx(1.0)
+
+
+def test_the_typed_family_is_judged_at_one_percent() -> None:
+    # drift.py's score is 0.4 at p = 10^-1.6 (2.5%); the typed score multiplies the adjusted
+    # p-value by 2.5% / 1% first, so 0.4 is reached at 1%, and p = 1 still scores 0.
+    assert TYPED_ALPHA == 0.01
+    assert typed_score(0.01) == pytest.approx(0.4)
+    assert typed_score(0.011) < 0.4 < typed_score(0.009)
+    assert typed_score(1.0) == 0.0
+    assert typed_score(1e-6) == 1.0

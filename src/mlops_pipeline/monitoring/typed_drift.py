@@ -18,10 +18,11 @@ range).
 
 All p-values form one family under Holm's correction (Bonferroni's step-down form: the smallest
 p-value is multiplied by the number of tests), so adding columns does not add false alarms. The
-report's score is drift.py's, from the smallest adjusted p-value, compared with the one configured
-threshold; a column drifts when its smallest adjusted p-value alone would reach it. At the default
-threshold (0.4) the family-wise level is FAMILY_ALPHA; benchmarks/typed_drift_eval.py measures
-the false-alarm rate on drift-free penguins traffic (at most 1%) and the detection of shifts.
+report's score is drift.py's, from the smallest adjusted p-value times LEVEL_SCALE (typed_score),
+compared with the one configured threshold; a column drifts when its smallest adjusted p-value
+alone would reach it. At the default threshold (0.4) the family-wise level is TYPED_ALPHA (1%);
+benchmarks/typed_drift_eval.py measures the false-alarm rate on drift-free penguins traffic
+(at most 1%) and the detection of shifts.
 """
 
 from __future__ import annotations
@@ -47,8 +48,15 @@ from mlops_pipeline.monitoring.typed_reference import NUMERIC, TypedReference, T
 
 # Unseen categories tolerated before they count as drift (a typo now and then is not a shift).
 UNSEEN_RATE = 0.01
-# Family-wise level at the default threshold 0.4: score_from_pvalue(p) >= 0.4 <=> p <= 10^-1.6.
+# Family-wise level of drift.py's score at the default threshold 0.4: score >= 0.4 <=> p <= 10^-1.6.
 FAMILY_ALPHA = SCORE_P_FLOOR**0.4
+# The typed family's level at that threshold: the issue's 1% bar. Its tests are near their
+# nominal level (two-sample chi-square, KS and Brown-Forsythe on continuous columns), so Holm at
+# FAMILY_ALPHA (2.5%) raised 1.2-1.6% false alarms when reference and window are independent
+# draws (benchmarks/typed_drift_eval.py). Adjusted p-values are multiplied by LEVEL_SCALE before
+# scoring: the same configured threshold, a 1% family; the reported p-values stay Holm's.
+TYPED_ALPHA = 0.01
+LEVEL_SCALE = FAMILY_ALPHA / TYPED_ALPHA
 
 
 @dataclass(frozen=True)
@@ -207,6 +215,11 @@ def _out_of_range_rows(reference: TypedReference, window: TypedWindow) -> int:
     return int(bad.sum())
 
 
+def typed_score(adjusted_pvalue: float) -> float:
+    """drift.py's score of a Holm-adjusted p-value, at the typed family's level."""
+    return score_from_pvalue(min(1.0, adjusted_pvalue * LEVEL_SCALE))
+
+
 def typed_drift_report(
     reference: TypedReference,
     window: TypedWindow,
@@ -238,12 +251,12 @@ def typed_drift_report(
             test=decisive.test,
             statistic=decisive.statistic,
             p_value=decisive.adjusted_p_value,
-            drift=score_from_pvalue(decisive.adjusted_p_value) >= threshold,
+            drift=typed_score(decisive.adjusted_p_value) >= threshold,
             tests=done,
             **details[column.name],  # type: ignore[arg-type]
         )
     class_adjusted, bad_adjusted = next(adjusted), next(adjusted)
-    score = score_from_pvalue(min(adjusted_all))
+    score = typed_score(min(adjusted_all))
     return DriftReport(
         status="drift" if score >= threshold else "ok",
         score=score,
