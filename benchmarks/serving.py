@@ -140,6 +140,7 @@ def main() -> None:
         "MLOPS_ARTIFACTS_DIR": str(artifacts),
         "MLOPS_DB_PATH": str(workdir / "log.db"),
         "MLOPS_ADMIN_TOKEN": ADMIN_TOKEN,
+        "MLOPS_GRPC_PORT": str(free_port()),  # as shipped (a gRPC process), on a free port
     }
     subprocess.run(
         [sys.executable, "-m", "mlops_pipeline.cli", "db", "upgrade"], env=env, check=True
@@ -181,7 +182,13 @@ def main() -> None:
     if args.penguins:
         extra["penguins"] = penguins_env(workdir)
     for name, overrides in extra.items():
-        served_env = {**env, **overrides, "MLOPS_DB_PATH": str(workdir / f"{name}.db")}
+        # No gRPC beside the shipped server's: its default port is taken by that one.
+        served_env = {
+            **env,
+            "MLOPS_GRPC_PORT": "0",
+            **overrides,
+            "MLOPS_DB_PATH": str(workdir / f"{name}.db"),
+        }
         subprocess.run(
             [sys.executable, "-m", "mlops_pipeline.cli", "db", "upgrade"],
             env=served_env, check=True,
