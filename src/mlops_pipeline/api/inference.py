@@ -71,6 +71,16 @@ class Answer:
         ]
 
 
+@dataclass(frozen=True)
+class InferInput:
+    """A parsed V2 infer body: the rows (floats, or a typed schema's TypedBatch) and the rest."""
+
+    rows: Any
+    n_rows: int
+    id: str | None
+    outputs: Any
+
+
 class InferenceEndpoints:
     def __init__(
         self, settings: Settings, service: PredictionService, log: AccessLog | None = None
@@ -112,19 +122,30 @@ class InferenceEndpoints:
                 )
             raise
 
-    def _predict(self, environ: dict[str, Any]) -> Answer:
-        service = self._service
-        client = self._identify(environ, "/predict")
+    def _parse_predict(self, environ: dict[str, Any]) -> PredictRequest:
+        """The /predict body as rows of floats (typed schemas: TypedInferenceEndpoints)."""
         try:
-            parsed = parse_predict_request(
+            return parse_predict_request(
                 read_json(environ, self._settings.max_body_bytes),
-                service.feature_names,
+                self._service.feature_names,
                 self._settings.max_batch_rows,
                 header_user_id=environ.get("HTTP_X_USER_ID"),
             )
         except (WrongFeatureCount, InvalidFeatureValue) as error:
-            service.record_rejection(error.code)  # bad inputs are a drift signal too
+            self._service.record_rejection(error.code)  # bad inputs are a drift signal too
             raise
+
+    def _parse_infer(self, payload: Any, binary: bytes | None) -> InferInput:
+        """A V2 infer body as rows of floats: (rows, row count, request id, outputs asked)."""
+        infer = parse_infer_request(
+            payload, len(self._service.feature_names), self._settings.max_batch_rows, binary
+        )
+        return InferInput(infer.rows, len(infer.rows), infer.id, infer.outputs)
+
+    def _predict(self, environ: dict[str, Any]) -> Answer:
+        service = self._service
+        client = self._identify(environ, "/predict")
+        parsed = self._parse_predict(environ)
         if client is None:
             client = anonymous_identity(parsed.user_id, environ.get("REMOTE_ADDR"))
         result = service.predict(parsed, environ[REQUEST_ID], client_id=client)
@@ -158,11 +179,9 @@ class InferenceEndpoints:
                 environ.get("HTTP_AUTHORIZATION"), service.router.weights.get(version, 0.0)
             )
         payload, binary = self._infer_body(environ)
-        infer = parse_infer_request(
-            payload, len(service.feature_names), self._settings.max_batch_rows, binary
-        )
+        infer = self._parse_infer(payload, binary)
         result = service.predict(
-            PredictRequest(infer.rows, None, is_batch=len(infer.rows) > 1),
+            PredictRequest(infer.rows, None, is_batch=infer.n_rows > 1),
             environ[REQUEST_ID],
             version,
             client or anonymous_identity(None, environ.get("REMOTE_ADDR")),
