@@ -41,9 +41,10 @@ typecheck: install
 unit: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The in-process tests without PostgreSQL: the quick loop while editing (make test runs all).
+# The in-process tests without PostgreSQL, training or fuzzing: the quick loop while editing
+# (make test runs all).
 unit-fast: install
-	$(BIN)/pytest tests/unit -m 'not postgres' -n 2 -q $(PYTEST_ARGS)
+	$(BIN)/pytest tests/unit -m 'not postgres and not slow' -n 2 -q $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m benchmarks.serving

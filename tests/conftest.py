@@ -213,10 +213,30 @@ def iris_rows(iris: Dataset) -> list[list[float]]:
     return [[float(x) for x in iris.features[i]] for i in order]
 
 
+# Modules that train or convert models, or run property-based fuzzing: minutes of the unit set,
+# left out of `make unit-fast` (which `make test` is not).
+SLOW_MODULES = {
+    "test_typed_fuzz",
+    "test_openapi",
+    "test_openapi_typed",
+    "test_trust_small",
+    "test_training",
+    "test_training_mixed",
+    "test_models_import",
+    "test_retraining_typed",
+    "test_typed_grpc",
+    "test_artifacts",
+    "test_retraining",
+}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that reaches the session's PostgreSQL, so `make unit-fast` can leave
-    them out (-m 'not postgres') without each test module having to say so."""
+    """Mark every test that reaches the session's PostgreSQL (and the slow modules), so
+    `make unit-fast` can leave them out (-m 'not postgres and not slow') without each test
+    module having to say so."""
     for item in items:
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
         # Directly, or through a backend parameter that asks for the server at run time.
         params = getattr(getattr(item, "callspec", None), "params", {})
         backends = {value for value in params.values() if isinstance(value, str)}
