@@ -148,6 +148,37 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture(scope="session")
+def penguins_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The penguins example's versions (random forest, xgboost), trained by the CLI once."""
+    from tests.support.penguins import train_penguins
+
+    return train_penguins(tmp_path_factory.mktemp("penguins") / "artifacts")
+
+
+@pytest.fixture
+def typed_settings(penguins_dir: Path, tmp_path: Path) -> Settings:
+    from tests.support.penguins import penguins_settings
+
+    return penguins_settings(penguins_dir, tmp_path / "predictions.db")
+
+
+@pytest.fixture
+def typed_components(typed_settings: Settings, metrics: Metrics) -> Iterator[Components]:
+    """A typed (penguins) deployment's components, as ``components`` is Iris's."""
+    upgrade(database_url(typed_settings))
+    components = build_components(typed_settings, metrics, rng=random.Random(7))
+    yield components
+    components.close()
+
+
+@pytest.fixture
+def typed(
+    typed_settings: Settings, typed_components: Components, registry: CollectorRegistry
+) -> FlaskClient:
+    return create_app(typed_settings, typed_components, registry).test_client()
+
+
+@pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """One real PostgreSQL for the session; tests take a fresh database each."""
     from tests.support.postgres import postgres_or_skip

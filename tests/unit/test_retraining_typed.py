@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +15,15 @@ import numpy as np
 import palmerpenguins
 import pytest
 from flask.testing import FlaskClient
-from prometheus_client import CollectorRegistry
 
-from mlops_pipeline.api import create_app
-from mlops_pipeline.bootstrap import Components, build_components
+from mlops_pipeline.bootstrap import Components
 from mlops_pipeline.cli.main import main
-from mlops_pipeline.config import Settings, database_url
-from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.config import Settings
 from mlops_pipeline.monitoring.typed_reference import TypedReference
 from mlops_pipeline.retraining.champion import RetrainRefused
 from mlops_pipeline.retraining.dataset import deduplicate, split_by_time
 from mlops_pipeline.retraining.service import Options
 from mlops_pipeline.storage.labels import TypedLabelledRows
-from mlops_pipeline.storage.schema import upgrade
 from tests.support.helpers import ADMIN_TOKEN, FEEDBACK, FEEDBACK_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,21 +74,6 @@ def typed_settings(penguins_dir: Path, tmp_path: Path) -> Settings:
         drift_interval_seconds=0,
         retrain_min_labels=60,
     )
-
-
-@pytest.fixture
-def typed_components(typed_settings: Settings, metrics: Metrics) -> Iterator[Components]:
-    upgrade(database_url(typed_settings))
-    components = build_components(typed_settings, metrics, rng=random.Random(7))
-    yield components
-    components.close()
-
-
-@pytest.fixture
-def typed(
-    typed_settings: Settings, typed_components: Components, registry: CollectorRegistry
-) -> FlaskClient:
-    return create_app(typed_settings, typed_components, registry).test_client()
 
 
 def penguin_rows(count: int, seed: int) -> tuple[list[dict[str, Any]], list[int]]:

@@ -5,9 +5,7 @@ and the row; answered rows logged and unseen categories counted as over REST."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,44 +17,22 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from tritonclient.grpc import service_pb2 as wire
 
-from mlops_pipeline.bootstrap import Components, build_components
-from mlops_pipeline.config import Settings, database_url
-from mlops_pipeline.monitoring.metrics import Metrics
+from mlops_pipeline.bootstrap import Components
+from mlops_pipeline.config import Settings
 from mlops_pipeline.protocol.access_log import AccessLog
 from mlops_pipeline.rpc.server import grpc_server
 from mlops_pipeline.rpc.service import InferenceServicer
 from mlops_pipeline.schema.v2_inputs import encode_bytes_tensor
-from mlops_pipeline.storage.schema import upgrade
 from tests.support.helpers import sample
 from tests.support.penguins import (
     CLASSES,
     DATATYPES,
     GENTOO,
     ROW,
-    penguins_settings,
-    train_penguins,
 )
 
 INFER = "/inference.GRPCInferenceService/ModelInfer"
 NUMPY_TYPES: dict[str, Any] = {"BYTES": object, "INT64": np.int64, "FP64": np.float64}
-
-
-@pytest.fixture(scope="module")
-def penguins_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_penguins(tmp_path_factory.mktemp("penguins") / "artifacts")
-
-
-@pytest.fixture
-def typed_settings(penguins_dir: Path, tmp_path: Path) -> Settings:
-    return penguins_settings(penguins_dir, tmp_path / "predictions.db")
-
-
-@pytest.fixture
-def typed_components(typed_settings: Settings, metrics: Metrics) -> Iterator[Components]:
-    upgrade(database_url(typed_settings))
-    components = build_components(typed_settings, metrics, rng=random.Random(7))
-    yield components
-    components.close()
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ strings, as tritonclient writes them), the registration checks on typed batches;
 from __future__ import annotations
 
 import json
-import random
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,48 +17,18 @@ import pytest
 from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
-from mlops_pipeline.api import create_app
-from mlops_pipeline.bootstrap import Components, build_components
-from mlops_pipeline.config import Settings, database_url
+from mlops_pipeline.bootstrap import build_components
+from mlops_pipeline.config import Settings
 from mlops_pipeline.delivery.model_checks import DEFAULT_ALLOWED_OPS, graph_ops, realistic_batches
 from mlops_pipeline.monitoring.metrics import Metrics
 from mlops_pipeline.schema.rows import TypedBatch
 from mlops_pipeline.serving.served_schema import SchemaMismatch, served_schema
-from mlops_pipeline.storage.schema import upgrade
 from tests.support.helpers import ADMIN, SETOSA_ROW, sample
 from tests.support.penguins import (
     CLASSES,
     GENTOO,
     ROW,
-    penguins_settings,
-    train_penguins,
 )
-
-
-@pytest.fixture(scope="module")
-def penguins_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example's versions (random forest, xgboost), trained by the CLI once per module."""
-    return train_penguins(tmp_path_factory.mktemp("penguins") / "artifacts")
-
-
-@pytest.fixture
-def typed_settings(penguins_dir: Path, tmp_path: Path) -> Settings:
-    return penguins_settings(penguins_dir, tmp_path / "predictions.db")
-
-
-@pytest.fixture
-def typed_components(typed_settings: Settings, metrics: Metrics) -> Iterator[Components]:
-    upgrade(database_url(typed_settings))
-    components = build_components(typed_settings, metrics, rng=random.Random(7))
-    yield components
-    components.close()
-
-
-@pytest.fixture
-def typed(
-    typed_settings: Settings, typed_components: Components, registry: CollectorRegistry
-) -> FlaskClient:
-    return create_app(typed_settings, typed_components, registry).test_client()
 
 
 def predict(client: FlaskClient, body: Any) -> Any:
