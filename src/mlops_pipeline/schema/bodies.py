@@ -10,7 +10,8 @@ Accepted shapes, all parsed JSON (exactly one per body; other keys such as ``use
 
 A nullable column may be left out of a row or of a split's columns: missing, as MLflow's
 optional columns are; a required one may not. Values are gathered by one comprehension per
-column; per-row Python runs only for rows that leave out a column or carry an unknown one.
+column; per-row Python runs only for rows that leave out a column or carry an unknown one. A
+single ``features`` row that is complete and valid takes one_row.quick_row's shortcut.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlops_pipeline.schema.model import FeatureSchema
+from mlops_pipeline.schema.one_row import quick_row
 from mlops_pipeline.schema.rows import (
     BodyForm,
     RowCode,
@@ -45,6 +47,9 @@ def batch_from_body(body: object, schema: FeatureSchema, max_rows: int) -> Typed
     if form == "features":
         if not isinstance(value, dict | list):
             raise RowError(0, None, _row_shape(schema), code="wrong_type")
+        quick = quick_row(schema, value) if type(value) is dict else None
+        if quick is not None:
+            return quick
         return build_batch(schema, _gather([value], schema, max_rows), 1, form)
     if form == "dataframe_split":
         return _dataframe_split(value, schema, max_rows)

@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mlops_pipeline.schema.model import Column, FeatureSchema
+from mlops_pipeline.schema.rows import TypedBatch
 
 OnnxInput = Literal["double", "int64", "bool", "string"]
 MISSING_STRING = ""  # how a missing string value is fed (see the table above)
@@ -89,6 +90,22 @@ def column_array(
         raise ValueError(f"column {column.name!r} is required: a value is missing")
     dtype = np.int64 if kind == "int64" else np.bool_
     return np.asarray(values, dtype=dtype).reshape(-1, 1)
+
+
+def batch_feed(schema: FeatureSchema, batch: TypedBatch) -> dict[str, NDArray[Any]]:
+    """The feed of a checked request (the serving path): equal to ``onnx_feed(schema,
+    batch.columns, batch.missing)``, without converting again what ``schema.rows`` converted.
+    A TypedBatch already holds each column in its dtype with NaN or ``""`` where a double or a
+    string is missing; only a nullable integer or boolean column changes (to double, NaN)."""
+    feed: dict[str, NDArray[Any]] = {}
+    for column in schema.columns:
+        values = batch.columns[column.name]
+        if column.nullable and column.type in ("integer", "boolean"):
+            numbers = values.astype(np.float64)
+            numbers[batch.missing[column.name]] = math.nan
+            values = numbers
+        feed[column.name] = values.reshape(-1, 1)
+    return feed
 
 
 def onnx_feed(

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from mlops_pipeline.errors import InferenceTimeout, InvalidModelAnswer, ModelFailure
 from mlops_pipeline.schema.model import FeatureSchema
 from mlops_pipeline.schema.rows import TypedBatch
-from mlops_pipeline.serving.feed import onnx_feed
+from mlops_pipeline.serving.feed import batch_feed
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ class OnnxPredictor:
     def __init__(
         self, version: str, onnx_bytes: bytes, schema: FeatureSchema | None = None
     ) -> None:
-        """``schema``: the served typed schema (one named input per column, fed by onnx_feed);
+        """``schema``: the served typed schema (one named input per column, fed by batch_feed);
         None for a single ``[N, n_features]`` float tensor (Iris, numeric CSVs)."""
         import onnxruntime as ort
 
@@ -242,7 +242,7 @@ class OnnxPredictor:
             raise TypeError(f"model version {self.version} takes a float tensor, not typed rows")
         # No float32 rounding here: the exported pipeline casts inside the graph, as it did
         # when its parity with scikit-learn was measured.
-        outputs = self._run(onnx_feed(self.schema, batch.columns, batch.missing), timeout_ms)
+        outputs = self._run(batch_feed(self.schema, batch), timeout_ms)
         return self._checked(outputs, batch.n_rows, n_classes)
 
     def _checked(
