@@ -37,6 +37,11 @@ def batch_from_body(body: object, schema: FeatureSchema, max_rows: int) -> Typed
     """The TypedBatch of a ``/predict`` body (one of :data:`BODY_KEYS`; other keys ignored)."""
     if not isinstance(body, dict):
         raise RowError(None, None, "the body must be a JSON object", code="bad_body")
+    row = body.get("features")
+    if type(row) is dict and not any(key in body for key in BODY_KEYS[1:]):
+        quick = quick_row(schema, row)  # one complete, valid row: the common request
+        if quick is not None:
+            return quick
     forms = [key for key in BODY_KEYS if key in body]
     if len(forms) != 1:
         found = f"{len(forms)}: {forms}" if forms else "none"
@@ -47,9 +52,6 @@ def batch_from_body(body: object, schema: FeatureSchema, max_rows: int) -> Typed
     if form == "features":
         if not isinstance(value, dict | list):
             raise RowError(0, None, _row_shape(schema), code="wrong_type")
-        quick = quick_row(schema, value) if type(value) is dict else None
-        if quick is not None:
-            return quick
         return build_batch(schema, _gather([value], schema, max_rows), 1, form)
     if form == "dataframe_split":
         return _dataframe_split(value, schema, max_rows)
