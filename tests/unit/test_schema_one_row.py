@@ -16,24 +16,13 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from mlops_pipeline.schema.bodies import batch_from_body
-from mlops_pipeline.schema.model import MAX_STRING_LENGTH, Column, FeatureSchema, Task
+from mlops_pipeline.schema.model import MAX_STRING_LENGTH
 from mlops_pipeline.schema.one_row import quick_row
 from mlops_pipeline.schema.rows import RowError, TypedBatch, build_batch
 from mlops_pipeline.serving.feed import batch_feed, onnx_feed
+from tests.support.schemas import EVERY_TYPE
 
-SCHEMA = FeatureSchema(
-    (
-        Column("island", "string", False, ("Biscoe", "Dream", "Torgersen")),
-        Column("sex", "string", True, ("female", "male")),
-        Column("bill", "double", nullable=True),
-        Column("mass", "double"),
-        Column("year", "integer"),
-        Column("rings", "integer", nullable=True),
-        Column("tagged", "boolean"),
-        Column("banded", "boolean", nullable=True),
-    ),
-    Task(classes=("Adelie", "Chinstrap", "Gentoo"), target="species"),
-)
+SCHEMA = EVERY_TYPE
 VALID = {
     "island": "Dream", "sex": None, "bill": 39.5, "mass": 3750, "year": 2007, "rings": None,
     "tagged": True, "banded": False,

@@ -16,26 +16,14 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import OneHotEncoder
 
-from mlops_pipeline.schema.model import Column, FeatureSchema, Task
 from mlops_pipeline.serving.feed import onnx_feed
 from mlops_pipeline.training.onnx_export import TARGET_OPSET
 from mlops_pipeline.training.preprocess import build_preprocessor, pipeline_frame
 from mlops_pipeline.training.typed_export import typed_to_onnx
 from mlops_pipeline.training.typed_front import front_graph
+from tests.support.schemas import EVERY_TYPE
 
-SCHEMA = FeatureSchema(
-    (
-        Column("island", "string", False, ("Biscoe", "Dream", "Torgersen")),
-        Column("sex", "string", True, ("female", "male")),
-        Column("bill", "double", nullable=True),
-        Column("mass", "double"),
-        Column("year", "integer"),
-        Column("rings", "integer", nullable=True),
-        Column("tagged", "boolean"),
-        Column("banded", "boolean", nullable=True),
-    ),
-    Task(classes=("a", "b"), target="species"),
-)
+SCHEMA = EVERY_TYPE
 TRAIN = pd.DataFrame(
     {
         "island": ["Biscoe", "Dream", "Torgersen", "Dream", "Biscoe", "Torgersen"],
