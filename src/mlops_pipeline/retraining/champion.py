@@ -12,6 +12,7 @@ from mlops_pipeline.catalogue import ModelVersionSpec
 from mlops_pipeline.storage import Storage
 from mlops_pipeline.storage.models import ACTIVE, RETIRED
 from mlops_pipeline.training.data import DataError, Dataset, load_csv_dataset, load_iris_dataset
+from mlops_pipeline.training.estimators import ALGORITHMS
 from mlops_pipeline.version_metadata import VersionMetadata
 
 DEFAULT_SEED = 42
@@ -59,6 +60,12 @@ def recipe(champion: Champion, name: str) -> tuple[ModelVersionSpec, int]:
     algorithm = champion.metadata.algorithm
     if algorithm is None:
         raise RetrainRefused(f"{champion.version}'s metadata names no algorithm")
+    if algorithm not in ALGORITHMS:  # an imported model: trained elsewhere, by code not here
+        raise RetrainRefused(
+            f"{champion.version} is {algorithm!r}, not an algorithm retraining can fit"
+            f" ({sorted(ALGORITHMS)}): retrain with a catalogue version's recipe,"
+            " `mlops retrain --like NAME`"
+        )
     return ModelVersionSpec(name=name, algorithm=algorithm, weight=0.0, params=params), seed
 
 
