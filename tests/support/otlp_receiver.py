@@ -6,6 +6,7 @@ keeps every span as a ``ReceivedSpan``; ``wait_for`` polls until a predicate hol
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -103,7 +104,9 @@ class Receiver:
 @contextmanager
 def otlp_receiver() -> Iterator[Receiver]:
     receiver = Receiver()
-    thread = threading.Thread(target=receiver._server.serve_forever, daemon=True)
+    # Polled every 50 ms rather than 500: shutdown() waits for the loop to look.
+    serve = functools.partial(receiver._server.serve_forever, poll_interval=0.05)
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
         yield receiver

@@ -4,30 +4,14 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
-import time
 from dataclasses import replace
 
-import numpy as np
 import pytest
 
 from mlops_pipeline.storage import DuplicateKey, Storage, open_storage
-from mlops_pipeline.storage.records import PINNED, LoggedPrediction, PredictionBatch
+from mlops_pipeline.storage.records import PINNED, LoggedPrediction
 from mlops_pipeline.storage.schema import SchemaBehind, head_revision, require_current, upgrade
-
-
-def batch(request_id: str, rows: int = 1, version: str = "v1", at: float = 1_000.0, **kw):  # type: ignore[no-untyped-def]
-    features = np.arange(rows * 4, dtype=np.float64).reshape(rows, 4)
-    return PredictionBatch(
-        request_id=request_id,
-        created_at=at,
-        model_version=version,
-        user_id=kw.pop("user_id", None),
-        features=features,
-        predictions=np.arange(rows, dtype=np.int64) % 3,
-        probabilities=np.tile([0.5, 0.25, 0.25], (rows, 1)),
-        latency_ms=kw.pop("latency_ms", 0.5),
-        **kw,
-    )
+from tests.support.prediction_batches import append_many, batch
 
 
 @pytest.fixture
@@ -174,17 +158,10 @@ def test_everything_survives_a_restart(url: str) -> None:
     second.close()
 
 
-def _append_many(url: str, prefix: str, count: int) -> None:
-    storage = open_storage(url)
-    for index in range(count):
-        storage.predictions.append(batch(f"{prefix}{index}", at=time.time()))
-    storage.close()
-
-
 def test_two_processes_append_while_a_third_reads(url: str) -> None:
     upgrade(url)
     context = multiprocessing.get_context("spawn")  # no inherited connections
-    writers = [context.Process(target=_append_many, args=(url, p, 200)) for p in ("x", "y")]
+    writers = [context.Process(target=append_many, args=(url, p, 200)) for p in ("x", "y")]
     for writer in writers:
         writer.start()
     reader = open_storage(url)

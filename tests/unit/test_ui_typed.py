@@ -3,6 +3,7 @@ column type, chunked batches that keep every row's answer or error, and drift fr
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -16,7 +17,6 @@ from mlops_pipeline.ui.drift_view import (
     paired_bars_spec,
     share_frame,
 )
-from mlops_pipeline.ui.schema_form import MISSING, missing_label, needs_typed_form
 from mlops_pipeline.ui.typed_batch import (
     convert,
     parse_typed_csv,
@@ -36,9 +36,13 @@ SCHEMA: dict[str, Any] = {
 }
 IRIS = {"columns": [{"name": n, "type": "double", "nullable": False} for n in ("x", "y")]}
 HEADER = "id,island,mass,sex,year,tagged\n"
+# ui.schema_form draws with streamlit: imported by the tests that use it, not at collection (its
+# loggers, once imported, make pytest's log capture slower for every later test in the process).
 
 
 def test_only_iris_like_schemas_keep_the_numeric_form() -> None:
+    from mlops_pipeline.ui.schema_form import needs_typed_form
+
     assert not needs_typed_form(None)
     assert not needs_typed_form(IRIS)
     assert needs_typed_form(SCHEMA)
@@ -48,6 +52,8 @@ def test_only_iris_like_schemas_keep_the_numeric_form() -> None:
 
 
 def test_the_missing_choice_never_hides_a_category() -> None:
+    from mlops_pipeline.ui.schema_form import MISSING, missing_label
+
     assert missing_label(["female", "male"]) == MISSING
     assert missing_label(["a", MISSING]) == f"({MISSING})"
 
@@ -243,9 +249,14 @@ def _form_page() -> None:
         st.session_state["row"] = row
 
 
-def test_the_generated_form_has_an_input_per_kind_and_sends_missing_as_none() -> None:
+def test_the_generated_form_has_an_input_per_kind_and_sends_missing_as_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from streamlit.testing.v1 import AppTest
 
+    # Streamlit's script runner installs the page as sys.modules["__main__"] and leaves it there:
+    # a later test in this process that spawns a process would have it re-run the page.
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
     app = AppTest.from_function(_form_page).run()
     assert not app.exception
     assert app.number_input(key="feature_n").value == 3  # the mean, rounded; step 1

@@ -179,7 +179,7 @@ class Watchdog:
                 continue
             nearest = min((deadline for deadline, _ in runs if deadline > now), default=None)
             pause = self.TICK_SECONDS if nearest is None else min(self.TICK_SECONDS, nearest - now)
-            time.sleep(max(pause, self.MIN_TICK_SECONDS))
+            stop.wait(max(pause, self.MIN_TICK_SECONDS))  # cut short by close()
 
 
 WATCHDOG = Watchdog()

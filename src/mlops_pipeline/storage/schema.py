@@ -7,6 +7,7 @@ because ``CREATE TABLE IF NOT EXISTS`` would silently keep an old one.
 from __future__ import annotations
 
 import time
+from functools import cache
 from importlib import resources
 
 import sqlalchemy as sa
@@ -37,6 +38,7 @@ def _config() -> Config:
     return config
 
 
+@cache  # the migrations ship with the package: reading their folder again (~8 ms) finds the same
 def head_revision() -> str:
     head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None
