@@ -55,3 +55,22 @@ def test_predictor_reports_its_input_width(bundle: ArtifactBundle) -> None:
     classes, probabilities = predictor.predict(np.array([[5.1, 3.5, 1.4, 0.2]]))
     assert classes.tolist() == [0]
     assert probabilities.shape == (1, 3)
+
+
+def test_the_session_runs_natively_and_its_answers_equal_the_wrappers(
+    bundle: ArtifactBundle,
+) -> None:
+    # The predictor skips onnxruntime's Python check of the feed's names (its feed always
+    # holds exactly the model's inputs). If a release drops ``_sess``, the fallback is the
+    # wrapper: this test says so rather than let every request silently pay the check again.
+    predictor = OnnxPredictor("v1", bundle.versions["v1"].onnx_bytes)
+    native = predictor._session._sess
+    assert predictor._session_run == native.run
+    rows = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]])
+    classes, probabilities = predictor.predict(rows)
+    expected = predictor._session.run(None, {"input": rows.astype(np.float32).astype(np.float64)})
+    assert classes.tolist() == expected[0].tolist()
+    np.testing.assert_array_equal(probabilities, expected[1])
+    # ORT's native side still refuses a feed without the model's input.
+    with pytest.raises(Exception, match="input"):
+        native.run(["label"], {}, None)

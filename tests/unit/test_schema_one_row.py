@@ -7,6 +7,7 @@ hold (nulls, booleans, integral floats, huge integers, NaN, long strings, unseen
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -20,6 +21,7 @@ from mlops_pipeline.schema.model import MAX_STRING_LENGTH
 from mlops_pipeline.schema.one_row import quick_row
 from mlops_pipeline.schema.rows import RowError, TypedBatch, build_batch
 from mlops_pipeline.serving.feed import batch_feed, onnx_feed
+from mlops_pipeline.storage.typed_rows import encode
 from tests.support.schemas import EVERY_TYPE
 
 SCHEMA = EVERY_TYPE
@@ -77,6 +79,14 @@ def test_a_complete_valid_row_takes_the_shortcut_to_the_same_batch() -> None:
     assert math.isnan(quick_row(SCHEMA, {**VALID, "bill": None}).columns["bill"][0])  # type: ignore[union-attr]
 
 
+def test_the_row_kept_for_the_log_holds_converted_values_and_null_for_missing() -> None:
+    quick = quick_row(SCHEMA, {**VALID, "mass": 3750})
+    assert quick is not None
+    assert quick.log_rows == [{**VALID, "mass": 3750.0}]
+    assert type(quick.log_rows[0]["mass"]) is float  # as the float64 column gives it back
+    assert json.loads(encode(quick)) == [{**VALID, "mass": 3750.0}]
+
+
 def test_unseen_categories_are_counted_as_build_batch_counts_them() -> None:
     quick = quick_row(SCHEMA, {**VALID, "island": "Atlantis", "sex": "unknown"})
     assert quick is not None
@@ -114,6 +124,10 @@ def test_the_shortcut_never_disagrees_with_build_batch(row: dict[str, Any]) -> N
     if quick is not None:
         assert isinstance(expected, TypedBatch), expected  # never accepts what is refused
         same(quick, expected)
+        # The rows it keeps for the log are what the log would make of the columns.
+        assert quick.log_rows is not None
+        assert encode(quick) == encode(expected)
+        assert json.loads(encode(quick)) == json.loads(encode(expected))
 
 
 VALID_VALUES = {

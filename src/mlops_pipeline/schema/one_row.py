@@ -31,17 +31,26 @@ def _frozen(array: NDArray[Any]) -> NDArray[Any]:
 _PRESENT, _MISSING = _frozen(np.zeros(1, dtype=bool)), _frozen(np.ones(1, dtype=bool))
 # build_batch's placeholders for a missing cell (see TypedBatch.missing).
 _PLACEHOLDER: dict[str, object] = {"double": math.nan, "integer": 0, "boolean": False, "string": ""}
-_DTYPE = {"double": np.float64, "integer": np.int64, "boolean": np.bool_}
+_DTYPE: dict[str, type] = {
+    "double": np.float64, "integer": np.int64, "boolean": np.bool_, "string": object
+}  # fmt: skip
+_LARGEST = 2**1023  # an int below this in size converts to a finite float
 
 
 def quick_row(schema: FeatureSchema, row: dict[str, Any]) -> TypedBatch | None:
     """The one-row TypedBatch of ``row`` (by column name), or None when the row is not certainly
-    complete and valid: the caller then runs the full check, which names the mistake."""
+    complete and valid: the caller then runs the full check, which names the mistake.
+
+    Accepted are exactly the JSON types build_batch accepts without converting (2.0 for an
+    integer column is accepted there, but converted: declined here). ``type(...) is``, not
+    isinstance: a bool is an int to Python, and must not pass as a number. The checks are
+    written out in the loop rather than called per cell: this runs on every request."""
     if len(row) != len(schema.columns):
         return None  # a nullable column left out, or an unknown one: build_batch decides
     columns: dict[str, NDArray[Any]] = {}
     missing: dict[str, NDArray[np.bool_]] = {}
     unseen: dict[str, int] = {}
+    logged: dict[str, Any] = {}  # the row as the log writes it (see TypedBatch.log_rows)
     for column in schema.columns:
         name, kind = column.name, column.type
         value = row.get(name, row)  # the row itself stands for "absent": never a JSON value
@@ -49,33 +58,29 @@ def quick_row(schema: FeatureSchema, row: dict[str, Any]) -> TypedBatch | None:
             if not column.nullable:
                 return None
             missing[name] = _MISSING
+            logged[name] = None
+            if kind == "string":
+                unseen[name] = 0
             value = _PLACEHOLDER[kind]
-        elif value is row or not _valid(kind, value):
-            return None
-        elif column.nullable:
-            missing[name] = _PRESENT
-        if kind == "string":
-            cell = np.empty(1, dtype=object)
-            cell[0] = value
-            columns[name] = cell
-            unseen[name] = (
-                0 if missing.get(name) is _MISSING else int(value not in column.category_set)
-            )
         else:
-            columns[name] = np.array((value,), dtype=_DTYPE[kind])
-    return TypedBatch(1, columns, missing, unseen, "features")
-
-
-def _valid(kind: str, value: object) -> bool:
-    """Exactly the JSON types build_batch accepts without converting (2.0 for an integer
-    column is accepted there, but converted: declined here). ``type(...) is``, not isinstance:
-    a bool is an int to Python, and must not pass as a number."""
-    if kind == "double":
-        if type(value) is float:
-            return math.isfinite(value)
-        return type(value) is int and abs(value) < 2**1023  # float() of it is finite
-    if kind == "integer":
-        return type(value) is int and INT64_MIN <= value <= INT64_MAX
-    if kind == "boolean":
-        return type(value) is bool
-    return type(value) is str and len(value) <= MAX_STRING_LENGTH
+            given = type(value)
+            if kind == "double":
+                if given is int and abs(value) < _LARGEST:
+                    value = float(value)  # what the float64 array gives back: 2 is 2.0
+                elif given is not float or not math.isfinite(value):
+                    return None
+            elif kind == "string":
+                if given is not str or len(value) > MAX_STRING_LENGTH:
+                    return None
+                unseen[name] = 0 if value in column.category_set else 1
+            elif kind == "integer":
+                if given is not int or not INT64_MIN <= value <= INT64_MAX:
+                    return None
+            elif given is not bool:
+                return None
+            if column.nullable:
+                missing[name] = _PRESENT
+            logged[name] = value
+        # A one-element list: numpy never unpacks a str, so a string cell stays one element.
+        columns[name] = np.array([value], dtype=_DTYPE[kind])
+    return TypedBatch(1, columns, missing, unseen, "features", log_rows=[logged])

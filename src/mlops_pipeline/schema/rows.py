@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any, Literal
 
@@ -95,6 +95,10 @@ class TypedBatch:
     missing: Mapping[str, NDArray[np.bool_]]
     unseen: Mapping[str, int]  # string columns: non-missing values outside the categories
     form: BodyForm = "instances"
+    # The rows as the prediction log writes them (objects by column, None where missing), when
+    # the parser had them in hand anyway (one_row.quick_row); otherwise built from the columns
+    # when logged (storage/typed_rows.encode). A cache of the columns, so not compared.
+    log_rows: list[dict[str, Any]] | None = field(default=None, compare=False, repr=False)
 
 
 def check_row_count(count: int, max_rows: int) -> None:

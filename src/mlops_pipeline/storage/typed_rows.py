@@ -25,6 +25,8 @@ TypedRow = dict[str, Any]
 
 def encode(batch: TypedBatch) -> str:
     """The batch as JSON text: ``[{"column": value or null, ...}, ...]``, one object per row."""
+    if batch.log_rows is not None:  # the parser kept them (a one-row request): no numpy here
+        return orjson.dumps(batch.log_rows).decode()
     names = list(batch.columns)
     columns: list[list[Any]] = []
     for name in names:
