@@ -38,6 +38,7 @@ from tests.support.servers import free_port, wait_until_ready  # noqa: E402
 
 from benchmarks.revisions import checkout, revision_env  # noqa: E402
 from benchmarks.serving_penguins import (  # noqa: E402
+    paired_order,
     penguins_batch,
     penguins_env,
     penguins_targets,
@@ -293,7 +294,7 @@ def throughput(urls: dict[str, str], duration: int, rounds: int, before: str | N
         "bare Flask, granian x2": (urls["bare granian"] + "/predict", "post_predict.lua"),
     }
     if "penguins" in urls:
-        targets.update(penguins_targets(urls["penguins"]))
+        targets = paired_order(targets, penguins_targets(urls["penguins"]))
     if "traced" in urls:
         targets["traced /predict"] = (urls["traced"] + "/predict", "post_predict.lua")
     if before:
@@ -304,8 +305,11 @@ def throughput(urls: dict[str, str], duration: int, rounds: int, before: str | N
         )
     for url, script in targets.values():  # warm up
         wrk(url, 2, script)
-    for _ in range(rounds):  # interleaved, so a busy moment of the host hits every server
-        for name, (url, script) in targets.items():
+    for round_ in range(rounds):  # interleaved, so a busy moment of the host hits every server
+        # Every other round in reverse order (A B .. B A): a load that grows or fades during a
+        # round weighs on both ends alike, and each compared pair stays back to back.
+        order = list(targets.items())
+        for name, (url, script) in order[::-1] if round_ % 2 else order:
             runs.setdefault(name, []).append(wrk(url, duration, script))
     print(f"wrk -t1 -c8 -d{duration}s, single row, {rounds} interleaved rounds (medians):")
     medians = {}
@@ -324,7 +328,7 @@ def throughput(urls: dict[str, str], duration: int, rounds: int, before: str | N
         f"{medians['mlops serve V2 infer'] / medians['mlops serve /predict']:.2f}x"
     )
     if "penguins" in urls:
-        print_ratios(medians)
+        print_ratios(medians, {name: [r[0] for r in results] for name, results in runs.items()})
     if "traced" in urls:
         ratio = medians["traced /predict"] / medians["mlops serve /predict"]
         print(f"  traced /predict / /predict:  {ratio:.2f}x")
