@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from mlops_pipeline.schema.bodies import batch_from_body
-from mlops_pipeline.schema.model import MAX_STRING_LENGTH
+from mlops_pipeline.schema.model import MAX_STRING_LENGTH, FeatureSchema
 from mlops_pipeline.schema.one_row import quick_row
 from mlops_pipeline.schema.rows import RowError, TypedBatch, build_batch
 from mlops_pipeline.serving.feed import batch_feed, onnx_feed
@@ -85,6 +85,29 @@ def test_the_row_kept_for_the_log_holds_converted_values_and_null_for_missing() 
     assert quick.log_rows == [{**VALID, "mass": 3750.0}]
     assert type(quick.log_rows[0]["mass"]) is float  # as the float64 column gives it back
     assert json.loads(encode(quick)) == [{**VALID, "mass": 3750.0}]
+
+
+def test_without_nullable_integers_the_model_is_fed_the_cells_themselves() -> None:
+    # A nullable integer or boolean column is widened to double; every other column's cell is
+    # already its [1, 1] input, so the feed holds the very arrays the parse made.
+    assert EVERY_TYPE.nullable_integral == {"rings", "banded"}
+    schema = FeatureSchema(
+        tuple(c for c in SCHEMA.columns if c.name not in SCHEMA.nullable_integral), SCHEMA.task
+    )
+    row = {k: v for k, v in VALID.items() if k in schema.names}
+    quick = quick_row(schema, row)
+    assert quick is not None
+    assert quick.cells is not None
+    fed = batch_feed(schema, quick)
+    assert list(fed) == schema.names
+    assert all(fed[name] is quick.cells[name] for name in schema.names)
+    assert all(array.shape == (1, 1) for array in fed.values())
+    expected = onnx_feed(schema, quick.columns, quick.missing)
+    for name, array in fed.items():
+        equal_arrays(array, expected[name])
+    # The columns read as one-element views of the cells.
+    assert quick.columns["mass"].shape == (1,)
+    assert np.shares_memory(quick.columns["mass"], quick.cells["mass"])
 
 
 def test_unseen_categories_are_counted_as_build_batch_counts_them() -> None:

@@ -139,6 +139,15 @@ class FeatureSchema:
         """Every column a required number: a positional row (today's Iris body) is enough."""
         return all(c.type in ("double", "integer") and not c.nullable for c in self.columns)
 
+    @cached_property
+    def nullable_integral(self) -> frozenset[str]:
+        """The nullable integer and boolean columns: an int64 or bool array has no value for
+        "missing", so a model is fed these as double with NaN (serving/feed.py). Computed once
+        per schema: every request's feed asks."""
+        return frozenset(
+            c.name for c in self.columns if c.nullable and c.type in ("integer", "boolean")
+        )
+
     def column(self, name: str) -> Column | None:
         return next((column for column in self.columns if column.name == name), None)
 

@@ -13,6 +13,7 @@ nothing about errors. tests/unit/test_schema_one_row.py checks both paths give e
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,7 @@ def quick_row(schema: FeatureSchema, row: dict[str, Any]) -> TypedBatch | None:
     written out in the loop rather than called per cell: this runs on every request."""
     if len(row) != len(schema.columns):
         return None  # a nullable column left out, or an unknown one: build_batch decides
-    columns: dict[str, NDArray[Any]] = {}
+    cells: dict[str, NDArray[Any]] = {}
     missing: dict[str, NDArray[np.bool_]] = {}
     unseen: dict[str, int] = {}
     logged: dict[str, Any] = {}  # the row as the log writes it (see TypedBatch.log_rows)
@@ -81,6 +82,27 @@ def quick_row(schema: FeatureSchema, row: dict[str, Any]) -> TypedBatch | None:
             if column.nullable:
                 missing[name] = _PRESENT
             logged[name] = value
-        # A one-element list: numpy never unpacks a str, so a string cell stays one element.
-        columns[name] = np.array([value], dtype=_DTYPE[kind])
-    return TypedBatch(1, columns, missing, unseen, "features", log_rows=[logged])
+        # Nested lists: numpy never unpacks a str, so a string cell stays one element.
+        cells[name] = np.array([[value]], dtype=_DTYPE[kind])
+    return TypedBatch(
+        1, _Columns(cells), missing, unseen, "features", log_rows=[logged], cells=cells
+    )
+
+
+class _Columns(Mapping[str, NDArray[Any]]):
+    """The one-element columns of ``[1, 1]`` cells, each a view made when it is read: the model
+    is fed the cells themselves, and on the serving path nothing else reads the columns."""
+
+    __slots__ = ("_cells",)
+
+    def __init__(self, cells: dict[str, NDArray[Any]]) -> None:
+        self._cells = cells
+
+    def __getitem__(self, name: str) -> NDArray[Any]:
+        return self._cells[name].reshape(1)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._cells)
+
+    def __len__(self) -> int:
+        return len(self._cells)

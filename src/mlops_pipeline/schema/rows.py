@@ -99,6 +99,10 @@ class TypedBatch:
     # the parser had them in hand anyway (one_row.quick_row); otherwise built from the columns
     # when logged (storage/typed_rows.encode). A cache of the columns, so not compared.
     log_rows: list[dict[str, Any]] | None = field(default=None, compare=False, repr=False)
+    # Each column as an [N, 1] array, the shape of a model's named inputs, when the parser built
+    # them so (one_row.quick_row, whose ``columns`` are then views of them): a model is fed
+    # these as they are. Another form of the columns, so not compared.
+    cells: Mapping[str, NDArray[Any]] | None = field(default=None, compare=False, repr=False)
 
 
 def check_row_count(count: int, max_rows: int) -> None:

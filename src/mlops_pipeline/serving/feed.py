@@ -96,11 +96,15 @@ def batch_feed(schema: FeatureSchema, batch: TypedBatch) -> dict[str, NDArray[An
     """The feed of a checked request (the serving path): equal to ``onnx_feed(schema,
     batch.columns, batch.missing)``, without converting again what ``schema.rows`` converted.
     A TypedBatch already holds each column in its dtype with NaN or ``""`` where a double or a
-    string is missing; only a nullable integer or boolean column changes (to double, NaN)."""
+    string is missing; only a nullable integer or boolean column changes (to double, NaN). A
+    batch with ``cells`` (one request's row) is fed those as they are."""
+    widened = schema.nullable_integral
+    if batch.cells is not None and not widened:
+        return dict(batch.cells)  # already each column's [N, 1] input, in schema order
     feed: dict[str, NDArray[Any]] = {}
     for column in schema.columns:
         values = batch.columns[column.name]
-        if column.nullable and column.type in ("integer", "boolean"):
+        if column.name in widened:
             numbers = values.astype(np.float64)
             numbers[batch.missing[column.name]] = math.nan
             values = numbers
