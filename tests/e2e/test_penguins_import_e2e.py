@@ -6,7 +6,6 @@ traffic."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from tests.e2e.test_models_import_e2e import wait_served
 from tests.e2e.test_rollout_e2e import FAST, PLAN
 from tests.support import penguins_models
 from tests.support.helpers import ADMIN, FEEDBACK
+from tests.support.penguins import pinned_infer, records
 from tests.support.servers import Stack, run_cli, running_stack
 
 pytestmark = pytest.mark.e2e
@@ -30,7 +30,6 @@ PINNED_ROW: dict[str, Any] = {
     "island": "Atlantis", "bill_length_mm": 39.1, "bill_depth_mm": 18.7,
     "flipper_length_mm": 181.0, "body_mass_g": 3750.0, "sex": "", "year": 2007,
 }  # fmt: skip
-DATATYPES = {"island": "BYTES", "sex": "BYTES", "year": "INT64"}
 
 
 @pytest.fixture
@@ -46,18 +45,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 def pinned(stack: Stack, version: str) -> dict[str, Any]:
     """V2 inference pinned to ``version``: one named input per column, strings as BYTES."""
-    inputs = [
-        {"name": name, "shape": [1, 1], "datatype": DATATYPES.get(name, "FP64"), "data": [value]}
-        for name, value in PINNED_ROW.items()
-    ]
-    answer = requests.post(
-        f"{stack.url}/v2/models/penguins/versions/{version}/infer",
-        json={"inputs": inputs},
-        headers=ADMIN,
-        timeout=5,
-    )
-    assert answer.status_code == 200, answer.text
-    return dict(answer.json())
+    return pinned_infer(stack.url, version, [PINNED_ROW])
 
 
 def shuffled_rows() -> list[dict[str, Any]]:
@@ -65,10 +53,7 @@ def shuffled_rows() -> list[dict[str, Any]]:
     and a window of one species would look like drift and hold a rollout step."""
     frame = pd.read_csv(penguins_models.PENGUINS_CSV).drop(columns="species")
     frame = frame.sample(frac=1.0, random_state=0)
-    return [
-        {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
-        for row in frame.to_dict(orient="records")
-    ]
+    return records(frame)
 
 
 def run_rollout(stack: Stack, rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -17,7 +17,6 @@ rollout started against the champion."""
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +29,7 @@ from mlops_pipeline.cli.main import main
 from tests.e2e.test_rollout_e2e import FAST, PLAN
 from tests.support import penguins_models
 from tests.support.helpers import ADMIN, FEEDBACK
-from tests.support.penguins import CLASSES, DATATYPES
+from tests.support.penguins import CLASSES, labelled, pinned_infer, records
 from tests.support.servers import Stack, run_cli, running_stack
 
 pytestmark = pytest.mark.e2e
@@ -46,32 +45,11 @@ def stack(penguins_dir: Path, tmp_path: Path) -> Iterator[Stack]:
         yield running
 
 
-def records(frame: Any) -> list[dict[str, Any]]:
-    """Rows by column name, None where the CSV has no value."""
-    return [
-        {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
-        for row in frame.to_dict(orient="records")
-    ]
-
-
 def pinned_classes(stack: Stack, version: str, frame: Any) -> list[int]:
     """The class indices ``version`` answers for ``frame``, one V2 infer pinned to it (no
     traffic goes to a version at weight 0; the admin may pin it): a named input per column,
     BYTES strings, null where missing."""
-    rows = records(frame)
-    inputs = [
-        {"name": name, "shape": [len(rows), 1], "datatype": DATATYPES.get(name, "FP64"),
-         "data": [row[name] for row in rows]}
-        for name in frame.columns
-    ]  # fmt: skip
-    answer = requests.post(
-        f"{stack.url}/v2/models/penguins/versions/{version}/infer",
-        json={"inputs": inputs},
-        headers=ADMIN,
-        timeout=10,
-    )
-    assert answer.status_code == 200, answer.text
-    body = answer.json()
+    body = pinned_infer(stack.url, version, records(frame))
     assert body["model_version"] == version
     label = next(output for output in body["outputs"] if output["name"] == "label")
     return [int(value) for value in label["data"]]
@@ -220,13 +198,7 @@ def test_xgboost_lightgbm_and_mlflow_penguins_pipelines_imported_then_each_rolle
         accuracy = sum(a == t for a, t in zip(answered, truth, strict=True)) / len(truth)
         assert accuracy >= 0.95, f"{version}: {accuracy:.3f} on the held-out rows"
     shuffled = pd.read_csv(CSV).sample(frac=1.0, random_state=1)
-    traffic = list(
-        zip(
-            records(shuffled.drop(columns="species")),
-            [CLASSES.index(name) for name in shuffled["species"]],
-            strict=True,
-        )
-    )
+    traffic = labelled(shuffled)
     for candidate, baseline in (("v3", "v2"), ("v4", "v3"), ("v5", "v4")):
         rollout = roll_out(stack, candidate, baseline, traffic)
         # The baseline's answers were all labelled wrong: the difference is the candidate's
@@ -273,13 +245,7 @@ def test_mlops_retrain_of_penguins_on_labelled_typed_rows_plus_the_base_csv(stac
     import pandas as pd
 
     frame = pd.read_csv(CSV).sample(frac=1.0, random_state=2)
-    traffic = list(
-        zip(
-            records(frame.drop(columns="species")),
-            [CLASSES.index(name) for name in frame["species"]],
-            strict=True,
-        )
-    )[:150]
+    traffic = labelled(frame)[:150]
     assert any(row["sex"] is None for row, _ in traffic)  # logged and learnt as missing
     started = time.time()
     predict_and_label(stack, traffic)

@@ -7,14 +7,16 @@ example's versions once with :func:`train_penguins` and builds its settings with
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import palmerpenguins
+import requests
 
 from mlops_pipeline.cli.main import main
 from mlops_pipeline.config import Settings
-from tests.support.helpers import ADMIN_TOKEN
+from tests.support.helpers import ADMIN, ADMIN_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
 PENGUINS_CSV = Path(palmerpenguins.__file__).parent / "data" / "penguins.csv"
@@ -52,3 +54,35 @@ def penguins_settings(artifacts: Path, db_path: Path, **overrides: Any) -> Setti
         "log_predictions": True,  # typed rows logged as JSON by column (storage/typed_rows.py)
     }
     return Settings(**(values | overrides))
+
+
+def records(frame: Any) -> list[dict[str, Any]]:
+    """A pandas frame's rows by column name, None where the CSV has no value."""
+    return [
+        {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+        for row in frame.to_dict(orient="records")
+    ]
+
+
+def labelled(frame: Any) -> list[tuple[dict[str, Any], int]]:
+    """Each row of a frame of the CSV (species included) with its class index."""
+    classes = [CLASSES.index(name) for name in frame["species"]]
+    return list(zip(records(frame.drop(columns="species")), classes, strict=True))
+
+
+def pinned_infer(url: str, version: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One V2 infer pinned to ``version`` (as the admin): a named input per column, strings as
+    BYTES, None where missing; the answer's body, after checking it is a 200."""
+    inputs = [
+        {"name": name, "shape": [len(rows), 1], "datatype": DATATYPES.get(name, "FP64"),
+         "data": [row[name] for row in rows]}
+        for name in rows[0]
+    ]  # fmt: skip
+    answer = requests.post(
+        f"{url}/v2/models/penguins/versions/{version}/infer",
+        json={"inputs": inputs},
+        headers=ADMIN,
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
