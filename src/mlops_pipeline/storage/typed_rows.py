@@ -3,7 +3,8 @@
 A request's rows are one JSON array of objects by column name, ``null`` where a value is
 missing: the form a person queries in SQL and ``GET /predictions`` shows, and the form that
 survives a schema growing a column (an old row simply lacks the key). Numbers are written by
-Python's ``json`` from ``tolist()`` values, so a float64 reads back bit for bit.
+orjson (shortest round-trip form) from ``tolist()`` values, or from the values a one-row request
+kept (``TypedBatch.log_rows``, the same Python floats), so a float64 reads back bit for bit.
 """
 
 from __future__ import annotations
