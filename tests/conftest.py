@@ -222,22 +222,23 @@ def migrated_sqlite(pytestconfig: pytest.Config) -> Path:
     return built_once(pytestconfig, "migrated_sqlite")
 
 
-def fresh_sqlite(template: Path, target: Path) -> None:
-    """``target`` becomes an empty log at the current schema (a copy of ``template``)."""
-    shutil.copyfile(template, target)
+def at_head(url: str, template: Path) -> None:
+    """``url``'s new database brought to the current schema: a SQLite file as a copy of
+    ``template`` (``migrated_sqlite``), any other by migrating it."""
+    from mlops_pipeline.storage.schema import upgrade
+
+    if url.startswith("sqlite:///"):
+        shutil.copyfile(template, url.removeprefix("sqlite:///"))
+    else:
+        upgrade(url)
 
 
 @pytest.fixture
 def components(settings: Settings, metrics: Metrics, migrated_sqlite: Path) -> Iterator[Components]:
     from mlops_pipeline.bootstrap import build_components
     from mlops_pipeline.config import database_url
-    from mlops_pipeline.storage.schema import upgrade
 
-    url = database_url(settings)
-    if url == f"sqlite:///{settings.db_path}":
-        fresh_sqlite(migrated_sqlite, settings.db_path)
-    else:
-        upgrade(url)
+    at_head(database_url(settings), migrated_sqlite)
     components = build_components(settings, metrics, rng=random.Random(7))
     yield components
     components.close()
@@ -317,13 +318,8 @@ def typed_components(
     """A typed (penguins) deployment's components, as ``components`` is Iris's."""
     from mlops_pipeline.bootstrap import build_components
     from mlops_pipeline.config import database_url
-    from mlops_pipeline.storage.schema import upgrade
 
-    url = database_url(typed_settings)
-    if url == f"sqlite:///{typed_settings.db_path}":
-        fresh_sqlite(migrated_sqlite, typed_settings.db_path)
-    else:
-        upgrade(url)
+    at_head(database_url(typed_settings), migrated_sqlite)
     components = build_components(typed_settings, metrics, rng=random.Random(7))
     yield components
     components.close()
@@ -369,16 +365,9 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def upgraded_database_url(
-    empty_database_url: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> str:
+def upgraded_database_url(empty_database_url: str, migrated_sqlite: Path) -> str:
     """The same, brought to the current schema (SQLite's as a copy of ``migrated_sqlite``)."""
-    from mlops_pipeline.storage.schema import upgrade
-
-    if empty_database_url == f"sqlite:///{tmp_path / 'log.db'}":
-        fresh_sqlite(request.getfixturevalue("migrated_sqlite"), tmp_path / "log.db")
-    else:
-        upgrade(empty_database_url)
+    at_head(empty_database_url, migrated_sqlite)
     return empty_database_url
 
 
