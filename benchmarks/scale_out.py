@@ -213,6 +213,8 @@ def run(args: argparse.Namespace) -> None:
         if not args.no_sqlite:
             print(sqlite_line(artifacts, work, args.duration, args.connections))
         rates: dict[tuple[str, int], float] = {}
+        # A name given twice is measured twice (A B A B ...); each line pairs with the first
+        # configuration's run just before it.
         lines: dict[str, list[str]] = {name: [] for name in names}
         failover = None
         # Configurations alternate within each replica count, so a change in this shared
@@ -235,7 +237,7 @@ def run(args: argparse.Namespace) -> None:
                 if name != names[0]:
                     line += f"; {rate / rates[names[0], count]:.2f}x {names[0]}"
                 lines[name].append(line + ")")
-        for name in names:
+        for name in lines:
             print(f"PostgreSQL, {CONFIGURATIONS[name][0]}:")
             print("\n".join(lines[name]))
         if failover is not None:

@@ -1,6 +1,7 @@
 """PostgreSQL backend: psycopg 3 with one connection pool per process, opened after fork.
 
-Single statements run in autocommit mode (one round trip, prepared by psycopg after a few uses).
+Single statements run in autocommit mode (one round trip, prepared by psycopg after a few uses);
+the prediction log's inserts skip psycopg's Python layers (storage/prepared_insert.py).
 The prediction log's commits follow ``log_durable``: ``synchronous_commit=on`` (the default)
 answers only once the commit is on the server's disk, and concurrent appends of one process share
 that commit (storage/group_commit.py); ``off`` answers as soon as the commit is in the server's
@@ -31,6 +32,7 @@ from mlops_pipeline.storage.database import (
 )
 from mlops_pipeline.storage.group_commit import GroupCommit
 from mlops_pipeline.storage.outage import Breaker
+from mlops_pipeline.storage.prepared_insert import PreparedInserts
 
 T = TypeVar("T")
 
@@ -87,6 +89,7 @@ class PostgresDatabase:
         self._lock = threading.Lock()
         self._breaker = Breaker(self._timeouts.retry_seconds)
         self._groups: dict[str, GroupCommit] = {}
+        self._inserts = PreparedInserts()
 
     def _connect_options(self) -> dict[str, Any]:
         """libpq settings of every connection: bounded connects, statements and lock waits.
@@ -190,7 +193,7 @@ class PostgresDatabase:
         if self.log_durable:
             self.group(sql).append(params)
         else:
-            self.execute(sql, params)
+            self.insert_rows(sql, [params])
 
     def group(self, sql: str) -> GroupCommit:
         """The group commit of one ``INSERT`` statement, made on first use."""
@@ -202,11 +205,15 @@ class PostgresDatabase:
                 )
         return group
 
-    def insert_rows(self, sql: str, rows: Sequence[Params]) -> int:
-        """``sql`` (one ``INSERT ... VALUES (?, ...)``) for all ``rows`` in one statement."""
-        values = sql[sql.rindex("(") :]
-        statement = sql + f", {values}" * (len(rows) - 1)
-        return self.execute(statement, [value for row in rows for value in row])
+    def insert_rows(self, sql: str, rows: Sequence[Params]) -> None:
+        """``sql`` (one ``INSERT ... VALUES (?, ...)``) for all ``rows`` in one statement,
+        prepared once per connection and run by libpq (storage/prepared_insert.py)."""
+
+        def run(pool: psycopg_pool.ConnectionPool[Any]) -> None:
+            with pool.connection() as connection:
+                self._inserts.run(connection, sql, rows)
+
+        self._guarded(run)
 
     def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         def run(pool: psycopg_pool.ConnectionPool[Any]) -> Row | None:
