@@ -53,17 +53,11 @@ def encode(values: Sequence[Any]) -> tuple[list[bytes | None], list[int]]:
         elif isinstance(value, bool):
             encoded.append(b"true" if value else b"false")
             formats.append(0)
-        elif isinstance(value, int):
+        elif isinstance(value, (int, numbers.Integral)):  # int first: numpy's are only Integral
             encoded.append(str(int(value)).encode())
             formats.append(0)
-        elif isinstance(value, float):
+        elif isinstance(value, (float, numbers.Real)):
             encoded.append(repr(float(value)).encode())  # the shortest text that reads back exact
-            formats.append(0)
-        elif isinstance(value, numbers.Integral):  # numpy's integers are not int
-            encoded.append(str(int(value)).encode())
-            formats.append(0)
-        elif isinstance(value, numbers.Real):
-            encoded.append(repr(float(value)).encode())
             formats.append(0)
         else:
             raise TypeError(f"cannot send {type(value).__name__} to the prediction log")
