@@ -430,3 +430,35 @@ def test_grpc_answers_a_model_failure_with_its_status_and_the_version(
         server.stop(None)
     assert caught.value.status() == f"StatusCode.{status}"
     assert "model version bad: " in str(caught.value.message())
+
+
+def test_a_candidate_whose_answers_are_refused_is_rolled_back(
+    components: Components, client: FlaskClient
+) -> None:
+    """Refusals feed the rollout's error-rate guardrail: a wrong model is taken out of traffic."""
+    components.service.add_version("bad", OnnxPredictor("bad", answering(5, [0.2, 0.3, 0.5])), {})
+    assert components.experiment is not None
+    components.experiment.set_versions(components.service.versions)  # as model sync does
+    plan = {
+        "candidate": "bad",
+        "baseline": "v1",
+        "steps": [0.25, 1.0],
+        "guardrails": {"max_error_rate": 0.05},
+    }
+    started = client.post("/rollouts", json=plan, headers=ADMIN)
+    assert started.status_code == 201, started.get_json()
+    components.experiment.sync_weights()
+    answers = [
+        client.post("/predict", json={"features": SETOSA_ROW, "user_id": f"u{index}"})
+        for index in range(80)
+    ]
+    refused = [answer for answer in answers if answer.status_code == 502]
+    assert 5 <= len(refused) < 80  # about a quarter went to the candidate, and were refused
+    assert all(answer.get_json()["code"] == "invalid_model_answer" for answer in refused)
+    assert {answer.status_code for answer in answers} == {200, 502}
+    decision = components.rollouts.tick()
+    assert decision is not None
+    assert decision["action"] == "rolled_back", decision
+    assert "error rate 100.00%" in decision["reason"]
+    components.experiment.sync_weights()
+    assert components.service.router.weights.get("bad", 0) == 0

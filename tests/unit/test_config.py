@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,19 @@ def test_settings_read_mlops_environment(monkeypatch: pytest.MonkeyPatch) -> Non
     assert settings.port == 5123
     assert settings.ab_weights == {"v1": 0.2, "v2": 0.8}
     assert settings.log_predictions is False
+
+
+def test_the_defaults_keep_answers_logged_and_deployments_out_of_anonymous_hands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [name for name in os.environ if name.startswith("MLOPS_")]:
+        monkeypatch.delenv(name)
+    settings = Settings()
+    assert settings.db_durable_commit is True  # an answered prediction survives a crash
+    assert settings.allow_anonymous_pins is False  # weight-0 versions need the admin
+    assert settings.drift_max_client_share == 0.03  # one client cannot fill the drift window
+    assert settings.admin_token is None  # empty disables what it guards
+    assert settings.predict_tokens is None
 
 
 def test_settings_reject_invalid_weights_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

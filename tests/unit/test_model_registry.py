@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -90,7 +91,12 @@ def test_replicas_refuse_bytes_that_changed_and_keep_serving(
     storage.close()
     assert components.model_sync is not None
     assert components.model_sync.sync() == []
-    assert "SHA-256" in components.model_sync.refused["v4"]
+    actual = hashlib.sha256(b"garbage").hexdigest()
+    # both hashes named: the bytes' own, and the one they were registered under
+    assert components.model_sync.refused["v4"] == (
+        f"v4: model.onnx has SHA-256 {actual[:12]}, registered as {'00' * 6};"
+        " refusing bytes that changed"
+    )
     assert components.service.versions == ["v1", "v2"]
 
 

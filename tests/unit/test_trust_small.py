@@ -249,6 +249,27 @@ def test_whitespace_or_unprintable_tokens_are_refused(token: str, tmp_path: Path
     assert problem.startswith("MLOPS_ADMIN_TOKEN ")
 
 
+@pytest.mark.parametrize("field", ["feedback_token", "retrain_webhook_token"])
+@pytest.mark.parametrize("token", [" " * 32, "abc" + " " * 30, "x" * 16 + "\x07"])
+def test_every_token_setting_refuses_whitespace_or_unprintable_tokens(
+    field: str, token: str, tmp_path: Path
+) -> None:
+    settings = Settings(db_path=tmp_path / "db", **{field: token})  # type: ignore[arg-type]
+    (problem,) = token_problems(settings)
+    assert problem.startswith(f"MLOPS_{field.upper()} ")
+
+
+@pytest.mark.parametrize(
+    "key", ["k" * 10 + " " * 12 + "k" * 10, "k" * 16 + "\x07", "a\u200bb" * 6, "\t" * 20]
+)
+def test_prediction_keys_of_whitespace_or_unprintable_characters_are_refused(
+    key: str, tmp_path: Path
+) -> None:
+    settings = Settings(db_path=tmp_path / "db", predict_tokens=f"web:{key}")
+    (problem,) = token_problems(settings)
+    assert problem.startswith("the MLOPS_PREDICT_TOKENS key 'web' ")
+
+
 def test_good_tokens_still_pass(tmp_path: Path) -> None:
     settings = Settings(db_path=tmp_path / "db", admin_token=ADMIN_TOKEN)
     assert token_problems(settings) == []
