@@ -11,14 +11,16 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 
+from mlops_pipeline.api import create_app
 from mlops_pipeline.bootstrap import Components, build_components
 from mlops_pipeline.cli.main import main
 from mlops_pipeline.config import Settings, database_url
@@ -55,6 +57,26 @@ def together(*calls: Callable[[], Any]) -> list[Any]:
     for thread in threads:
         thread.join(30)
     return results
+
+
+@pytest.fixture
+def both_settings(settings: Settings, upgraded_database_url: str) -> Settings:
+    """``settings`` on SQLite and on a real PostgreSQL, at the current schema."""
+    return settings.model_copy(update={"database_url": SecretStr(upgraded_database_url)})
+
+
+@pytest.fixture
+def both_components(both_settings: Settings, metrics: Metrics) -> Iterator[Components]:
+    built = build_components(both_settings, metrics, rng=random.Random(7))
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def both_client(
+    both_settings: Settings, both_components: Components, registry: CollectorRegistry
+) -> FlaskClient:
+    return create_app(both_settings, both_components, registry).test_client()
 
 
 # --- weights against the catalogue --------------------------------------------------------------
@@ -177,11 +199,12 @@ def test_a_rollout_start_and_a_weight_change_serialize_on_an_empty_table(
 
 
 def test_weights_with_abort_rollout_apply_whether_or_not_the_rollout_just_ended(
-    client: FlaskClient, components: Components
+    both_client: FlaskClient, both_components: Components
 ) -> None:
-    assert components.rollouts is not None
-    assert components.storage is not None
-    rollouts, storage = components.rollouts, components.storage
+    client = both_client
+    assert both_components.rollouts is not None
+    assert both_components.storage is not None
+    rollouts, storage = both_components.rollouts, both_components.storage
     put = {"v1": 0.6, "v2": 0.4}
     for round_ in range(ROUNDS):
         rollout = rollouts.start(PLAN, "alice")
@@ -217,10 +240,11 @@ class _Blocking:
 
 
 def test_a_new_leader_reclaims_a_retrain_whose_monitor_is_gone(
-    settings: Settings, components: Components
+    both_settings: Settings, both_components: Components
 ) -> None:
-    assert components.storage is not None
-    runs = components.storage.retrains
+    settings = both_settings
+    assert both_components.storage is not None
+    runs = both_components.storage.retrains
     now = time.time()  # monitor-b runs on the real clock: nothing here is old enough to expire
     queued = runs.open("api", "alice", None, False, None, now)
     dead = _Blocking()
@@ -259,10 +283,12 @@ def test_a_new_leader_reclaims_a_retrain_whose_monitor_is_gone(
         old.join(5)
 
 
-def test_a_reclaimed_run_keeps_its_end_and_registers_nothing(components: Components) -> None:
+def test_a_reclaimed_run_keeps_its_end_and_registers_nothing(
+    both_components: Components,
+) -> None:
     """The monitor that lost leadership is alive and finishes late: its run stays failed."""
-    assert components.storage is not None
-    runs = components.storage.retrains
+    assert both_components.storage is not None
+    runs = both_components.storage.retrains
     now = time.time()
     run = runs.open("api", "alice", None, False, None, now)
     claimed = runs.claim(now, "monitor-a")
