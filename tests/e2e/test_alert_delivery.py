@@ -120,6 +120,12 @@ def _ready(url: str) -> bool:
         return False
 
 
+def reported_after(api: str, sent: float) -> bool:
+    """Whether GET /drift serves a report the monitor computed after ``sent`` (every row in)."""
+    report = requests.get(api + "/drift", timeout=5).json()
+    return bool(report["source"] == "monitor" and report["computed_at"] > sent)
+
+
 def test_drift_reaches_the_webhook_and_resolves(
     artifacts_dir: Path, iris: Dataset, tmp_path: Path, sink: Sink
 ) -> None:
@@ -149,6 +155,15 @@ def test_drift_reaches_the_webhook_and_resolves(
             },
         ) as alertmanager_url,
     ):
+        with requests.Session() as http_session:
+            for row in [*clean, *drifted]:
+                http_session.post(api + "/predict", json={"features": row.tolist()}, timeout=5)
+        # The monitor recomputes drift while the rows arrive, and the alert's annotations are
+        # filled when it first fires (Prometheus re-sends them only a minute later): a Prometheus
+        # already scraping could fire it on a partly drifted window (score 0.57, petal_length not
+        # yet below 0.01). So Prometheus starts once the monitor's report holds every row.
+        sent = time.time()
+        wait_for(lambda: reported_after(api, sent), 30, "the monitor's report of every row")
         config = prometheus_config(
             DEPLOY,
             tmp_path / "prometheus",
@@ -160,9 +175,6 @@ def test_drift_reaches_the_webhook_and_resolves(
         )
         prometheus, _ = start_prometheus(config, tmp_path / "prometheus" / "data")
         try:
-            with requests.Session() as http_session:
-                for row in [*clean, *drifted]:
-                    http_session.post(api + "/predict", json={"features": row.tolist()}, timeout=5)
             started = time.monotonic()
             wait_for(
                 lambda: sink.alerts("DriftDetected", "firing"), 45, "DriftDetected at the sink"

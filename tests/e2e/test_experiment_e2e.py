@@ -43,7 +43,13 @@ def test_weights_and_feedback_across_workers_and_restarts(
             url + "/config/weights", json={"v1": 0.0, "v2": 1.0}, headers=ADMIN, timeout=5
         )
         assert change.status_code == 200
-        time.sleep(1.0)  # every worker re-reads the split at least every 0.2 s
+        # Every worker re-reads the split every 0.2 s on a thread of its own, which a loaded
+        # machine may run late: ten /config answers in a row with it rather than a fixed sleep.
+        deadline, seen = time.monotonic() + 30, 0
+        while seen < 10 and time.monotonic() < deadline:
+            weights = requests.get(url + "/config", timeout=5).json()["weights"]
+            seen = seen + 1 if weights == {"v1": 0.0, "v2": 1.0} else 0
+            time.sleep(0.02 if seen else 0.1)
         versions = {
             http.post(url + "/predict", json={"features": SETOSA_ROW}, timeout=5).json()[
                 "model_version"

@@ -47,8 +47,10 @@ grandchild = subprocess.Popen([sys.executable, "-c", '''
 import signal, time
 from mlops_pipeline.orphans import die_with_parent
 die_with_parent(signal.SIGKILL)
+print("armed", flush=True)
 time.sleep(60)
-'''])
+'''], stdout=subprocess.PIPE, text=True)
+assert grandchild.stdout.readline() == "armed\\n"
 print(grandchild.pid, flush=True)
 time.sleep(60)
 """
@@ -60,8 +62,9 @@ def test_a_process_armed_with_the_parent_death_signal_dies_with_its_parent() -> 
     )
     try:
         assert parent.stdout is not None
+        # Printed once the grandchild said it armed the signal (a fixed sleep could be too
+        # short for a Python start on a loaded machine).
         grandchild = int(parent.stdout.readline())
-        time.sleep(1.0)  # it has armed the signal by now
         assert alive(grandchild)
         parent.kill()
         parent.wait()

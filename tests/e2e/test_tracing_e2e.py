@@ -52,6 +52,18 @@ def children(spans: list[ReceivedSpan], parent: ReceivedSpan) -> dict[str, Recei
     return {span.name: span for span in spans if span.parent_span_id == parent.span_id}
 
 
+def decision_and_feedback_with_parents(spans: list[ReceivedSpan]) -> bool:
+    """The first rollout.decide and feedback.join have arrived, each with its parent: a parent
+    ends after its child, and the monitor and the API export on their own schedules, so the
+    decision can arrive before its job's span and before the API's feedback spans."""
+    ids = {span.span_id for span in spans}
+    firsts = [
+        next((span for span in spans if span.name == name), None)
+        for name in ("rollout.decide", "feedback.join")
+    ]
+    return all(span is not None and span.parent_span_id in ids for span in firsts)
+
+
 def test_a_predict_is_one_trace_under_the_callers_span(
     traced_stack: tuple[Stack, str], receiver: Receiver
 ) -> None:
@@ -125,9 +137,7 @@ def test_feedback_and_a_rollout_decision_are_traced(
     started = requests.post(stack.url + "/rollouts", json=PLAN, headers=ADMIN, timeout=5)
     assert started.status_code == 201, started.text
     try:
-        spans = receiver.wait_for(
-            lambda spans: any(span.name == "rollout.decide" for span in spans), timeout=20
-        )
+        spans = receiver.wait_for(decision_and_feedback_with_parents, timeout=20)
     finally:
         requests.post(stack.url + "/rollouts/current/abort", headers=ADMIN, timeout=5)
     by_id = {span.span_id: span for span in spans}
