@@ -13,7 +13,7 @@ import requests
 
 from tests.support.crafted_onnx import candidate_with, slow_when_large
 from tests.support.helpers import ADMIN
-from tests.support.servers import run_cli, running_api
+from tests.support.servers import run_cli, running_api, served_everywhere
 
 pytestmark = pytest.mark.e2e
 
@@ -35,12 +35,7 @@ def test_slow_pinned_calls_are_cut_at_the_budget_and_health_still_answers(
     with running_api(artifacts_dir, db, workers=2, extra_env=env) as api:
         folder = candidate_with(v3_candidate, tmp_path / "slow", slow_when_large())
         run_cli("models", "register", str(folder), "--version", "v3", env=env)
-        deadline = time.monotonic() + 20
-        seen = 0
-        while seen < 10:  # ten answers in a row, so both workers serve it
-            assert time.monotonic() < deadline, "v3 not served within 20 s"
-            seen = seen + 1 if "v3" in requests.get(api + "/models", timeout=5).json() else 0
-            time.sleep(0.05)
+        served_everywhere(api, {"v3"}, timeout=20)
 
         body = {
             "inputs": [

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.support.helpers import ADMIN, ADMIN_TOKEN, FEEDBACK, FEEDBACK_TOKEN, SETOSA_ROW
-from tests.support.servers import running_api
+from tests.support.servers import running_api, split_everywhere
 
 pytestmark = pytest.mark.e2e
 
@@ -45,11 +44,7 @@ def test_weights_and_feedback_across_workers_and_restarts(
         assert change.status_code == 200
         # Every worker re-reads the split every 0.2 s on a thread of its own, which a loaded
         # machine may run late: ten /config answers in a row with it rather than a fixed sleep.
-        deadline, seen = time.monotonic() + 30, 0
-        while seen < 10 and time.monotonic() < deadline:
-            weights = requests.get(url + "/config", timeout=5).json()["weights"]
-            seen = seen + 1 if weights == {"v1": 0.0, "v2": 1.0} else 0
-            time.sleep(0.02 if seen else 0.1)
+        split_everywhere(url, lambda split: split == {"v1": 0.0, "v2": 1.0})
         versions = {
             http.post(url + "/predict", json={"features": SETOSA_ROW}, timeout=5).json()[
                 "model_version"

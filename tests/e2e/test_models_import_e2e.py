@@ -5,7 +5,6 @@ then one of them carried by a rollout to all the traffic."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from mlops_pipeline.training.data import Dataset
 from tests.e2e.test_rollout_e2e import FAST, run_rollout
 from tests.support import import_models
 from tests.support.helpers import ADMIN
-from tests.support.servers import Stack, run_cli, running_stack
+from tests.support.servers import Stack, run_cli, running_stack, served_everywhere
 
 pytestmark = pytest.mark.e2e
 
@@ -42,17 +41,6 @@ def pinned(stack: Stack, version: str) -> dict[str, object]:
     return dict(answer.json())
 
 
-def wait_served(stack: Stack, versions: set[str]) -> None:
-    """Once ten /models answers in a row list ``versions``: each worker syncs the store on its
-    own, and the pinned calls that follow may reach one that has not yet."""
-    deadline, seen = time.monotonic() + 10, 0
-    while seen < 10:
-        assert time.monotonic() < deadline, f"{versions} not served within 10 s"
-        served = versions <= set(requests.get(stack.url + "/models", timeout=5).json())
-        seen = seen + 1 if served else 0
-        time.sleep(0.02 if seen else 0.1)
-
-
 def test_four_formats_imported_served_pinned_and_one_rolled_out(
     stack: Stack, iris: Dataset, iris_rows: list[list[float]], tmp_path: Path
 ) -> None:
@@ -66,7 +54,7 @@ def test_four_formats_imported_served_pinned_and_one_rolled_out(
     for version, path in sources.items():
         out = run_cli("models", "import", str(path), "--version", version, env=stack.env)
         assert f"imported {version} from {formats[version]}" in out
-    wait_served(stack, set(sources))
+    served_everywhere(stack.url, set(sources))
     weights = requests.get(stack.url + "/config", timeout=5).json()["weights"]
     models = requests.get(stack.url + "/models", timeout=5).json()
     for version in sources:

@@ -16,12 +16,11 @@ import pytest
 import requests
 
 from mlops_pipeline.cli.main import main
-from tests.e2e.test_models_import_e2e import wait_served
 from tests.e2e.test_rollout_e2e import FAST, PLAN
 from tests.support import penguins_models
 from tests.support.helpers import ADMIN, FEEDBACK
 from tests.support.penguins import pinned_infer, records
-from tests.support.servers import Stack, run_cli, running_stack
+from tests.support.servers import Stack, run_cli, running_stack, served_everywhere
 
 pytestmark = pytest.mark.e2e
 
@@ -86,7 +85,7 @@ def test_a_pipeline_imported_served_pinned_and_rolled_out(stack: Stack, tmp_path
     path = penguins_models.skops_pipeline(tmp_path)
     out = run_cli("models", "import", str(path), "--version", "v3", env=stack.env)
     assert "imported v3 from skops" in out
-    wait_served(stack, {"v3"})
+    served_everywhere(stack.url, {"v3"})
     assert requests.get(stack.url + "/config", timeout=5).json()["weights"].get("v3", 0.0) == 0.0
     models = requests.get(stack.url + "/models", timeout=5).json()
     assert "'class_agreement': 1.0" in str(models["v3"])

@@ -30,7 +30,7 @@ from tests.e2e.test_rollout_e2e import FAST, PLAN
 from tests.support import penguins_models
 from tests.support.helpers import ADMIN, FEEDBACK
 from tests.support.penguins import CLASSES, labelled, pinned_infer, records
-from tests.support.servers import Stack, run_cli, running_stack
+from tests.support.servers import Stack, run_cli, running_stack, served_everywhere, split_everywhere
 
 pytestmark = pytest.mark.e2e
 
@@ -68,30 +68,8 @@ def import_with_cli(
     return code, captured.out, captured.err
 
 
-def served_everywhere(stack: Stack, versions: set[str]) -> dict[str, Any]:
-    """GET /models once ten answers in a row list ``versions``: each worker syncs the store on
-    its own, and one answer may come from a worker that has not yet."""
-    deadline, seen = time.monotonic() + 10, 0
-    while seen < 10:
-        assert time.monotonic() < deadline, f"{versions} not served everywhere within 10 s"
-        models = dict(requests.get(stack.url + "/models", timeout=5).json())
-        seen = seen + 1 if versions <= set(models) else 0
-        time.sleep(0.02 if seen else 0.1)
-    return models
-
-
 def weights(stack: Stack) -> dict[str, float]:
     return dict(requests.get(stack.url + "/config", timeout=5).json()["weights"])
-
-
-def share_everywhere(stack: Stack, version: str, share: float) -> None:
-    """Once ten /config answers in a row give ``version`` ``share``: each worker adopts a new
-    split within MLOPS_WEIGHTS_SYNC_SECONDS of its own."""
-    deadline, seen = time.monotonic() + 10, 0
-    while seen < 10:
-        assert time.monotonic() < deadline, f"{version} not at {share} everywhere within 10 s"
-        seen = seen + 1 if weights(stack).get(version) == share else 0
-        time.sleep(0.02 if seen else 0.1)
 
 
 def roll_out(stack: Stack, candidate: str, baseline: str, traffic: list[tuple[Any, int]]) -> Any:
@@ -123,7 +101,7 @@ def roll_out(stack: Stack, candidate: str, baseline: str, traffic: list[tuple[An
             if latest["state"] != "running":
                 break
     assert latest["state"] == "promoted", latest["reason"]
-    share_everywhere(stack, candidate, 1.0)
+    split_everywhere(stack.url, lambda split: split.get(candidate) == 1.0, 10)
     return latest
 
 
@@ -185,7 +163,7 @@ def test_xgboost_lightgbm_and_mlflow_penguins_pipelines_imported_then_each_rolle
         code, output, errors = import_with_cli(stack, capsys, *args)
         assert code == 0, errors
         assert f"imported {version} from {source_format}" in output
-    models = served_everywhere(stack, set(sources))
+    models = served_everywhere(stack.url, set(sources))
     served = {name: models[name] for name in ("v1", "v2")}
     for version in sources:
         assert weights(stack).get(version, 0.0) == 0.0
@@ -276,7 +254,7 @@ def test_mlops_retrain_of_penguins_on_labelled_typed_rows_plus_the_base_csv(stac
     assert champion in ("v1", "v2")
     # Served by the running server with its lineage and the served schema; registered at weight
     # 0 (the split its rollout started from), then at the rollout's first step.
-    models = served_everywhere(stack, {"v3"})
+    models = served_everywhere(stack.url, {"v3"})
     assert models["v3"]["lineage"] == lineage
     assert models["v3"]["training_data"]["rows"] == 344 + 120
     assert models["v3"]["schema"] == models["v1"]["schema"]
@@ -288,7 +266,7 @@ def test_mlops_retrain_of_penguins_on_labelled_typed_rows_plus_the_base_csv(stac
     assert before.get("v3", 0.0) == 0.0
     assert rollout["plan"]["hold_on_drift"] is False  # the default plan, judged for a retrain
     assert rollout["step_share"] == rollout["plan"]["steps"][0] == 0.05
-    share_everywhere(stack, "v3", 0.05)
+    split_everywhere(stack.url, lambda split: split.get("v3") == 0.05, 10)
     # It answers the newest rows, held out by time, as well as the champion (penguins are easy).
     held = frame.iloc[120:150].drop(columns="species")
     truth = [label for _, label in traffic[120:]]

@@ -19,9 +19,8 @@ import requests
 
 from mlops_pipeline.training.data import Dataset
 from mlops_pipeline.training.synthetic import ClassConditionalGaussian, shift_class
-from tests.e2e.test_rollout_e2e import split_everywhere
 from tests.support.helpers import ADMIN, FEEDBACK
-from tests.support.servers import Stack, run_cli, running_stack
+from tests.support.servers import Stack, run_cli, running_stack, split_everywhere
 
 pytestmark = pytest.mark.e2e
 
@@ -128,7 +127,7 @@ def test_labels_in_candidate_registered_rollout_started_and_promoted(
                 break
         assert latest["state"] == "promoted", latest["reason"]
         # Every worker adopts the final split on its own sync thread: waited for, not slept on.
-        split_everywhere(stack, lambda weights: weights.get("v3") == 1.0)
+        split_everywhere(stack.url, lambda weights: weights.get("v3") == 1.0)
         assert http.get(stack.url + "/config", timeout=5).json()["weights"]["v3"] == 1.0
         assert set(predict_and_label(http, stack.url, era, 20)) == {"v3"}
         # Drift is now measured against the data v3 learnt: the alarm that asked for it ends.

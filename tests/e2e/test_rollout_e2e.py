@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from tests.support.helpers import ADMIN, ADMIN_TOKEN, FEEDBACK
-from tests.support.servers import Stack, run_cli, running_stack
+from tests.support.servers import Stack, run_cli, running_stack, served_everywhere, split_everywhere
 
 pytestmark = pytest.mark.e2e
 
@@ -60,29 +60,13 @@ def register_v3_under_load(stack: Stack, candidate: Path) -> None:
     thread = threading.Thread(target=load)
     thread.start()
     try:
-        started = time.monotonic()
         run_cli("models", "register", str(candidate), "--version", "v3", env=stack.env)
-        seen = 0
-        while seen < 10:  # ten answers in a row, so both workers have it
-            assert time.monotonic() - started < 10, "v3 not served everywhere within 10 s"
-            seen = seen + 1 if "v3" in requests.get(stack.url + "/models", timeout=5).json() else 0
-            time.sleep(0.05)
+        served_everywhere(stack.url, {"v3"})
     finally:
         stop.set()
         thread.join()
     assert failures == []
     assert requests.get(stack.url + "/config", timeout=5).json()["weights"].get("v3", 0.0) == 0.0
-
-
-def split_everywhere(stack: Stack, adopted: Callable[[dict[str, float]], bool]) -> None:
-    """Return once ten /config answers in a row satisfy ``adopted``, or after 30 s: each worker
-    adopts the split the monitor stored on its own sync thread, which a loaded machine may run
-    later than any fixed sleep allows for."""
-    deadline, seen = time.monotonic() + 30, 0
-    while seen < 10 and time.monotonic() < deadline:
-        weights = requests.get(stack.url + "/config", timeout=5).json()["weights"]
-        seen = seen + 1 if adopted(weights) else 0
-        time.sleep(0.02 if seen else 0.1)
 
 
 def run_rollout(
@@ -125,7 +109,7 @@ def test_a_worse_v3_is_rolled_back_with_its_audit_trail(
     assert events[-1]["weights"] == before
     history = requests.get(stack.url + "/config/history?limit=50", headers=ADMIN, timeout=5).json()
     assert history["changes"][0]["actor"] == "rollout-controller"
-    split_everywhere(stack, lambda weights: weights == {**before, "v3": 0.0})
+    split_everywhere(stack.url, lambda weights: weights == {**before, "v3": 0.0})
     restored = requests.get(stack.url + "/config", timeout=5).json()["weights"]
     assert restored == {**before, "v3": 0.0}  # v3 still served, with no traffic
 
@@ -137,7 +121,7 @@ def test_a_better_v3_is_promoted(
     rollout = run_rollout(stack, iris_rows, candidate_right=True, baseline_right=False)
     assert rollout["state"] == "promoted", rollout["reason"]
     assert [e["event"] for e in rollout["events"]] == ["started", "advance", "promote"]
-    split_everywhere(stack, lambda weights: weights.get("v3") == 1.0)
+    split_everywhere(stack.url, lambda weights: weights.get("v3") == 1.0)
     weights = requests.get(stack.url + "/config", timeout=5).json()["weights"]
     assert weights["v3"] == 1.0
     answers = {

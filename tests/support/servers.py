@@ -10,9 +10,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -212,3 +213,33 @@ def running_stack(artifacts: Path, folder: Path, env: Mapping[str, str]) -> Iter
         running_monitor(artifacts, db, extra_env=full, log_path=folder / "monitor.log") as monitor,
     ):
         yield Stack(url, monitor, full, folder)
+
+
+def everywhere(url: str, path: str, holds: Callable[[Any], bool], what: str, timeout: float) -> Any:
+    """GET ``url + path`` once ten answers in a row satisfy ``holds``; that last answer. Each
+    worker behind one URL syncs the store (models, the split) on a thread of its own, so one
+    answer may come from a worker that has not yet, and a loaded machine may run it late."""
+    deadline, seen = time.monotonic() + timeout, 0
+    while True:
+        answer = requests.get(url + path, timeout=5).json()
+        seen = seen + 1 if holds(answer) else 0
+        if seen == 10:
+            return answer
+        assert time.monotonic() < deadline, f"{what} not everywhere within {timeout:g} s"
+        time.sleep(0.02 if seen else 0.1)
+
+
+def served_everywhere(url: str, versions: set[str], timeout: float = 10) -> dict[str, Any]:
+    """GET /models once every worker serves ``versions``."""
+    models = everywhere(
+        url, "/models", lambda models: versions <= set(models), str(versions), timeout
+    )
+    return dict(models)
+
+
+def split_everywhere(
+    url: str, adopted: Callable[[dict[str, float]], bool], timeout: float = 30
+) -> dict[str, float]:
+    """The split once every worker has adopted one that satisfies ``adopted``."""
+    config = everywhere(url, "/config", lambda c: adopted(c["weights"]), "the split", timeout)
+    return dict(config["weights"])
